@@ -1,0 +1,88 @@
+//! Field-level validation errors, collected so a client sees every problem at once.
+
+use serde::Serialize;
+
+/// One rejected field, named the way the client wrote it (`lines[0].quantity`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A well-formed request that is not acceptable: becomes 422 `validation_failed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub Vec<FieldError>);
+
+impl Invalid {
+    pub fn one(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self(vec![FieldError::new(field, message)])
+    }
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// Checks a free-text field: length in characters (not bytes), no control characters,
+/// and, when `min > 0`, not blank.
+pub fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, min: usize, max: usize) {
+    let len = value.chars().count();
+    if len < min || len > max {
+        errors.push(FieldError::new(
+            field,
+            format!("must be {min} to {max} characters long (got {len})"),
+        ));
+    } else if min > 0 && value.trim().is_empty() {
+        errors.push(FieldError::new(field, "must not be blank"));
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        errors.push(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_length_counts_characters_not_bytes() {
+        let mut errors = vec![];
+        check_text(&mut errors, "name", "café", 1, 4);
+        assert!(errors.is_empty(), "{errors:?}");
+        check_text(&mut errors, "name", "cafés", 1, 4);
+        assert_eq!(errors[0].field, "name");
+    }
+
+    #[test]
+    fn blank_and_control_characters_are_rejected() {
+        let mut errors = vec![];
+        check_text(&mut errors, "a", "   ", 1, 10);
+        check_text(&mut errors, "b", "x\u{0}y", 0, 10);
+        check_text(&mut errors, "c", "", 0, 10);
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["a", "b"]);
+    }
+}
