@@ -1,0 +1,336 @@
+//! The store conformance story: one sequence of transactions that every backend
+//! must pass with the same results. It runs against SQLite always, and against
+//! PostgreSQL when `BARISTA_TEST_POSTGRES_URL` names a database.
+
+use barista_domain::{
+    Currency, IdempotencyKey, ItemFields, ItemId, ItemPatch, NewOrder, NewOrderLine, OrderId, Slug,
+    Status,
+};
+use barista_store::{IdempotentRequest, NewShop, OrderPage, Placed, ShopRecord, Store, StoreError};
+use std::sync::Arc;
+
+fn item_id(s: &str) -> ItemId {
+    ItemId::parse(s).unwrap()
+}
+
+fn fields(name: &str, price: i64, stock: Option<i64>) -> ItemFields {
+    ItemFields {
+        name: name.into(),
+        description: String::new(),
+        category: "coffee".into(),
+        price_cents: price,
+        available: true,
+        stock,
+    }
+}
+
+fn order_of(lines: &[(&str, i64)]) -> NewOrder {
+    NewOrder {
+        customer_name: "Ana".into(),
+        note: String::new(),
+        lines: lines
+            .iter()
+            .map(|(id, q)| NewOrderLine {
+                item_id: item_id(id),
+                quantity: *q,
+            })
+            .collect(),
+    }
+}
+
+async fn new_shop(store: &dyn Store, slug: &str) -> ShopRecord {
+    store
+        .create_shop(NewShop {
+            slug: Slug::parse(slug).unwrap(),
+            name: "Test Shop".into(),
+            currency: Currency::parse("EUR").unwrap(),
+            staff_key_hash: vec![7; 32],
+        })
+        .await
+        .unwrap()
+}
+
+async fn stock_of(store: &dyn Store, shop: &ShopRecord, id: &str) -> Option<i64> {
+    let menu = store.menu(shop).await.unwrap();
+    menu.items
+        .into_iter()
+        .find(|i| i.id.as_str() == id)
+        .unwrap()
+        .stock
+}
+
+/// The whole story; `slug_prefix` keeps runs on a shared database apart.
+pub async fn story(store: Arc<dyn Store>, slug_prefix: &str) {
+    let store = store.as_ref();
+    let slug = format!("{slug_prefix}-shop");
+    assert!(
+        store
+            .shop(&Slug::parse(&slug).unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let shop = new_shop(store, &slug).await;
+    assert!(store.has_shops().await.unwrap());
+    let again = store
+        .create_shop(NewShop {
+            slug: shop.slug.clone(),
+            name: "Other".into(),
+            currency: shop.currency,
+            staff_key_hash: vec![1; 32],
+        })
+        .await;
+    assert!(matches!(again, Err(StoreError::SlugTaken)), "{again:?}");
+    assert_eq!(store.shop(&shop.slug).await.unwrap().unwrap(), shop);
+
+    // Menu writes bump the version; items come ordered by category then id.
+    let v0 = store.menu_version(&shop).await.unwrap();
+    let put = store
+        .put_item(&shop, item_id("latte"), fields("Latte", 390, None))
+        .await
+        .unwrap();
+    assert!(put.created && put.menu_version > v0);
+    let put = store
+        .put_item(&shop, item_id("latte"), fields("Latte", 400, None))
+        .await
+        .unwrap();
+    assert!(!put.created);
+    store
+        .put_item(
+            &shop,
+            item_id("bun"),
+            ItemFields {
+                category: "bakery".into(),
+                ..fields("Bun", 300, Some(3))
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .put_item(&shop, item_id("gone"), fields("Gone", 1, None))
+        .await
+        .unwrap();
+    let v = store.delete_item(&shop, item_id("gone")).await.unwrap();
+    assert!(matches!(
+        store.delete_item(&shop, item_id("gone")).await,
+        Err(StoreError::NotFound)
+    ));
+    let patched = store
+        .patch_item(
+            &shop,
+            item_id("latte"),
+            ItemPatch {
+                price_cents: Some(380),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.item.price_cents, 380);
+    assert_eq!(patched.item.name, "Latte");
+    assert!(patched.menu_version > v);
+    let menu = store.menu(&shop).await.unwrap();
+    assert_eq!(menu.version, patched.menu_version);
+    let ids: Vec<_> = menu.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["bun", "latte"]);
+
+    // Orders are priced from the menu; stock is taken for all lines or none.
+    let placed = store
+        .place_order(&shop, order_of(&[("latte", 2), ("bun", 1)]), None)
+        .await
+        .unwrap();
+    let Placed::Created {
+        order: first,
+        menu_version,
+        ..
+    } = placed
+    else {
+        panic!("not created")
+    };
+    assert_eq!(first.total_cents, 2 * 380 + 300);
+    assert_eq!(first.status, Status::Placed);
+    assert!(menu_version.is_some(), "taking stock changes the menu");
+    assert_eq!(stock_of(store, &shop, "bun").await, Some(2));
+    let short = store
+        .place_order(&shop, order_of(&[("latte", 1), ("bun", 3)]), None)
+        .await;
+    assert!(
+        matches!(short, Err(StoreError::OutOfStock { ref item }) if item.as_str() == "bun"),
+        "{short:?}"
+    );
+    assert_eq!(stock_of(store, &shop, "bun").await, Some(2));
+    let unknown = store
+        .place_order(&shop, order_of(&[("nope", 1)]), None)
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::Invalid(_))),
+        "{unknown:?}"
+    );
+
+    // Idempotency: same key and fingerprint replays; another fingerprint is refused.
+    let key = |fp: u8| IdempotentRequest {
+        key: IdempotencyKey::parse(b"key-1").unwrap(),
+        fingerprint: vec![fp; 32],
+    };
+    let Placed::Created {
+        order: keyed, json, ..
+    } = store
+        .place_order(&shop, order_of(&[("latte", 1)]), Some(key(1)))
+        .await
+        .unwrap()
+    else {
+        panic!("not created")
+    };
+    let replay = store
+        .place_order(&shop, order_of(&[("latte", 1)]), Some(key(1)))
+        .await
+        .unwrap();
+    assert!(matches!(replay, Placed::Replayed { json: ref j } if *j == json));
+    let reused = store
+        .place_order(&shop, order_of(&[("latte", 2)]), Some(key(2)))
+        .await;
+    assert!(matches!(reused, Err(StoreError::IdempotencyKeyReused)));
+
+    // The queue: claim takes the oldest placed order.
+    let claimed = store.claim_next(&shop).await.unwrap().unwrap();
+    assert_eq!(claimed.order.id, first.id);
+    assert_eq!(claimed.order.status, Status::Brewing);
+    assert_eq!(claimed.order.version, 2);
+    let moved = store.set_status(&shop, first.id, Status::Collected).await;
+    assert!(matches!(moved, Err(StoreError::InvalidTransition(_))));
+    let ready = store
+        .set_status(&shop, first.id, Status::Ready)
+        .await
+        .unwrap();
+    assert_eq!(ready.order.version, 3);
+    let cancelled = store
+        .set_status(&shop, first.id, Status::Cancelled)
+        .await
+        .unwrap();
+    assert!(cancelled.menu_version.is_some());
+    assert_eq!(
+        stock_of(store, &shop, "bun").await,
+        Some(3),
+        "cancel gives stock back"
+    );
+    let missing = store
+        .set_status(&shop, OrderId(uuid::Uuid::now_v7()), Status::Ready)
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)));
+
+    // Listing: oldest first, paged, filtered.
+    let page = store
+        .list_orders(
+            &shop,
+            OrderPage {
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.0.len(), 1);
+    assert_eq!(page.0[0].id, first.id);
+    let rest = store
+        .list_orders(
+            &shop,
+            OrderPage {
+                limit: 10,
+                after: page.1,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.0.iter().map(|o| o.id).collect::<Vec<_>>(), [keyed.id]);
+    assert!(rest.1.is_none());
+    let placed_only = store
+        .list_orders(
+            &shop,
+            OrderPage {
+                limit: 10,
+                status: Some(Status::Placed),
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(placed_only.0.len(), 1);
+
+    // Events: one per change, in order, per order on request.
+    let all = store.events_after(&shop, 0, None, 100).await.unwrap();
+    assert_eq!(
+        all.len(),
+        5,
+        "two orders placed, three changes of the first"
+    );
+    assert!(all.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    assert_eq!(
+        store.last_event_seq(&shop).await.unwrap(),
+        all.last().unwrap().seq
+    );
+    let of_first = store
+        .events_after(&shop, all[0].seq, Some(first.id), 100)
+        .await
+        .unwrap();
+    assert_eq!(of_first.len(), 3);
+    assert!(of_first.last().unwrap().data.contains("\"cancelled\""));
+
+    // Tenants are apart: another shop sees none of it.
+    let other = new_shop(store, &format!("{slug_prefix}-other")).await;
+    assert!(store.order(&other, first.id).await.unwrap().is_none());
+    assert!(store.order(&shop, first.id).await.unwrap().is_some());
+    assert!(
+        store
+            .events_after(&other, 0, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_sqlite_store_passes_the_conformance_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = barista_store::open(
+        &format!("sqlite://{}", dir.path().join("t.db").display()),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    story(store, "sq").await;
+}
+
+#[tokio::test]
+async fn a_sqlite_order_survives_reopening_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let id = {
+        let store = barista_store::open(&url, &Default::default())
+            .await
+            .unwrap();
+        let shop = new_shop(store.as_ref(), "reopen").await;
+        store
+            .put_item(&shop, item_id("tea"), fields("Tea", 300, None))
+            .await
+            .unwrap();
+        match store
+            .place_order(&shop, order_of(&[("tea", 1)]), None)
+            .await
+            .unwrap()
+        {
+            Placed::Created { order, .. } => order.id,
+            Placed::Replayed { .. } => unreachable!(),
+        }
+    };
+    let store = barista_store::open(&url, &Default::default())
+        .await
+        .unwrap();
+    let shop = store
+        .shop(&Slug::parse("reopen").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.order(&shop, id).await.unwrap().is_some());
+}
