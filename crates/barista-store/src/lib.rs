@@ -18,7 +18,8 @@ pub mod sqlite;
 pub use error::StoreError;
 pub use feed::EventFeed;
 pub use records::{
-    Event, IdempotentRequest, ItemWrite, NewShop, OrderChange, OrderPage, Placed, ShopRecord,
+    Event, IdempotentRequest, ItemWrite, NewShop, OrderChange, OrderPage, Placed, PublicShop,
+    ShopRecord,
 };
 
 use async_trait::async_trait;

@@ -1,7 +1,16 @@
 //! The values store transactions take and return, beside the domain types.
 
 use barista_domain::{Currency, IdempotencyKey, MenuItem, Order, OrderId, Slug, Status, Timestamp};
-use serde_json::json;
+use serde::Serialize;
+
+/// A shop as clients see it.
+#[derive(Debug, Serialize)]
+pub struct PublicShop<'a> {
+    pub slug: &'a Slug,
+    pub name: &'a str,
+    pub currency: Currency,
+    pub created_at: Timestamp,
+}
 
 /// A shop as stored, with what only the server may see (its id and key hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,14 +25,14 @@ pub struct ShopRecord {
 }
 
 impl ShopRecord {
-    /// The public JSON form (API.md's Shop).
-    pub fn to_json(&self) -> serde_json::Value {
-        json!({
-            "slug": self.slug,
-            "name": self.name,
-            "currency": self.currency,
-            "created_at": self.created_at,
-        })
+    /// The public form (API.md's Shop).
+    pub fn public(&self) -> PublicShop<'_> {
+        PublicShop {
+            slug: &self.slug,
+            name: &self.name,
+            currency: self.currency,
+            created_at: self.created_at,
+        }
     }
 }
 
@@ -53,7 +62,7 @@ pub enum Placed {
         menu_version: Option<i64>,
     },
     /// The key was seen with the same request: the first response's body.
-    Replayed { json: String },
+    Replayed { order_id: OrderId, json: String },
 }
 
 /// An item after a write, and the menu version that write produced.

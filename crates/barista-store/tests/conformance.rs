@@ -185,7 +185,9 @@ pub async fn story(store: Arc<dyn Store>, slug_prefix: &str) {
         .place_order(&shop, order_of(&[("latte", 1)]), Some(key(1)))
         .await
         .unwrap();
-    assert!(matches!(replay, Placed::Replayed { json: ref j } if *j == json));
+    assert!(
+        matches!(replay, Placed::Replayed { json: ref j, order_id } if *j == json && order_id == keyed.id)
+    );
     let reused = store
         .place_order(&shop, order_of(&[("latte", 2)]), Some(key(2)))
         .await;

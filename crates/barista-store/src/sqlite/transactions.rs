@@ -240,13 +240,16 @@ pub(super) fn place_order(
     key: Option<&IdempotentRequest>,
 ) -> Result<(Placed, Option<(i64, i64)>)> {
     if let Some(key) = key {
-        let seen: Option<(Vec<u8>, String)> = c
-            .prepare_cached("SELECT fingerprint, response FROM idempotency_keys WHERE shop_id = ?1 AND key = ?2")?
-            .query_row(params![shop.id, key.key.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        let seen: Option<(Vec<u8>, String, String)> = c
+            .prepare_cached(
+                "SELECT fingerprint, response, order_id FROM idempotency_keys WHERE shop_id = ?1 AND key = ?2",
+            )?
+            .query_row(params![shop.id, key.key.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        if let Some((fingerprint, json)) = seen {
+        if let Some((fingerprint, json, order_id)) = seen {
             return if fingerprint == key.fingerprint {
-                Ok((Placed::Replayed { json }, None))
+                let order_id = OrderId::parse(&order_id).map_err(|_| corrupt("order id"))?;
+                Ok((Placed::Replayed { order_id, json }, None))
             } else {
                 Err(StoreError::IdempotencyKeyReused)
             };

@@ -1,0 +1,48 @@
+//! Health, the OpenAPI document, and the answers for unknown routes and methods.
+
+use super::json_response;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::Response;
+use std::sync::OnceLock;
+
+/// Liveness: answers as long as the process does; never touches the database.
+pub async fn healthz() -> Response {
+    json_response(StatusCode::OK, r#"{"status":"ok"}"#)
+}
+
+/// Readiness: the database answers and the server is not shutting down.
+pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
+    if state.is_draining() {
+        return Err(ApiError::unavailable(
+            "unavailable",
+            "the server is shutting down",
+        ));
+    }
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|_| ApiError::unavailable("unavailable", "the database does not answer"))?;
+    Ok(json_response(StatusCode::OK, r#"{"status":"ready"}"#))
+}
+
+pub async fn openapi() -> Response {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| crate::openapi::document().to_string());
+    json_response(StatusCode::OK, body.as_str())
+}
+
+pub async fn no_route(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {}", uri.path()))
+}
+
+pub async fn wrong_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}

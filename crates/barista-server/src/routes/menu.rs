@@ -1,0 +1,159 @@
+//! The menu: read by everyone from the cache, written by staff.
+
+use super::{json_response, to_json};
+use crate::auth::{hex, require_staff, sha256};
+use crate::error::ApiError;
+use crate::extract::{JsonBody, PathOf};
+use crate::menu_cache::CachedMenu;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use barista_domain::{ItemFields, ItemId, ItemPatch};
+use barista_store::ShopRecord;
+use bytes::Bytes;
+use std::sync::Arc;
+
+const CACHE_CONTROL: HeaderValue = HeaderValue::from_static("public, max-age=1");
+
+/// The shop's menu from the cache, loading it on a miss.
+async fn cached_menu(state: &AppState, shop: &ShopRecord) -> Result<Arc<CachedMenu>, ApiError> {
+    if let Some(menu) = state.menu_cache.get(shop.id) {
+        return Ok(menu);
+    }
+    let menu = state.store.menu(shop).await?;
+    let body = to_json(&menu)?;
+    // Strong: the version says which menu, the digest guards against a reset database.
+    let etag = format!("\"{}-{}\"", menu.version, &hex(&sha256(&body))[..16]);
+    Ok(state.menu_cache.fill(
+        shop.id,
+        CachedMenu {
+            version: menu.version,
+            etag,
+            body: Bytes::from(body),
+        },
+    ))
+}
+
+/// Whether an `If-None-Match` header matches `etag` (weak comparison, RFC 9110).
+fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+    let Some(value) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
+pub async fn get_menu(
+    State(state): State<AppState>,
+    PathOf(slug): PathOf<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let shop = state.shop(&slug).await?;
+    let menu = cached_menu(&state, &shop).await?;
+    let etag = HeaderValue::from_str(&menu.etag).unwrap_or(HeaderValue::from_static("\"0\""));
+    let mut response = if none_match(&headers, &menu.etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        json_response(StatusCode::OK, menu.body.clone())
+    };
+    let h = response.headers_mut();
+    h.insert(header::ETAG, etag);
+    h.insert(header::CACHE_CONTROL, CACHE_CONTROL);
+    Ok(response)
+}
+
+pub async fn put_item(
+    State(state): State<AppState>,
+    PathOf((slug, item)): PathOf<(String, String)>,
+    headers: HeaderMap,
+    JsonBody(fields): JsonBody<ItemFields>,
+) -> Result<Response, ApiError> {
+    let shop = state.shop(&slug).await?;
+    require_staff(&headers, &shop)?;
+    let id = ItemId::parse(&item).map_err(|m| ApiError::invalid_field("item", m))?;
+    let fields = fields.validate()?;
+    let written = state.store.put_item(&shop, id, fields).await?;
+    state.menu_cache.invalidate(shop.id, written.menu_version);
+    let status = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json_response(status, to_json(&written.item)?))
+}
+
+fn existing_item(item: &str) -> Result<ItemId, ApiError> {
+    ItemId::parse(item).map_err(|_| ApiError::not_found(format!("no menu item `{item}`")))
+}
+
+pub async fn patch_item(
+    State(state): State<AppState>,
+    PathOf((slug, item)): PathOf<(String, String)>,
+    headers: HeaderMap,
+    JsonBody(patch): JsonBody<ItemPatch>,
+) -> Result<Response, ApiError> {
+    let shop = state.shop(&slug).await?;
+    require_staff(&headers, &shop)?;
+    let id = existing_item(&item)?;
+    let patch = patch.validate()?;
+    let written = state
+        .store
+        .patch_item(&shop, id, patch)
+        .await
+        .map_err(|e| match e {
+            barista_store::StoreError::NotFound => {
+                ApiError::not_found(format!("no menu item `{item}`"))
+            }
+            other => other.into(),
+        })?;
+    state.menu_cache.invalidate(shop.id, written.menu_version);
+    Ok(json_response(StatusCode::OK, to_json(&written.item)?))
+}
+
+pub async fn delete_item(
+    State(state): State<AppState>,
+    PathOf((slug, item)): PathOf<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let shop = state.shop(&slug).await?;
+    require_staff(&headers, &shop)?;
+    let id = existing_item(&item)?;
+    let version = state
+        .store
+        .delete_item(&shop, id)
+        .await
+        .map_err(|e| match e {
+            barista_store::StoreError::NotFound => {
+                ApiError::not_found(format!("no menu item `{item}`"))
+            }
+            other => other.into(),
+        })?;
+    state.menu_cache.invalidate(shop.id, version);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_accepts_lists_weak_tags_and_star() {
+        let mut h = HeaderMap::new();
+        assert!(!none_match(&h, "\"7-ab\""));
+        h.insert(
+            header::IF_NONE_MATCH,
+            "\"6-aa\", W/\"7-ab\"".parse().unwrap(),
+        );
+        assert!(none_match(&h, "\"7-ab\""));
+        h.insert(header::IF_NONE_MATCH, "*".parse().unwrap());
+        assert!(none_match(&h, "\"7-ab\""));
+        h.insert(header::IF_NONE_MATCH, "\"7-ac\"".parse().unwrap());
+        assert!(!none_match(&h, "\"7-ab\""));
+    }
+}

@@ -1,0 +1,308 @@
+//! The route table. Each entry is both a route of the router and an operation
+//! of the OpenAPI document, so the document covers every route by construction.
+
+mod events;
+mod health;
+mod menu;
+mod orders;
+mod shops;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    Anyone,
+    Staff,
+    Admin,
+}
+
+/// One operation: how it is served and how it is documented.
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub operation_id: &'static str,
+    pub summary: &'static str,
+    pub auth: Auth,
+    /// Schema name of the JSON request body, if any.
+    pub body: Option<&'static str>,
+    /// Query parameters: (name, description).
+    pub query: &'static [(&'static str, &'static str)],
+    /// Success responses: (status, description, schema name).
+    pub success: &'static [(u16, &'static str, Option<&'static str>)],
+    /// Error statuses this operation may answer with (as problem details).
+    pub errors: &'static [u16],
+    pub handler: fn() -> MethodRouter<AppState>,
+}
+
+const LIST_QUERY: &[(&str, &str)] = &[
+    ("status", "only orders in this status"),
+    ("limit", "page size, 1 to 200 (default 50)"),
+    ("cursor", "the `next_cursor` of the previous page"),
+];
+
+pub const ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        method: Method::POST,
+        path: "/v1/shops",
+        operation_id: "createShop",
+        summary: "Create a shop; its staff key is returned once",
+        auth: Auth::Admin,
+        body: Some("ShopCreate"),
+        query: &[],
+        success: &[(201, "created", Some("ShopCreated"))],
+        errors: &[400, 401, 404, 409, 413, 415, 422],
+        handler: || post(shops::create_shop),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/v1/shops/{shop}",
+        operation_id: "getShop",
+        summary: "Read a shop",
+        auth: Auth::Anyone,
+        body: None,
+        query: &[],
+        success: &[(200, "the shop", Some("Shop"))],
+        errors: &[404, 429],
+        handler: || get(shops::get_shop),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/v1/shops/{shop}/menu",
+        operation_id: "getMenu",
+        summary: "Read the menu (strong ETag; 304 on If-None-Match)",
+        auth: Auth::Anyone,
+        body: None,
+        query: &[],
+        success: &[(200, "the menu", Some("Menu")), (304, "not modified", None)],
+        errors: &[404, 429],
+        handler: || get(menu::get_menu),
+    },
+    RouteSpec {
+        method: Method::PUT,
+        path: "/v1/shops/{shop}/menu/items/{item}",
+        operation_id: "putMenuItem",
+        summary: "Create or replace a menu item",
+        auth: Auth::Staff,
+        body: Some("MenuItemWrite"),
+        query: &[],
+        success: &[
+            (201, "created", Some("MenuItem")),
+            (200, "replaced", Some("MenuItem")),
+        ],
+        errors: &[400, 401, 404, 413, 415, 422, 429],
+        handler: || put(menu::put_item),
+    },
+    RouteSpec {
+        method: Method::PATCH,
+        path: "/v1/shops/{shop}/menu/items/{item}",
+        operation_id: "patchMenuItem",
+        summary: "Change some fields of a menu item",
+        auth: Auth::Staff,
+        body: Some("MenuItemPatch"),
+        query: &[],
+        success: &[(200, "changed", Some("MenuItem"))],
+        errors: &[400, 401, 404, 413, 415, 422, 429],
+        handler: || patch(menu::patch_item),
+    },
+    RouteSpec {
+        method: Method::DELETE,
+        path: "/v1/shops/{shop}/menu/items/{item}",
+        operation_id: "deleteMenuItem",
+        summary: "Remove a menu item",
+        auth: Auth::Staff,
+        body: None,
+        query: &[],
+        success: &[(204, "removed", None)],
+        errors: &[401, 404, 429],
+        handler: || delete(menu::delete_item),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/v1/shops/{shop}/orders",
+        operation_id: "placeOrder",
+        summary: "Place an order (honours Idempotency-Key)",
+        auth: Auth::Anyone,
+        body: Some("OrderCreate"),
+        query: &[],
+        success: &[(
+            201,
+            "placed (or replayed, with Idempotent-Replayed: true)",
+            Some("Order"),
+        )],
+        errors: &[400, 404, 409, 413, 415, 422, 429],
+        handler: || post(orders::place_order),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/v1/shops/{shop}/orders",
+        operation_id: "listOrders",
+        summary: "List orders, oldest first",
+        auth: Auth::Staff,
+        body: None,
+        query: LIST_QUERY,
+        success: &[(200, "a page of orders", Some("OrderList"))],
+        errors: &[401, 404, 422, 429],
+        handler: || get(orders::list_orders),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/v1/shops/{shop}/orders/{id}",
+        operation_id: "getOrder",
+        summary: "Read an order",
+        auth: Auth::Anyone,
+        body: None,
+        query: &[],
+        success: &[(200, "the order", Some("Order"))],
+        errors: &[404, 429],
+        handler: || get(orders::get_order),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/v1/shops/{shop}/queue/claim",
+        operation_id: "claimOrder",
+        summary: "Move the oldest placed order to brewing",
+        auth: Auth::Staff,
+        body: None,
+        query: &[],
+        success: &[
+            (200, "the claimed order", Some("Order")),
+            (204, "no order is waiting", None),
+        ],
+        errors: &[401, 404, 429],
+        handler: || post(orders::claim_order),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/v1/shops/{shop}/orders/{id}/status",
+        operation_id: "setOrderStatus",
+        summary: "Move an order to ready, collected or cancelled",
+        auth: Auth::Staff,
+        body: Some("StatusChange"),
+        query: &[],
+        success: &[(200, "the changed order", Some("Order"))],
+        errors: &[400, 401, 404, 409, 413, 415, 422, 429],
+        handler: || post(orders::set_status),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/v1/shops/{shop}/orders/{id}/events",
+        operation_id: "orderEvents",
+        summary: "Server-Sent Events of one order (current state first)",
+        auth: Auth::Anyone,
+        body: None,
+        query: &[],
+        success: &[(200, "an event stream", Some("EventStream"))],
+        errors: &[404, 422, 429],
+        handler: || get(events::order_events),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/v1/shops/{shop}/events",
+        operation_id: "shopEvents",
+        summary: "Server-Sent Events of all the shop's orders",
+        auth: Auth::Staff,
+        body: None,
+        query: &[],
+        success: &[(200, "an event stream", Some("EventStream"))],
+        errors: &[401, 404, 422, 429],
+        handler: || get(events::shop_events),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/healthz",
+        operation_id: "healthz",
+        summary: "Liveness: the process answers (never touches the database)",
+        auth: Auth::Anyone,
+        body: None,
+        query: &[],
+        success: &[(200, "alive", Some("Health"))],
+        errors: &[],
+        handler: || get(health::healthz),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/readyz",
+        operation_id: "readyz",
+        summary: "Readiness: the database answers and the server is not draining",
+        auth: Auth::Anyone,
+        body: None,
+        query: &[],
+        success: &[(200, "ready", Some("Health"))],
+        errors: &[503],
+        handler: || get(health::readyz),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/openapi.json",
+        operation_id: "openapi",
+        summary: "This OpenAPI document",
+        auth: Auth::Anyone,
+        body: None,
+        query: &[],
+        success: &[(200, "the OpenAPI 3.1 document", None)],
+        errors: &[],
+        handler: || get(health::openapi),
+    },
+];
+
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for spec in ROUTES {
+        router = router.route(spec.path, (spec.handler)());
+    }
+    let admission = Arc::new(match state.config.max_in_flight {
+        0 => Semaphore::new(Semaphore::MAX_PERMITS),
+        n => Semaphore::new(n),
+    });
+    router
+        .fallback(health::no_route)
+        .method_not_allowed_fallback(health::wrong_method)
+        .layer(axum::middleware::from_fn_with_state(admission, admit))
+        .with_state(state)
+}
+
+/// Admission control: past `max_in_flight` requests at once, answer a fast 503
+/// instead of queueing, so admitted requests keep their latency. Health checks
+/// are exempt: an overloaded replica is alive, and must not be restarted for it.
+async fn admit(State(permits): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
+    if matches!(req.uri().path(), "/healthz" | "/readyz") {
+        return next.run(req).await;
+    }
+    match permits.try_acquire() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => ApiError::unavailable("overloaded", "the server is at capacity; retry shortly")
+            .into_response(),
+    }
+}
+
+/// A JSON response from already-serialized bytes.
+pub fn json_response(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+pub fn to_json(value: &impl serde::Serialize) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(value).map_err(|e| {
+        tracing::error!(error = %e, "serialization failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "an internal error occurred",
+        )
+    })
+}

@@ -1,0 +1,208 @@
+//! Orders: placed by customers, worked through by staff.
+
+use super::{json_response, to_json};
+use crate::auth::{require_staff, sha256};
+use crate::error::ApiError;
+use crate::extract::{JsonBody, PathOf};
+use crate::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use barista_domain::{
+    FieldError, IdempotencyKey, Invalid, NewOrder, NewOrderBody, OrderId, Status,
+    limits::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX},
+};
+use barista_store::{IdempotentRequest, OrderChange, OrderPage, Placed, StoreError};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashMap;
+
+fn order_id(id: &str) -> Result<OrderId, ApiError> {
+    OrderId::parse(id).map_err(|_| ApiError::not_found(format!("no order `{id}`")))
+}
+
+/// Store errors of an order lookup: `NotFound` names the order.
+fn order_error(id: &str) -> impl Fn(StoreError) -> ApiError + '_ {
+    move |e| match e {
+        StoreError::NotFound => ApiError::not_found(format!("no order `{id}`")),
+        other => other.into(),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    headers
+        .get("idempotency-key")
+        .map(|v| {
+            IdempotencyKey::parse(v.as_bytes())
+                .map_err(|m| ApiError::invalid_field("Idempotency-Key", m))
+        })
+        .transpose()
+}
+
+fn created(shop: &str, id: OrderId, json: impl Into<axum::body::Body>) -> Response {
+    let mut response = json_response(StatusCode::CREATED, json);
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/shops/{shop}/orders/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+pub async fn place_order(
+    State(state): State<AppState>,
+    PathOf(slug): PathOf<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<NewOrderBody>,
+) -> Result<Response, ApiError> {
+    let shop = state.shop(&slug).await?;
+    let key = idempotency_key(&headers)?;
+    let order = NewOrder::validate(body)?;
+    let key = key.map(|key| IdempotentRequest {
+        key,
+        // The canonical form of the validated request, so spacing does not matter.
+        fingerprint: sha256(&serde_json::to_vec(&order).unwrap_or_default()),
+    });
+    match state.store.place_order(&shop, order, key).await? {
+        Placed::Created {
+            order,
+            json,
+            menu_version,
+        } => {
+            if let Some(version) = menu_version {
+                state.menu_cache.invalidate(shop.id, version);
+            }
+            Ok(created(&slug, order.id, json))
+        }
+        Placed::Replayed { order_id, json } => {
+            let mut response = created(&slug, order_id, json);
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(response)
+        }
+    }
+}
+
+pub async fn get_order(
+    State(state): State<AppState>,
+    PathOf((slug, id)): PathOf<(String, String)>,
+) -> Result<Response, ApiError> {
+    let shop = state.shop(&slug).await?;
+    let order_id = order_id(&id)?;
+    let order = state
+        .store
+        .order(&shop, order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no order `{id}`")))?;
+    Ok(json_response(StatusCode::OK, to_json(&order)?))
+}
+
+fn page(query: &HashMap<String, String>) -> Result<OrderPage, Invalid> {
+    let mut errors = vec![];
+    let status = query.get("status").filter(|s| !s.is_empty()).and_then(|s| {
+        let parsed = Status::parse(s);
+        if parsed.is_none() {
+            errors.push(FieldError::new(
+                "status",
+                "must be placed, brewing, ready, collected or cancelled",
+            ));
+        }
+        parsed
+    });
+    let limit = match query.get("limit").filter(|s| !s.is_empty()) {
+        None => LIST_LIMIT_DEFAULT,
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if (1..=LIST_LIMIT_MAX).contains(&n) => n,
+            _ => {
+                errors.push(FieldError::new(
+                    "limit",
+                    format!("must be 1 to {LIST_LIMIT_MAX}"),
+                ));
+                LIST_LIMIT_DEFAULT
+            }
+        },
+    };
+    let after = query.get("cursor").filter(|s| !s.is_empty()).and_then(|s| {
+        let parsed = OrderId::parse(s).ok();
+        if parsed.is_none() {
+            errors.push(FieldError::new(
+                "cursor",
+                "is not a cursor this server gave",
+            ));
+        }
+        parsed
+    });
+    if errors.is_empty() {
+        Ok(OrderPage {
+            status,
+            after,
+            limit: limit as usize,
+        })
+    } else {
+        Err(Invalid(errors))
+    }
+}
+
+pub async fn list_orders(
+    State(state): State<AppState>,
+    PathOf(slug): PathOf<String>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let shop = state.shop(&slug).await?;
+    require_staff(&headers, &shop)?;
+    let Query(query) = query.map_err(|_| ApiError::invalid_field("query", "cannot be decoded"))?;
+    let (orders, next) = state.store.list_orders(&shop, page(&query)?).await?;
+    let body = json!({"orders": orders, "next_cursor": next.map(|id| id.to_string())});
+    Ok(json_response(StatusCode::OK, to_json(&body)?))
+}
+
+fn changed(state: &AppState, shop_id: i64, change: OrderChange) -> Result<Response, ApiError> {
+    if let Some(version) = change.menu_version {
+        state.menu_cache.invalidate(shop_id, version);
+    }
+    Ok(json_response(StatusCode::OK, to_json(&change.order)?))
+}
+
+pub async fn claim_order(
+    State(state): State<AppState>,
+    PathOf(slug): PathOf<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let shop = state.shop(&slug).await?;
+    require_staff(&headers, &shop)?;
+    match state.store.claim_next(&shop).await? {
+        Some(change) => changed(&state, shop.id, change),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StatusChange {
+    status: String,
+}
+
+pub async fn set_status(
+    State(state): State<AppState>,
+    PathOf((slug, id)): PathOf<(String, String)>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<StatusChange>,
+) -> Result<Response, ApiError> {
+    let shop = state.shop(&slug).await?;
+    require_staff(&headers, &shop)?;
+    let order_id = order_id(&id)?;
+    let to = match Status::parse(&body.status) {
+        Some(s @ (Status::Ready | Status::Collected | Status::Cancelled)) => s,
+        _ => {
+            return Err(ApiError::invalid_field(
+                "status",
+                "must be ready, collected or cancelled (orders start brewing through the queue)",
+            ));
+        }
+    };
+    let change = state
+        .store
+        .set_status(&shop, order_id, to)
+        .await
+        .map_err(order_error(&id))?;
+    changed(&state, shop.id, change)
+}

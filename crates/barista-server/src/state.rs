@@ -1,0 +1,113 @@
+//! What every handler shares: the store, the caches, the limits, and whether
+//! the server is draining.
+
+use crate::auth::Secret;
+use crate::error::ApiError;
+use crate::menu_cache::MenuCache;
+use crate::rate_limit::ShopRateLimit;
+use barista_domain::Slug;
+use barista_store::{ShopRecord, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
+
+/// How the server behaves; the binary fills it from flags and environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Enables the admin routes; without it they answer 404.
+    pub admin_token: Option<Secret>,
+    /// Requests handled at once before the rest get a fast 503 `overloaded`; 0 is no limit.
+    pub max_in_flight: usize,
+    /// Requests per second per shop before 429 `rate_limited`; `None` is no limit.
+    pub shop_rate_limit: Option<u32>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            admin_token: None,
+            max_in_flight: 1024,
+            shop_rate_limit: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub inner: Arc<Shared>,
+}
+
+pub struct Shared {
+    pub store: Arc<dyn Store>,
+    pub config: Config,
+    pub menu_cache: MenuCache,
+    /// Shops never change once created, so a found shop is cached for good.
+    /// A `std` lock: held for a lookup only.
+    shops: RwLock<HashMap<String, Arc<ShopRecord>>>,
+    rate_limit: Option<ShopRateLimit>,
+    /// Becomes `true` when shutdown starts: SSE streams end, `/readyz` fails.
+    pub draining: watch::Receiver<bool>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.inner
+    }
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: Config, draining: watch::Receiver<bool>) -> Self {
+        let rate_limit = config.shop_rate_limit.map(ShopRateLimit::new);
+        Self {
+            inner: Arc::new(Shared {
+                store,
+                config,
+                menu_cache: MenuCache::default(),
+                shops: RwLock::default(),
+                rate_limit,
+                draining,
+            }),
+        }
+    }
+
+    /// The shop a path names (404 if none), charged against its request budget (429).
+    pub async fn shop(&self, slug: &str) -> Result<Arc<ShopRecord>, ApiError> {
+        let shop = self.find_shop(slug).await?;
+        if let Some(limit) = &self.rate_limit
+            && let Err(wait) = limit.check(shop.id)
+        {
+            let mut e = ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "this shop is over its request budget; retry later",
+            );
+            e.retry_after = Some(wait);
+            return Err(e);
+        }
+        Ok(shop)
+    }
+
+    async fn find_shop(&self, slug: &str) -> Result<Arc<ShopRecord>, ApiError> {
+        if let Some(shop) = self
+            .shops
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(slug)
+        {
+            return Ok(shop.clone());
+        }
+        let not_found = || ApiError::not_found(format!("no shop `{slug}`"));
+        let parsed = Slug::parse(slug).map_err(|_| not_found())?;
+        let shop = Arc::new(self.store.shop(&parsed).await?.ok_or_else(not_found)?);
+        self.shops
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(slug.to_owned(), shop.clone());
+        Ok(shop)
+    }
+
+    pub fn is_draining(&self) -> bool {
+        *self.draining.borrow()
+    }
+}

@@ -1,0 +1,74 @@
+//! Flags, first stage: what the user typed. Every flag also reads an
+//! environment variable, `BARISTA_` + the flag name in upper case.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+
+#[derive(Parser)]
+#[command(
+    name = "barista",
+    version,
+    about = "A multi-tenant coffee-shop ordering backend, and the lab that measures it."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the shop's HTTP API.
+    Serve(ServeArgs),
+    /// Apply the database schema and exit.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Args)]
+pub struct DatabaseArgs {
+    /// Where everything is kept: sqlite://FILE (embedded, the default).
+    #[arg(long, env = "BARISTA_DATABASE", default_value = "sqlite://barista.db")]
+    pub database: String,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// Address for the public API; port 0 picks a free port.
+    #[arg(long, env = "BARISTA_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Token that enables the admin routes (creating shops). Without one they answer 404.
+    #[arg(long, env = "BARISTA_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Do not create the `demo` shop in an empty database.
+    #[arg(long, env = "BARISTA_NO_DEMO")]
+    pub no_demo: bool,
+
+    /// Requests handled at once; past it, a fast 503 `overloaded` with Retry-After. 0: no limit.
+    #[arg(long, env = "BARISTA_MAX_IN_FLIGHT", default_value_t = 1024)]
+    pub max_in_flight: usize,
+
+    /// Requests per second allowed per shop on this replica; past it, 429 `rate_limited`.
+    #[arg(long, env = "BARISTA_SHOP_RATE_LIMIT")]
+    pub shop_rate_limit: Option<u32>,
+}
+
+#[derive(Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,92 @@
+//! `barista serve` and `barista migrate`.
+
+use crate::cli::{MigrateArgs, ServeArgs};
+use anyhow::Context;
+use barista_server::{Config, auth::Secret, demo};
+use std::io::{IsTerminal, Write};
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    barista_store::open(&args.db.database, &Default::default())
+        .await
+        .with_context(|| format!("cannot migrate {}", args.db.database))?;
+    println!("schema of {} is up to date", args.db.database);
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
+    let store = barista_store::open(&args.db.database, &Default::default())
+        .await
+        .with_context(|| format!("cannot open the database {}", args.db.database))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "barista {} serving on http://{addr} (database {})",
+        env!("CARGO_PKG_VERSION"),
+        args.db.database
+    )?;
+    if !args.no_demo && !store.has_shops().await? {
+        let key = demo::seed(store.as_ref())
+            .await
+            .context("cannot create the demo shop")?;
+        writeln!(
+            out,
+            "created the demo shop `{}`; its staff key, shown only this once:",
+            demo::DEMO_SLUG
+        )?;
+        writeln!(out, "  {key}")?;
+        writeln!(
+            out,
+            "try: curl http://{addr}/v1/shops/{}/menu",
+            demo::DEMO_SLUG
+        )?;
+    }
+    out.flush()?;
+    drop(out);
+
+    let config = Config {
+        admin_token: args.admin_token.filter(|t| !t.is_empty()).map(Secret::new),
+        max_in_flight: args.max_in_flight,
+        shop_rate_limit: args.shop_rate_limit,
+    };
+    barista_server::run(config, store, listener, shutdown_signal()).await?;
+    println!("barista stopped");
+    Ok(())
+}
