@@ -1,0 +1,187 @@
+//! `spawn_app`: a running server on a fresh database, and helpers to drive it.
+
+use barista_server::{Config, auth::Secret};
+use barista_store::OpenOptions;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+pub const ADMIN: &str = "test-admin-token";
+
+pub struct App {
+    pub base: String,
+    pub client: Client,
+    pub db_path: std::path::PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    pub stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub fn config() -> Config {
+    Config {
+        admin_token: Some(Secret::new(ADMIN)),
+        ..Config::default()
+    }
+}
+
+pub async fn spawn_app() -> App {
+    spawn_app_with(config(), OpenOptions::default()).await
+}
+
+pub async fn spawn_app_with(config: Config, options: OpenOptions) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("barista.db");
+    let store = barista_store::open(&format!("sqlite://{}", db_path.display()), &options)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(barista_server::run(config, store, listener, async {
+        let _ = stopped.await;
+    }));
+    App {
+        base,
+        client: Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        db_path,
+        stop: Some(stop),
+        stopped: Some(server),
+        _dir: dir,
+    }
+}
+
+impl App {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Starts a graceful shutdown.
+    pub fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    pub async fn post_json(&self, path: &str, auth: Option<&str>, body: &Value) -> Response {
+        let mut req = self.client.post(self.url(path)).json(body);
+        if let Some(token) = auth {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Creates a shop with an empty menu; returns its staff key.
+    pub async fn create_shop(&self, slug: &str) -> String {
+        let res = self
+            .post_json(
+                "/v1/shops",
+                Some(ADMIN),
+                &json!({"slug": slug, "name": "Test Café", "currency": "EUR"}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body: Value = res.json().await.unwrap();
+        body["staff_key"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn put_item(&self, shop: &str, key: &str, id: &str, item: Value) -> Response {
+        self.client
+            .put(self.url(&format!("/v1/shops/{shop}/menu/items/{id}")))
+            .bearer_auth(key)
+            .json(&item)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A shop with a coffee (unlimited), a bun (stock 5) and an unavailable cake.
+    pub async fn shop_with_menu(&self, slug: &str) -> String {
+        let key = self.create_shop(slug).await;
+        for (id, item) in [
+            (
+                "flat-white",
+                json!({"name": "Flat white", "category": "coffee", "price_cents": 380}),
+            ),
+            (
+                "bun",
+                json!({"name": "Bun", "category": "pastry", "price_cents": 300, "stock": 5}),
+            ),
+            (
+                "cake",
+                json!({"name": "Cake", "category": "pastry", "price_cents": 450, "available": false}),
+            ),
+        ] {
+            assert!(
+                self.put_item(slug, &key, id, item)
+                    .await
+                    .status()
+                    .is_success()
+            );
+        }
+        key
+    }
+
+    pub async fn order(&self, shop: &str, lines: Value) -> Response {
+        self.post_json(
+            &format!("/v1/shops/{shop}/orders"),
+            None,
+            &json!({"customer_name": "Ana", "lines": lines}),
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str, auth: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(token) = auth {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn stock(&self, shop: &str, item: &str) -> Value {
+        let menu: Value = self
+            .get(&format!("/v1/shops/{shop}/menu"), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        menu["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == item)
+            .unwrap()["stock"]
+            .clone()
+    }
+}
+
+/// Asserts an RFC 9457 problem with the given status and code; returns its body.
+pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status, "status of {}", res.url());
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/problem+json",
+        "content type of a {status}"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert_eq!(body["type"], format!("/problems/{code}"));
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    body
+}

@@ -1,0 +1,206 @@
+//! The SSE streams, read by a real HTTP client.
+
+use crate::common::*;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Reads an SSE response until `n` events have arrived (bounded in time).
+pub struct SseReader {
+    stream: futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: String,
+}
+
+#[derive(Debug)]
+pub struct SseEvent {
+    pub id: i64,
+    pub data: Value,
+}
+
+impl SseReader {
+    pub fn new(res: reqwest::Response) -> Self {
+        assert_eq!(res.status(), 200);
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        Self {
+            stream: res.bytes_stream().boxed(),
+            buffer: String::new(),
+        }
+    }
+
+    pub async fn next_event(&mut self) -> SseEvent {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let block: String = self.buffer.drain(..end + 2).collect();
+                    let (mut id, mut data, mut kind) = (None, None, None);
+                    for line in block.lines() {
+                        if let Some(v) = line.strip_prefix("id:") {
+                            id = Some(v.trim().parse().unwrap())
+                        }
+                        if let Some(v) = line.strip_prefix("data:") {
+                            data = Some(serde_json::from_str(v.trim()).unwrap())
+                        }
+                        if let Some(v) = line.strip_prefix("event:") {
+                            kind = Some(v.trim().to_owned())
+                        }
+                    }
+                    if let (Some(id), Some(data)) = (id, data) {
+                        assert_eq!(kind.as_deref(), Some("order"));
+                        return SseEvent { id, data };
+                    }
+                    continue; // a keep-alive comment
+                }
+                let chunk = self.stream.next().await.expect("the stream ended").unwrap();
+                self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .expect("an event within 10 s")
+    }
+}
+
+async fn open(app: &App, path: &str, key: Option<&str>, last_id: Option<i64>) -> SseReader {
+    let mut req = app
+        .client
+        .get(app.url(path))
+        .header("accept", "text/event-stream");
+    if let Some(key) = key {
+        req = req.bearer_auth(key)
+    }
+    if let Some(id) = last_id {
+        req = req.header("last-event-id", id.to_string())
+    }
+    SseReader::new(req.send().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_order_stream_sends_the_current_state_then_every_change() {
+    let app = spawn_app().await;
+    let key = app.shop_with_menu("sse-order").await;
+    let order: Value = app
+        .order("sse-order", json!([{"item_id": "bun", "quantity": 1}]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = order["id"].as_str().unwrap();
+    let path = format!("/v1/shops/sse-order/orders/{id}/events");
+    let mut stream = open(&app, &path, None, None).await;
+    let first = stream.next_event().await;
+    assert_eq!(first.data, order, "the current state comes first");
+
+    // Another order's change is not on this stream.
+    app.order("sse-order", json!([{"item_id": "bun", "quantity": 1}]))
+        .await;
+    let claimed = app
+        .post_json("/v1/shops/sse-order/queue/claim", Some(&key), &json!({}))
+        .await;
+    assert_eq!(claimed.status(), 200);
+    let brewing = stream.next_event().await;
+    assert_eq!(brewing.data["status"], "brewing");
+    assert_eq!(brewing.data["id"], id);
+    assert!(brewing.id > first.id);
+    app.post_json(
+        &format!("/v1/shops/sse-order/orders/{id}/status"),
+        Some(&key),
+        &json!({"status": "ready"}),
+    )
+    .await;
+    let ready = stream.next_event().await;
+    assert_eq!(
+        (
+            ready.data["status"].as_str(),
+            ready.data["version"].as_i64()
+        ),
+        (Some("ready"), Some(3))
+    );
+
+    // Reconnecting with Last-Event-ID resumes after it: nothing missed, nothing repeated.
+    let mut resumed = open(&app, &path, None, Some(first.id)).await;
+    assert_eq!(resumed.next_event().await.id, brewing.id);
+    assert_eq!(resumed.next_event().await.id, ready.id);
+}
+
+#[tokio::test]
+async fn the_shop_stream_is_for_staff_and_resumes_from_last_event_id() {
+    let app = spawn_app().await;
+    let key = app.shop_with_menu("sse-shop").await;
+    let mut live = open(&app, "/v1/shops/sse-shop/events", Some(&key), None).await;
+    let mut placed = vec![];
+    for _ in 0..3 {
+        let o: Value = app
+            .order(
+                "sse-shop",
+                json!([{"item_id": "flat-white", "quantity": 1}]),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        placed.push(o["id"].clone());
+    }
+    let mut got = vec![];
+    for _ in 0..3 {
+        got.push(live.next_event().await);
+    }
+    assert_eq!(
+        got.iter().map(|e| e.data["id"].clone()).collect::<Vec<_>>(),
+        placed
+    );
+
+    let mut resumed = open(
+        &app,
+        "/v1/shops/sse-shop/events",
+        Some(&key),
+        Some(got[0].id),
+    )
+    .await;
+    assert_eq!(resumed.next_event().await.id, got[1].id);
+    assert_eq!(resumed.next_event().await.id, got[2].id);
+
+    let res = app
+        .client
+        .get(app.url("/v1/shops/sse-shop/events"))
+        .header("last-event-id", "soon")
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 422, "validation_failed").await;
+}
+
+#[tokio::test]
+async fn shutting_down_closes_event_streams_and_the_server_stops() {
+    let mut app = spawn_app().await;
+    let key = app.shop_with_menu("sse-stop").await;
+    let res = app
+        .client
+        .get(app.url("/v1/shops/sse-stop/events"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut body = res.bytes_stream();
+    app.shut_down();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = body.next().await {
+            if chunk.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ends when the server drains");
+    let server = app.stopped.take().unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(10), server).await;
+    assert!(
+        matches!(result, Ok(Ok(Ok(())))),
+        "the server stops cleanly: {result:?}"
+    );
+}

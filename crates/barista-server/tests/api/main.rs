@@ -1,0 +1,11 @@
+//! HTTP tests: each starts the real server on port 0 with a fresh database and
+//! talks to it over HTTP. One test binary, many modules, to link once.
+
+mod common;
+mod concurrency;
+mod errors;
+mod events;
+mod menu;
+mod openapi;
+mod orders;
+mod shops;

@@ -1,0 +1,92 @@
+//! The OpenAPI document and the health endpoints.
+
+use crate::common::*;
+use serde_json::Value;
+
+/// Every route of API.md, as (method, path template).
+const API_ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/shops"),
+    ("get", "/v1/shops/{shop}"),
+    ("get", "/v1/shops/{shop}/menu"),
+    ("put", "/v1/shops/{shop}/menu/items/{item}"),
+    ("patch", "/v1/shops/{shop}/menu/items/{item}"),
+    ("delete", "/v1/shops/{shop}/menu/items/{item}"),
+    ("post", "/v1/shops/{shop}/orders"),
+    ("get", "/v1/shops/{shop}/orders/{id}"),
+    ("get", "/v1/shops/{shop}/orders"),
+    ("post", "/v1/shops/{shop}/queue/claim"),
+    ("post", "/v1/shops/{shop}/orders/{id}/status"),
+    ("get", "/v1/shops/{shop}/orders/{id}/events"),
+    ("get", "/v1/shops/{shop}/events"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/openapi.json"),
+];
+
+/// Every `$ref` in `value` points at an existing component.
+fn check_refs(doc: &Value, value: &Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref") {
+                let name = r
+                    .strip_prefix("#/components/schemas/")
+                    .expect("a local schema ref");
+                assert!(
+                    doc["components"]["schemas"].get(name).is_some(),
+                    "dangling $ref {r}"
+                );
+            }
+            map.values().for_each(|v| check_refs(doc, v));
+        }
+        Value::Array(items) => items.iter().for_each(|v| check_refs(doc, v)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_openapi_3_and_names_every_route() {
+    let app = spawn_app().await;
+    let res = app.get("/openapi.json", None).await;
+    assert_eq!(res.status(), 200);
+    let doc: Value = res.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    for (method, path) in API_ROUTES {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is missing");
+        assert!(
+            op["operationId"].is_string()
+                && op["responses"].as_object().is_some_and(|r| !r.is_empty())
+        );
+        let declared: Vec<_> = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in"] == "path")
+            .map(|p| format!("{{{}}}", p["name"].as_str().unwrap()))
+            .collect();
+        let in_path: Vec<_> = path
+            .split('/')
+            .filter(|s| s.starts_with('{'))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(declared, in_path, "path parameters of {path}");
+    }
+    let count: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    assert_eq!(count, API_ROUTES.len(), "no undocumented extra operations");
+    check_refs(&doc, &doc);
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz", None).await.status(), 200);
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
+}
