@@ -1,0 +1,58 @@
+# Shared helpers for the bench/ scripts (sourced, not run).
+# Everything runs on loopback, is bounded in time, and is cleaned up on exit.
+
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WORK="$(mktemp -d)"
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Installs Debian packages that are missing (apt-get update once).
+need() {
+  local missing=()
+  for cmd in "$@"; do
+    command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$cmd")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]} (Debian packages)" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+build_barista() {
+  (cd "$ROOT" && cargo build --release --locked -q -p barista)
+  BARISTA="$ROOT/target/release/barista"
+}
+
+# start_barista PORT [flags...]: runs serve on a fresh database; sets STAFF_KEY.
+start_barista() {
+  local port=$1; shift
+  local db="$WORK/barista-$port.db"
+  "$BARISTA" serve --listen "127.0.0.1:$port" --database "sqlite://$db" "$@" \
+    >"$WORK/barista-$port.out" 2>"$WORK/barista-$port.err" &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  STAFF_KEY=$(grep -o 'bsk_[0-9a-f]*' "$WORK/barista-$port.out" | head -1 || true)
+}
+
+# wrk_rate ARGS...: runs wrk and prints its requests per second.
+wrk_rate() {
+  wrk "$@" | awk '/^Requests\/sec:/ {print $2}'
+}
+
+ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$1" "$2"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
