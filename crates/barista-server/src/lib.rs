@@ -5,6 +5,7 @@
 //! handler -> domain validation -> store transaction -> response (+ event).
 #![forbid(unsafe_code)]
 
+mod admission;
 pub mod auth;
 pub mod demo;
 mod error;

@@ -5,13 +5,15 @@
 //! sent, and a load that read an older version is refused, so a change is
 //! served on the very next request even if a slow load races with it.
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 pub struct CachedMenu {
     pub version: i64,
-    pub etag: String,
+    /// Prebuilt so a hit allocates nothing.
+    pub etag: HeaderValue,
     pub body: Bytes,
 }
 
@@ -83,7 +85,7 @@ mod tests {
     fn menu(version: i64) -> CachedMenu {
         CachedMenu {
             version,
-            etag: format!("\"{version}\""),
+            etag: HeaderValue::from_str(&format!("\"{version}\"")).unwrap(),
             body: Bytes::from_static(b"{}"),
         }
     }

@@ -50,7 +50,10 @@ fn start(db: &Path, extra: &[&str]) -> Server {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -58,27 +61,60 @@ async fn serve_creates_the_demo_shop_once_and_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.db");
     let mut server = start(&db, &[]);
-    let key = server.lines.iter().find_map(|l| l.trim().strip_prefix("bsk_")).map(|k| format!("bsk_{k}"));
+    let key = server
+        .lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("bsk_"))
+        .map(|k| format!("bsk_{k}"));
     let key = key.expect("the demo staff key is printed");
     let c = client();
-    let menu: Value = c.get(format!("{}/v1/shops/demo/menu", server.base)).send().await.unwrap().json().await.unwrap();
+    let menu: Value = c
+        .get(format!("{}/v1/shops/demo/menu", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let items = menu["items"].as_array().unwrap();
     assert!(items.len() >= 6);
     for category in ["coffee", "tea", "pastry"] {
-        assert!(items.iter().any(|i| i["category"] == category), "the demo sells {category}");
+        assert!(
+            items.iter().any(|i| i["category"] == category),
+            "the demo sells {category}"
+        );
     }
-    assert!(items.iter().any(|i| i["stock"].is_number()), "one item has limited stock");
-    let claim = c.post(format!("{}/v1/shops/demo/queue/claim", server.base)).bearer_auth(&key).send().await.unwrap();
-    assert_eq!(claim.status(), 204, "the printed key is the demo shop's staff key");
+    assert!(
+        items.iter().any(|i| i["stock"].is_number()),
+        "one item has limited stock"
+    );
+    let claim = c
+        .post(format!("{}/v1/shops/demo/queue/claim", server.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        claim.status(),
+        204,
+        "the printed key is the demo shop's staff key"
+    );
 
-    let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let exit = server.child.wait().unwrap();
     assert!(exit.success(), "a SIGTERM stop is a clean exit: {exit:?}");
 
     // The second start finds the shop and prints no new key.
     let mut again = start(&db, &["--no-demo"]);
-    let res = c.get(format!("{}/v1/shops/demo", again.base)).send().await.unwrap();
+    let res = c
+        .get(format!("{}/v1/shops/demo", again.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     again.child.kill().unwrap();
     let _ = again.child.wait();
@@ -88,15 +124,31 @@ async fn serve_creates_the_demo_shop_once_and_stops_gracefully_on_sigterm() {
 fn migrate_applies_the_schema_and_bad_urls_are_explained() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("m.db");
-    let out = Command::new(BIN).args(["migrate", "--database"]).arg(format!("sqlite://{}", db.display())).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["migrate", "--database"])
+        .arg(format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(db.exists());
-    let out = Command::new(BIN).args(["migrate", "--database", "mysql://nope"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["migrate", "--database", "mysql://nope"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
-    let out = Command::new(BIN).args(["serve", "--help"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--database", "--listen", "--admin-token", "--no-demo", "BARISTA_DATABASE"] {
+    for flag in [
+        "--database",
+        "--listen",
+        "--admin-token",
+        "--no-demo",
+        "BARISTA_DATABASE",
+    ] {
         assert!(help.contains(flag), "serve --help mentions {flag}");
     }
 }
@@ -147,7 +199,9 @@ async fn every_acknowledged_order_survives_kill_9_exactly_once() {
         .collect();
     // Kill once a good number of orders are acknowledged (bounded in time).
     for _ in 0..600 {
-        if acked.lock().unwrap().len() >= 400 { break }
+        if acked.lock().unwrap().len() >= 400 {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     server.child.kill().unwrap(); // SIGKILL
@@ -156,7 +210,11 @@ async fn every_acknowledged_order_survives_kill_9_exactly_once() {
         let _ = task.await;
     }
     let acked: Vec<String> = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 50, "orders were acknowledged before the kill ({})", acked.len());
+    assert!(
+        acked.len() >= 50,
+        "orders were acknowledged before the kill ({})",
+        acked.len()
+    );
     eprintln!("{} orders acknowledged before kill -9", acked.len());
 
     let mut server = start(&db, &["--no-demo"]);
@@ -164,7 +222,10 @@ async fn every_acknowledged_order_survives_kill_9_exactly_once() {
     let mut cursor = String::new();
     loop {
         let page: Value = c
-            .get(format!("{}/v1/shops/crashy/orders?limit=200&cursor={cursor}", server.base))
+            .get(format!(
+                "{}/v1/shops/crashy/orders?limit=200&cursor={cursor}",
+                server.base
+            ))
             .bearer_auth(&key)
             .send()
             .await
@@ -182,11 +243,24 @@ async fn every_acknowledged_order_survives_kill_9_exactly_once() {
     let unique: HashSet<&str> = ids.iter().copied().collect();
     assert_eq!(unique.len(), ids.len(), "no order is stored twice");
     for id in &acked {
-        assert!(unique.contains(id.as_str()), "acknowledged order {id} was lost");
+        assert!(
+            unique.contains(id.as_str()),
+            "acknowledged order {id} was lost"
+        );
     }
     // Stock and orders moved together: nothing half-committed survived.
-    let taken: i64 = stored.iter().map(|o| o["lines"][0]["quantity"].as_i64().unwrap()).sum();
-    let menu: Value = c.get(format!("{}/v1/shops/crashy/menu", server.base)).send().await.unwrap().json().await.unwrap();
+    let taken: i64 = stored
+        .iter()
+        .map(|o| o["lines"][0]["quantity"].as_i64().unwrap())
+        .sum();
+    let menu: Value = c
+        .get(format!("{}/v1/shops/crashy/menu", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(menu["items"][0]["stock"].as_i64().unwrap(), STOCK - taken);
     server.child.kill().unwrap();
     let _ = server.child.wait();

@@ -10,13 +10,9 @@ mod shops;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
-use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,29 +256,14 @@ pub fn router(state: AppState) -> Router {
     for spec in ROUTES {
         router = router.route(spec.path, (spec.handler)());
     }
-    let admission = Arc::new(match state.config.max_in_flight {
-        0 => Semaphore::new(Semaphore::MAX_PERMITS),
-        n => Semaphore::new(n),
-    });
-    router
+    let router = router
         .fallback(health::no_route)
-        .method_not_allowed_fallback(health::wrong_method)
-        .layer(axum::middleware::from_fn_with_state(admission, admit))
-        .with_state(state)
-}
-
-/// Admission control: past `max_in_flight` requests at once, answer a fast 503
-/// instead of queueing, so admitted requests keep their latency. Health checks
-/// are exempt: an overloaded replica is alive, and must not be restarted for it.
-async fn admit(State(permits): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
-    if matches!(req.uri().path(), "/healthz" | "/readyz") {
-        return next.run(req).await;
-    }
-    match permits.try_acquire() {
-        Ok(_permit) => next.run(req).await,
-        Err(_) => ApiError::unavailable("overloaded", "the server is at capacity; retry shortly")
-            .into_response(),
-    }
+        .method_not_allowed_fallback(health::wrong_method);
+    let router = match state.config.max_in_flight {
+        0 => router,
+        n => router.layer(crate::admission::AdmissionLayer::new(n)),
+    };
+    router.with_state(state)
 }
 
 /// A JSON response from already-serialized bytes.
