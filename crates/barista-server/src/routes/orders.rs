@@ -13,8 +13,7 @@ use barista_domain::{
     limits::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX},
 };
 use barista_store::{IdempotentRequest, OrderChange, OrderPage, Placed, StoreError};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 fn order_id(id: &str) -> Result<OrderId, ApiError> {
@@ -142,6 +141,13 @@ fn page(query: &HashMap<String, String>) -> Result<OrderPage, Invalid> {
     }
 }
 
+/// A page of orders; a struct, not `json!`, so each order keeps its field order.
+#[derive(Serialize)]
+struct OrderList<'a> {
+    orders: &'a [barista_domain::Order],
+    next_cursor: Option<OrderId>,
+}
+
 pub async fn list_orders(
     State(state): State<AppState>,
     PathOf(slug): PathOf<String>,
@@ -152,7 +158,10 @@ pub async fn list_orders(
     require_staff(&headers, &shop)?;
     let Query(query) = query.map_err(|_| ApiError::invalid_field("query", "cannot be decoded"))?;
     let (orders, next) = state.store.list_orders(&shop, page(&query)?).await?;
-    let body = json!({"orders": orders, "next_cursor": next.map(|id| id.to_string())});
+    let body = OrderList {
+        orders: &orders,
+        next_cursor: next,
+    };
     Ok(json_response(StatusCode::OK, to_json(&body)?))
 }
 

@@ -10,8 +10,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use barista_domain::{Currency, FieldError, Invalid, Slug, check_text, limits::NAME_MAX};
 use barista_store::NewShop;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize)]
+struct ShopCreated<'a> {
+    shop: barista_store::PublicShop<'a>,
+    staff_key: &'a str,
+}
 
 #[derive(Deserialize)]
 pub struct ShopCreate {
@@ -49,7 +54,10 @@ pub async fn create_shop(
             staff_key_hash: sha256(staff_key.as_bytes()),
         })
         .await?;
-    let body = to_json(&json!({"shop": shop.public(), "staff_key": staff_key}))?;
+    let body = to_json(&ShopCreated {
+        shop: shop.public(),
+        staff_key: &staff_key,
+    })?;
     let mut response = json_response(StatusCode::CREATED, body);
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/shops/{}", shop.slug)) {
         response.headers_mut().insert(header::LOCATION, location);

@@ -316,3 +316,43 @@ async fn hostile_inputs_never_cause_a_server_error() {
     let _ = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut buf)).await;
     assert_eq!(app.get("/healthz", None).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_request_in_flight_when_shutdown_starts_still_completes() {
+    let mut app = spawn_app().await;
+    app.shop_with_menu("draining").await;
+    let body = br#"{"customer_name": "Late", "lines": [{"item_id": "bun", "quantity": 1}]}"#;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/shops/draining/orders HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body[..10]).await.unwrap();
+    // Make sure the server has the request before shutdown starts.
+    let mut ready = false;
+    for _ in 0..200 {
+        if app.get("/readyz", None).await.status() == 200 {
+            ready = true;
+            break;
+        }
+    }
+    assert!(ready);
+    app.shut_down();
+    conn.write_all(&body[10..]).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), conn.read_to_string(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "the in-flight order completes: {answer}"
+    );
+    let server = app.stopped.take().unwrap();
+    assert!(matches!(
+        tokio::time::timeout(Duration::from_secs(10), server).await,
+        Ok(Ok(Ok(())))
+    ));
+}
