@@ -1,0 +1,316 @@
+//! Running load.
+//!
+//! Open model: requests are due on a schedule (`Profile::due`), whatever the
+//! server does. Any free connection takes the next due request; if none is
+//! free it waits, and that wait counts: latency is measured from the intended
+//! send time (coordinated omission corrected, as wrk2 does), and also from the
+//! actual send time (uncorrected) so the two can be compared.
+//!
+//! Closed model: each active connection sends, waits for the answer, thinks,
+//! and sends again. Latency is plain response time.
+
+use crate::http::{Conn, Failure, Reply};
+use crate::profile::Profile;
+use crate::stats::{Shards, Tally, percentile_ms};
+use crate::workload::{Request, Rng, Workload};
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone)]
+pub enum Model {
+    /// Requests per second over time, sent over a pool of connections.
+    Open { rate: Profile, connections: usize },
+    /// Connections over time, each back to back with an optional think time.
+    Closed {
+        connections: Profile,
+        think: Duration,
+    },
+}
+
+impl Model {
+    pub fn duration(&self) -> Duration {
+        match self {
+            Model::Open { rate, .. } => rate.duration(),
+            Model::Closed { connections, .. } => connections.duration(),
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        matches!(self, Model::Open { .. })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub model: Model,
+    /// A request without an answer by then counts as a `timeout` error.
+    pub timeout: Duration,
+    /// Print a live line on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SecondRow {
+    /// Seconds since the start, at the end of this interval.
+    pub t: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub throughput_rps: f64,
+    /// What the schedule asked for (open model), or active connections (closed).
+    pub offered: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+pub struct Outcome {
+    pub total: Tally,
+    pub series: Vec<SecondRow>,
+    pub elapsed: Duration,
+    pub names: Vec<String>,
+    pub open: bool,
+    /// CPU seconds the generator itself used (user + system).
+    pub generator_cpu_s: f64,
+}
+
+struct Ctx {
+    workload: Arc<dyn Workload>,
+    addrs: Vec<SocketAddr>,
+    shards: Shards,
+    timeout: Duration,
+    start: Instant,
+    next: AtomicU64,
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}
+
+async fn send_on(
+    slot: &mut Option<Conn>,
+    addr: SocketAddr,
+    req: &Request,
+) -> Result<Reply, Failure> {
+    let conn = match slot {
+        Some(conn) if conn.reusable() => conn,
+        _ => slot.insert(Conn::connect(addr).await?),
+    };
+    conn.send(&req.bytes, req.keep).await
+}
+
+/// Sends `req` and records the outcome; latency counts from `intended`.
+async fn exchange(
+    ctx: &Ctx,
+    conns: &mut [Option<Conn>],
+    id: usize,
+    req: &Request,
+    intended: Instant,
+    open: bool,
+) {
+    let mut retried = false;
+    loop {
+        let sent = Instant::now();
+        let slot = &mut conns[req.addr];
+        let result = tokio::time::timeout(ctx.timeout, send_on(slot, ctx.addrs[req.addr], req))
+            .await
+            .unwrap_or(Err(Failure::Timeout));
+        let done = Instant::now();
+        match result {
+            Ok(reply) => {
+                if !slot.as_ref().is_some_and(Conn::reusable) {
+                    *slot = None;
+                }
+                ctx.workload.observe(req, &reply);
+                let uncorrected = open.then(|| micros(done - sent));
+                ctx.shards.with(id, |t| {
+                    t.response(req.name, reply.status, micros(done - intended), uncorrected)
+                });
+                return;
+            }
+            Err(failure) => {
+                *slot = None;
+                if req.retry_on_connection_error && !retried && failure != Failure::Timeout {
+                    retried = true;
+                    continue;
+                }
+                ctx.shards.with(id, |t| t.failure(req.name, failure));
+                if failure == Failure::Connect && !open {
+                    // Do not spin on a target that refuses connections.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+async fn open_worker(ctx: Arc<Ctx>, id: usize, rate: Arc<Profile>) {
+    let mut conns: Vec<Option<Conn>> = ctx.addrs.iter().map(|_| None).collect();
+    let mut rng = Rng::new(id as u64);
+    loop {
+        let n = ctx.next.fetch_add(1, Ordering::Relaxed);
+        let Some(due) = rate.due(n) else { break };
+        let intended = ctx.start + due;
+        tokio::time::sleep_until(intended).await;
+        let req = ctx.workload.next(&mut rng);
+        exchange(&ctx, &mut conns, id, &req, intended, true).await;
+    }
+}
+
+async fn closed_worker(ctx: Arc<Ctx>, id: usize, connections: Arc<Profile>, think: Duration) {
+    let mut conns: Vec<Option<Conn>> = ctx.addrs.iter().map(|_| None).collect();
+    let mut rng = Rng::new(id as u64);
+    let end = ctx.start + connections.duration();
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        let active = connections
+            .value_at(now - ctx.start)
+            .map_or(0, |v| v.round() as usize);
+        if id >= active {
+            conns.iter_mut().for_each(|c| *c = None);
+            tokio::time::sleep((end - now).min(Duration::from_millis(20))).await;
+            continue;
+        }
+        let req = ctx.workload.next(&mut rng);
+        exchange(&ctx, &mut conns, id, &req, Instant::now(), false).await;
+        if !think.is_zero() {
+            tokio::time::sleep(think).await;
+        }
+    }
+}
+
+/// CPU seconds this process has used, from `/proc/self/stat` (0 elsewhere).
+pub fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15; Linux reports them in 1/100 s.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn row(interval: &Tally, t: f64, span: f64, offered: f64) -> SecondRow {
+    SecondRow {
+        t,
+        requests: interval.requests(),
+        errors: interval.errors(),
+        throughput_rps: interval.responses() as f64 / span.max(1e-9),
+        offered,
+        p50_ms: percentile_ms(&interval.corrected, 50.0),
+        p90_ms: percentile_ms(&interval.corrected, 90.0),
+        p99_ms: percentile_ms(&interval.corrected, 99.0),
+        max_ms: percentile_ms(&interval.corrected, 100.0),
+    }
+}
+
+pub async fn run(plan: &Plan, workload: Arc<dyn Workload>) -> Outcome {
+    let names = workload.names().to_vec();
+    let addrs = workload.addrs().to_vec();
+    let workers = match &plan.model {
+        Model::Open { connections, .. } => (*connections).max(1),
+        Model::Closed { connections, .. } => connections.peak().ceil().max(1.0) as usize,
+    };
+    let cpu_before = process_cpu_seconds();
+    let ctx = Arc::new(Ctx {
+        workload,
+        addrs,
+        shards: Shards::new(16.min(workers), names.len()),
+        timeout: plan.timeout,
+        start: Instant::now(),
+        next: AtomicU64::new(0),
+    });
+    let mut tasks = JoinSet::new();
+    for id in 0..workers {
+        let ctx = ctx.clone();
+        match &plan.model {
+            Model::Open { rate, .. } => {
+                tasks.spawn(open_worker(ctx, id, Arc::new(rate.clone())));
+            }
+            Model::Closed { connections, think } => {
+                tasks.spawn(closed_worker(
+                    ctx,
+                    id,
+                    Arc::new(connections.clone()),
+                    *think,
+                ));
+            }
+        }
+    }
+
+    let progress = plan.progress && std::io::stderr().is_terminal();
+    let offered_at = |t: Duration| match &plan.model {
+        Model::Open { rate, .. } => rate.value_at(t).unwrap_or(0.0),
+        Model::Closed { connections, .. } => connections.value_at(t).unwrap_or(0.0).round(),
+    };
+    let mut total = Tally::new(names.len());
+    let mut interval = Tally::new(names.len());
+    let mut series = vec![];
+    let mut ticks =
+        tokio::time::interval_at(ctx.start + Duration::from_secs(1), Duration::from_secs(1));
+    let mut last = Duration::ZERO;
+    let mut running = true;
+    while running {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            joined = tasks.join_next() => match joined {
+                Some(_) => continue,
+                None => running = false,
+            },
+        }
+        let now = ctx.start.elapsed();
+        ctx.shards.drain_into(&mut interval);
+        let span = (now - last).as_secs_f64();
+        if span > 0.0 && (running || interval.requests() > 0) {
+            let r = row(&interval, now.as_secs_f64(), span, offered_at(last));
+            if progress {
+                let errors = total.errors() + interval.errors();
+                eprint!(
+                    "\r\x1b[2K{:>6.1}s {:>10.0} req/s  p50 {:>9}  p99 {:>9}  errors {}",
+                    r.t,
+                    r.throughput_rps,
+                    crate::duration::fmt_ms(r.p50_ms),
+                    crate::duration::fmt_ms(r.p99_ms),
+                    errors
+                );
+                let _ = std::io::stderr().flush();
+            }
+            series.push(r);
+        }
+        total.add(&interval);
+        interval.clear();
+        last = now;
+    }
+    if progress {
+        eprintln!();
+    }
+    Outcome {
+        total,
+        series,
+        elapsed: ctx.start.elapsed(),
+        names,
+        open: plan.model.is_open(),
+        generator_cpu_s: process_cpu_seconds() - cpu_before,
+    }
+}

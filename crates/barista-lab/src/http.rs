@@ -1,0 +1,396 @@
+//! A minimal HTTP/1.1 client, built for load generation: one keep-alive
+//! connection, prebuilt request bytes, a reused read buffer, and no allocation
+//! per request unless the caller asks for the body. Like wrk, it speaks plain
+//! HTTP/1.1 only.
+
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A parsed `http://host:port/path` target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    /// `host:port` as written, for the Host header.
+    pub authority: String,
+    pub host: String,
+    pub port: u16,
+    /// Path and query, at least `/`.
+    pub path: String,
+}
+
+impl Url {
+    pub fn parse(text: &str) -> Result<Url, String> {
+        if text.starts_with("https://") {
+            return Err(format!(
+                "{text}: https is not supported; the lab speaks plain HTTP/1.1 (put TLS in front of the target)"
+            ));
+        }
+        let rest = text
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("{text:?} is not an http:// URL"))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        if authority.is_empty() {
+            return Err(format!("{text:?} names no host"));
+        }
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+                let port = p
+                    .parse()
+                    .map_err(|_| format!("{text:?} has a bad port {p:?}"))?;
+                (h.trim_start_matches('[').trim_end_matches(']'), port)
+            }
+            _ => (authority, 80),
+        };
+        Ok(Url {
+            authority: authority.to_owned(),
+            host: host.to_owned(),
+            port,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The same server with another path.
+    pub fn with_path(&self, path: &str) -> Url {
+        Url {
+            path: path.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    pub async fn resolve(&self) -> Result<SocketAddr, String> {
+        tokio::net::lookup_host((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| format!("cannot resolve {}: {e}", self.host))?
+            .next()
+            .ok_or_else(|| format!("{} resolves to no address", self.host))
+    }
+}
+
+/// Builds the bytes of one request.
+pub fn request_bytes(
+    method: &str,
+    url: &Url,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut out = format!(
+        "{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: barista-lab\r\n",
+        url.path, url.authority
+    );
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+        out.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    out.push_str("\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// Why a request failed, as counted in results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Failure {
+    Connect,
+    Timeout,
+    Write,
+    /// The connection closed, reset or sent something that is not HTTP.
+    Read,
+}
+
+impl Failure {
+    pub fn name(self) -> &'static str {
+        match self {
+            Failure::Connect => "connect",
+            Failure::Timeout => "timeout",
+            Failure::Write => "write",
+            Failure::Read => "read",
+        }
+    }
+}
+
+/// What the lab keeps of a response.
+#[derive(Debug, Default)]
+pub struct Reply {
+    pub status: u16,
+    /// The ETag header, when asked for.
+    pub etag: Option<String>,
+    /// The body, when asked for.
+    pub body: Vec<u8>,
+}
+
+pub struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// False once the server said `Connection: close` or the body ran to EOF.
+    reusable: bool,
+}
+
+const MAX_HEAD: usize = 64 * 1024;
+
+impl Conn {
+    pub async fn connect(addr: SocketAddr) -> Result<Conn, Failure> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|_| Failure::Connect)?;
+        let _ = stream.set_nodelay(true);
+        Ok(Conn {
+            stream,
+            buf: Vec::with_capacity(16 * 1024),
+            reusable: true,
+        })
+    }
+
+    pub fn reusable(&self) -> bool {
+        self.reusable
+    }
+
+    async fn fill(&mut self) -> Result<usize, Failure> {
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(16 * 1024);
+        }
+        let n = self
+            .stream
+            .read_buf(&mut self.buf)
+            .await
+            .map_err(|_| Failure::Read)?;
+        Ok(n)
+    }
+
+    /// Sends one request and reads its whole response.
+    pub async fn send(&mut self, request: &[u8], keep: Keep) -> Result<Reply, Failure> {
+        self.stream
+            .write_all(request)
+            .await
+            .map_err(|_| Failure::Write)?;
+        let head_only = request.starts_with(b"HEAD ");
+        // Read until the head is complete.
+        let (status, head_len, framing, etag) = loop {
+            let mut headers = [httparse::EMPTY_HEADER; 48];
+            let mut response = httparse::Response::new(&mut headers);
+            match response.parse(&self.buf) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let status = response.code.unwrap_or(0);
+                    let mut framing = Framing::UntilClose;
+                    let mut etag = None;
+                    for h in response.headers.iter() {
+                        if h.name.eq_ignore_ascii_case("content-length") {
+                            let n = std::str::from_utf8(h.value)
+                                .ok()
+                                .and_then(|v| v.trim().parse().ok());
+                            framing = Framing::Length(n.ok_or(Failure::Read)?);
+                        } else if h.name.eq_ignore_ascii_case("transfer-encoding")
+                            && h.value
+                                .windows(7)
+                                .any(|w| w.eq_ignore_ascii_case(b"chunked"))
+                        {
+                            framing = Framing::Chunked;
+                        } else if h.name.eq_ignore_ascii_case("connection")
+                            && h.value.eq_ignore_ascii_case(b"close")
+                        {
+                            self.reusable = false;
+                        } else if keep.etag && h.name.eq_ignore_ascii_case("etag") {
+                            etag = Some(String::from_utf8_lossy(h.value).into_owned());
+                        }
+                    }
+                    if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
+                        framing = Framing::Length(0);
+                    }
+                    break (status, len, framing, etag);
+                }
+                Ok(httparse::Status::Partial) => {
+                    if self.buf.len() > MAX_HEAD {
+                        return Err(Failure::Read);
+                    }
+                    if self.fill().await? == 0 {
+                        return Err(Failure::Read);
+                    }
+                }
+                Err(_) => return Err(Failure::Read),
+            }
+        };
+        self.buf.drain(..head_len);
+        let mut reply = Reply {
+            status,
+            etag,
+            body: Vec::new(),
+        };
+        match framing {
+            Framing::Length(n) => {
+                while self.buf.len() < n {
+                    if self.fill().await? == 0 {
+                        return Err(Failure::Read);
+                    }
+                }
+                if keep.body {
+                    reply.body.extend_from_slice(&self.buf[..n]);
+                }
+                self.buf.drain(..n);
+            }
+            Framing::Chunked => self.read_chunked(keep.body, &mut reply.body).await?,
+            Framing::UntilClose => {
+                while self.fill().await? > 0 {}
+                if keep.body {
+                    reply.body.append(&mut self.buf);
+                }
+                self.buf.clear();
+                self.reusable = false;
+            }
+        }
+        Ok(reply)
+    }
+
+    async fn read_chunked(&mut self, keep: bool, body: &mut Vec<u8>) -> Result<(), Failure> {
+        loop {
+            let line_end = loop {
+                if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                    break i;
+                }
+                if self.buf.len() > MAX_HEAD || self.fill().await? == 0 {
+                    return Err(Failure::Read);
+                }
+            };
+            let size_text =
+                std::str::from_utf8(&self.buf[..line_end]).map_err(|_| Failure::Read)?;
+            let size_text = size_text.split(';').next().unwrap_or("").trim();
+            let size = usize::from_str_radix(size_text, 16).map_err(|_| Failure::Read)?;
+            self.buf.drain(..line_end + 2);
+            if size == 0 {
+                // Trailers, then an empty line.
+                loop {
+                    if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                        let empty = i == 0;
+                        self.buf.drain(..i + 2);
+                        if empty {
+                            return Ok(());
+                        }
+                    } else if self.fill().await? == 0 {
+                        return Err(Failure::Read);
+                    }
+                }
+            }
+            while self.buf.len() < size + 2 {
+                if self.fill().await? == 0 {
+                    return Err(Failure::Read);
+                }
+            }
+            if keep {
+                body.extend_from_slice(&self.buf[..size]);
+            }
+            self.buf.drain(..size + 2);
+        }
+    }
+}
+
+/// What of a response to keep beyond its status.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keep {
+    pub etag: bool,
+    pub body: bool,
+}
+
+enum Framing {
+    Length(usize),
+    Chunked,
+    UntilClose,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_with_and_without_ports() {
+        let u = Url::parse("http://127.0.0.1:8080/v1/shops/demo/menu?x=1").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("127.0.0.1", 8080, "/v1/shops/demo/menu?x=1")
+        );
+        let u = Url::parse("http://localhost").unwrap();
+        assert_eq!(
+            (u.port, u.path.as_str(), u.authority.as_str()),
+            (80, "/", "localhost")
+        );
+        let u = Url::parse("http://[::1]:9000/a").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 9000));
+        assert!(
+            Url::parse("https://example.com")
+                .unwrap_err()
+                .contains("https is not supported")
+        );
+        assert!(Url::parse("example.com").is_err());
+        assert!(Url::parse("http://h:port/").is_err());
+    }
+
+    #[test]
+    fn requests_carry_host_and_length() {
+        let u = Url::parse("http://h:1/p").unwrap();
+        let r = request_bytes(
+            "POST",
+            &u,
+            &[("Content-Type".into(), "application/json".into())],
+            b"{}",
+        );
+        let text = String::from_utf8(r).unwrap();
+        assert!(text.starts_with("POST /p HTTP/1.1\r\nHost: h:1\r\n"));
+        assert!(text.contains("Content-Length: 2\r\n") && text.ends_with("\r\n\r\n{}"));
+    }
+
+    #[tokio::test]
+    async fn chunked_and_sized_bodies_are_read_on_one_connection() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await.unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nETag: \"e1\"\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n").await.unwrap();
+            let _ = s.read(&mut buf).await.unwrap();
+            s.write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nhello")
+                .await
+                .unwrap();
+            let _ = s.read(&mut buf).await.unwrap();
+            s.write_all(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n")
+                .await
+                .unwrap();
+        });
+        let mut conn = Conn::connect(addr).await.unwrap();
+        let url = Url::parse(&format!("http://{addr}/")).unwrap();
+        let req = request_bytes("GET", &url, &[], b"");
+        let r = conn
+            .send(
+                &req,
+                Keep {
+                    etag: true,
+                    body: true,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status, r.etag.as_deref(), r.body.as_slice()),
+            (200, Some("\"e1\""), &b"abcde"[..])
+        );
+        let r = conn
+            .send(
+                &req,
+                Keep {
+                    etag: false,
+                    body: true,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (201, &b"hello"[..]));
+        let r = conn.send(&req, Keep::default()).await.unwrap();
+        assert_eq!(
+            r.status, 304,
+            "a 304 has no body whatever its length header says"
+        );
+        assert!(conn.reusable());
+    }
+}

@@ -1,0 +1,21 @@
+//! Barista's lab: load generation that tells the truth about latency.
+//!
+//! It speaks HTTP only and links none of the server's crates. [`engine`] runs
+//! open-model (scheduled, coordinated-omission corrected) or closed-model
+//! load from a [`workload`]; [`stats`] keeps bounded HDR histograms;
+//! [`report`] turns an outcome into the table, JSON and HTML users read;
+//! [`sweep`] steps load up until the SLO breaks.
+#![forbid(unsafe_code)]
+
+pub mod duration;
+pub mod engine;
+pub mod html;
+pub mod http;
+pub mod profile;
+pub mod report;
+pub mod rush;
+pub mod scenario;
+pub mod slo;
+pub mod stats;
+pub mod sweep;
+pub mod workload;

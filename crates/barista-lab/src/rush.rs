@@ -1,0 +1,258 @@
+//! `rush`: a coffee-shop rush against a Barista server. Mostly menu reads (half
+//! of them conditional, with the last ETag seen), some orders (each with a
+//! fresh `Idempotency-Key`, resent with the same key after a connection error),
+//! and some reads of orders this run placed.
+
+use crate::http::{Conn, Keep, Reply, Url, request_bytes};
+use crate::workload::{Request, Rng, Workload};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+const MENU: usize = 0;
+const MENU_CONDITIONAL: usize = 1;
+const ORDER: usize = 2;
+const ORDER_STATUS: usize = 3;
+/// Orders remembered for status reads.
+const RECENT: usize = 1024;
+
+pub struct Rush {
+    names: Vec<String>,
+    addrs: Vec<SocketAddr>,
+    base: Url,
+    shop: String,
+    menu: Arc<[u8]>,
+    /// Items an order may name: available, and not limited by stock.
+    items: Vec<String>,
+    etag: Mutex<Option<Arc<[u8]>>>,
+    recent: Mutex<VecDeque<String>>,
+    keys: AtomicU64,
+    run: u64,
+}
+
+fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let start = json.find(&format!("\"{key}\":\""))? + key.len() + 4;
+    let end = start + json[start..].find('"')?;
+    Some(&json[start..end])
+}
+
+impl Rush {
+    /// Reads the shop's menu once to learn what can be ordered.
+    pub async fn new(base: &Url, shop: &str) -> Result<Rush, String> {
+        let addr = base.resolve().await?;
+        let menu_url = base.with_path(&format!("/v1/shops/{shop}/menu"));
+        let menu = request_bytes("GET", &menu_url, &[], b"");
+        let mut conn = Conn::connect(addr)
+            .await
+            .map_err(|_| format!("cannot connect to {}", base.authority))?;
+        let reply = conn
+            .send(
+                &menu,
+                Keep {
+                    etag: true,
+                    body: true,
+                },
+            )
+            .await
+            .map_err(|f| format!("reading the menu of {shop} failed ({})", f.name()))?;
+        if reply.status != 200 {
+            return Err(format!(
+                "GET {} answered {}: is this a Barista server, and does shop {shop:?} exist?",
+                menu_url.path, reply.status
+            ));
+        }
+        let menu_json: serde_json::Value = serde_json::from_slice(&reply.body)
+            .map_err(|_| "the menu is not JSON: is this a Barista server?".to_string())?;
+        let items: Vec<String> = menu_json["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter(|i| i["available"] == true && i["stock"].is_null())
+                    .filter_map(|i| i["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if items.is_empty() {
+            return Err(format!(
+                "shop {shop:?} has no available item without a stock limit to order"
+            ));
+        }
+        Ok(Rush {
+            names: ["menu", "menu_if_none_match", "order", "order_status"]
+                .map(String::from)
+                .to_vec(),
+            addrs: vec![addr],
+            base: base.clone(),
+            shop: shop.to_owned(),
+            menu: menu.into(),
+            items,
+            etag: Mutex::new(reply.etag.map(|e| Arc::from(e.into_bytes()))),
+            recent: Mutex::new(VecDeque::with_capacity(RECENT)),
+            keys: AtomicU64::new(0),
+            run: Rng::new(0).next_u64(),
+        })
+    }
+
+    fn request(&self, name: usize, bytes: Vec<u8>, keep: Keep) -> Request {
+        Request {
+            name,
+            addr: 0,
+            bytes: bytes.into(),
+            keep,
+            retry_on_connection_error: name == ORDER,
+        }
+    }
+
+    fn conditional_menu(&self) -> Option<Request> {
+        let etag = self
+            .etag
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        let url = self
+            .base
+            .with_path(&format!("/v1/shops/{}/menu", self.shop));
+        let header = (
+            "If-None-Match".to_owned(),
+            String::from_utf8_lossy(&etag).into_owned(),
+        );
+        Some(self.request(
+            MENU_CONDITIONAL,
+            request_bytes("GET", &url, &[header], b""),
+            Keep {
+                etag: true,
+                body: false,
+            },
+        ))
+    }
+
+    fn order(&self, rng: &mut Rng) -> Request {
+        let n = self.keys.fetch_add(1, Ordering::Relaxed);
+        let first = rng.below(self.items.len() as u64) as usize;
+        let mut lines = vec![format!(
+            r#"{{"item_id":"{}","quantity":{}}}"#,
+            self.items[first],
+            1 + rng.below(2)
+        )];
+        if self.items.len() > 1 && rng.below(2) == 0 {
+            let second =
+                (first + 1 + rng.below(self.items.len() as u64 - 1) as usize) % self.items.len();
+            lines.push(format!(
+                r#"{{"item_id":"{}","quantity":1}}"#,
+                self.items[second]
+            ));
+        }
+        let body = format!(
+            r#"{{"customer_name":"rush {n}","lines":[{}]}}"#,
+            lines.join(",")
+        );
+        let url = self
+            .base
+            .with_path(&format!("/v1/shops/{}/orders", self.shop));
+        let headers = [
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            (
+                "Idempotency-Key".to_owned(),
+                format!("rush-{:016x}-{n}", self.run),
+            ),
+        ];
+        self.request(
+            ORDER,
+            request_bytes("POST", &url, &headers, body.as_bytes()),
+            Keep {
+                etag: false,
+                body: true,
+            },
+        )
+    }
+
+    fn status(&self, rng: &mut Rng) -> Option<Request> {
+        let id = {
+            let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if recent.is_empty() {
+                return None;
+            }
+            recent[rng.below(recent.len() as u64) as usize].clone()
+        };
+        let url = self
+            .base
+            .with_path(&format!("/v1/shops/{}/orders/{id}", self.shop));
+        Some(self.request(
+            ORDER_STATUS,
+            request_bytes("GET", &url, &[], b""),
+            Keep::default(),
+        ))
+    }
+}
+
+impl Workload for Rush {
+    fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    fn next(&self, rng: &mut Rng) -> Request {
+        let plain = || Request {
+            name: MENU,
+            addr: 0,
+            bytes: self.menu.clone(),
+            keep: Keep {
+                etag: true,
+                body: false,
+            },
+            retry_on_connection_error: false,
+        };
+        match rng.below(100) {
+            0..40 => plain(),
+            40..80 => self.conditional_menu().unwrap_or_else(plain),
+            80..92 => self.order(rng),
+            _ => self.status(rng).unwrap_or_else(plain),
+        }
+    }
+
+    fn observe(&self, request: &Request, reply: &Reply) {
+        match request.name {
+            MENU | MENU_CONDITIONAL if reply.status == 200 => {
+                if let Some(etag) = &reply.etag {
+                    *self.etag.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(Arc::from(etag.as_bytes()));
+                }
+            }
+            ORDER if reply.status == 201 => {
+                if let Some(id) = std::str::from_utf8(&reply.body)
+                    .ok()
+                    .and_then(|b| field(b, "id"))
+                {
+                    let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+                    if recent.len() == RECENT {
+                        recent.pop_front();
+                    }
+                    recent.push_back(id.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn describe(&self) -> Vec<String> {
+        vec![format!(
+            "rush http://{}/v1/shops/{}",
+            self.base.authority, self.shop
+        )]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn order_ids_are_found_in_a_response_body() {
+        let body = r#"{"id":"0190-ab","shop":"demo","status":"placed"}"#;
+        assert_eq!(super::field(body, "id"), Some("0190-ab"));
+        assert_eq!(super::field(body, "nope"), None);
+    }
+}

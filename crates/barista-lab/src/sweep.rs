@@ -1,0 +1,178 @@
+//! `sweep`: open-model steps of rising rate until the SLO breaks or the
+//! maximum is reached. The capacity at SLO is the highest passing step; the
+//! knee is the last step before latency turns up sharply (p99 more than twice
+//! its best so far) or throughput stops following the offered rate.
+
+use crate::engine::{Model, Plan, run};
+use crate::profile::Profile;
+use crate::report::LoadReport;
+use crate::slo::Slo;
+use crate::workload::Workload;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct SweepPlan {
+    pub start_rps: f64,
+    pub max_rps: f64,
+    /// Each step's rate is the previous one's times this.
+    pub factor: f64,
+    pub step: Duration,
+    pub connections: usize,
+    pub timeout: Duration,
+    pub slo: Slo,
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub offered_rps: f64,
+    pub throughput_rps: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepReport {
+    pub targets: Vec<String>,
+    pub slo: String,
+    pub steps: Vec<Step>,
+    pub capacity_rps: Option<f64>,
+    pub knee_rps: Option<f64>,
+    /// Why the sweep stopped.
+    pub stopped: String,
+}
+
+/// The rates a sweep tries, in order.
+pub fn rates(start: f64, max: f64, factor: f64) -> Vec<f64> {
+    let mut out = vec![];
+    let mut r = start.max(1.0);
+    while r <= max * 1.000_001 && out.len() < 100 {
+        out.push(r.round());
+        r *= factor.max(1.01);
+    }
+    out
+}
+
+pub fn knee(steps: &[Step]) -> Option<f64> {
+    let mut best_p99 = f64::INFINITY;
+    let mut knee = None;
+    for s in steps {
+        let bent = s.p99_ms > 2.0 * best_p99.max(1.0) || s.throughput_rps < 0.95 * s.offered_rps;
+        if bent {
+            return knee;
+        }
+        best_p99 = best_p99.min(s.p99_ms);
+        knee = Some(s.offered_rps);
+    }
+    None
+}
+
+pub async fn sweep(
+    plan: &SweepPlan,
+    workload: Arc<dyn Workload>,
+    mut on_step: impl FnMut(&Step),
+) -> SweepReport {
+    let targets = workload.describe();
+    let mut steps = vec![];
+    let mut stopped = format!(
+        "reached --max {:.0} req/s with the SLO holding",
+        plan.max_rps
+    );
+    for rate in rates(plan.start_rps, plan.max_rps, plan.factor) {
+        let run_plan = Plan {
+            model: Model::Open {
+                rate: Profile::constant(rate, plan.step),
+                connections: plan.connections,
+            },
+            timeout: plan.timeout,
+            progress: plan.progress,
+        };
+        let outcome = run(&run_plan, workload.clone()).await;
+        let report = LoadReport::new(&outcome, String::new(), vec![], Some(&plan.slo));
+        let step = Step {
+            offered_rps: rate,
+            throughput_rps: report.throughput_rps,
+            requests: report.requests,
+            errors: report.error_count(),
+            p50_ms: report.latency_ms.p50,
+            p90_ms: report.latency_ms.p90,
+            p99_ms: report.latency_ms.p99,
+            max_ms: report.latency_ms.max,
+            passed: report.slo.as_ref().is_some_and(|s| s.passed),
+        };
+        on_step(&step);
+        let passed = step.passed;
+        steps.push(step);
+        if !passed {
+            stopped = format!("the SLO broke at {rate:.0} req/s");
+            break;
+        }
+    }
+    let capacity_rps = steps
+        .iter()
+        .take_while(|s| s.passed)
+        .last()
+        .map(|s| s.offered_rps);
+    SweepReport {
+        targets,
+        slo: plan.slo.expr.clone(),
+        knee_rps: knee(&steps),
+        steps,
+        capacity_rps,
+        stopped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(offered: f64, throughput: f64, p99: f64) -> Step {
+        Step {
+            offered_rps: offered,
+            throughput_rps: throughput,
+            requests: 0,
+            errors: 0,
+            p50_ms: 1.0,
+            p90_ms: 1.0,
+            p99_ms: p99,
+            max_ms: p99,
+            passed: true,
+        }
+    }
+
+    #[test]
+    fn rates_grow_geometrically_up_to_the_maximum() {
+        assert_eq!(rates(100.0, 1000.0, 2.0), [100.0, 200.0, 400.0, 800.0]);
+        assert_eq!(rates(10.0, 10.0, 1.5), [10.0]);
+    }
+
+    #[test]
+    fn the_knee_is_the_last_step_before_latency_or_throughput_bends() {
+        let steps = [
+            step(100.0, 100.0, 2.0),
+            step(200.0, 199.0, 2.5),
+            step(400.0, 396.0, 9.0),
+            step(800.0, 500.0, 300.0),
+        ];
+        assert_eq!(knee(&steps), Some(200.0));
+        let flat = [step(100.0, 100.0, 2.0), step(200.0, 150.0, 2.0)];
+        assert_eq!(
+            knee(&flat),
+            Some(100.0),
+            "throughput falling behind is a knee too"
+        );
+        assert_eq!(
+            knee(&[step(100.0, 100.0, 2.0)]),
+            None,
+            "never bent within the steps tried"
+        );
+    }
+}
