@@ -18,8 +18,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use std::time::Instant;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 
 #[derive(Debug, Clone)]
 pub enum Model {
@@ -151,16 +152,45 @@ async fn exchange(
     }
 }
 
-async fn open_worker(ctx: Arc<Ctx>, id: usize, rate: Arc<Profile>) {
+/// Releases each scheduled request when it is due. A thread with OS sleeps
+/// (tens of microseconds of slack) rather than tokio's timer (whole
+/// milliseconds), so a request is never sent late by the generator's own
+/// clock, and the corrected latency measures the server, not the timer.
+fn pace(ctx: Arc<Ctx>, rate: Arc<Profile>, slots: Arc<Semaphore>, workers: usize) {
+    let mut n = 0u64;
+    while let Some(due) = rate.due(n) {
+        let at = ctx.start + due;
+        let now = Instant::now();
+        if at > now {
+            std::thread::sleep(at - now);
+        }
+        // Release every slot that is due by now in one go.
+        let now = Instant::now() - ctx.start;
+        let mut ready = 0;
+        while rate.due(n).is_some_and(|d| d <= now) && ready < 100_000 {
+            n += 1;
+            ready += 1;
+        }
+        slots.add_permits(ready);
+    }
+    // One more slot per worker: each finds the schedule over and stops.
+    slots.add_permits(workers);
+}
+
+async fn open_worker(ctx: Arc<Ctx>, id: usize, rate: Arc<Profile>, slots: Arc<Semaphore>) {
     let mut conns: Vec<Option<Conn>> = ctx.addrs.iter().map(|_| None).collect();
     let mut rng = Rng::new(id as u64);
     loop {
+        // A slot is released when it is due; waiting here for it, or for this
+        // connection to be free, is part of the latency.
+        match slots.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => break,
+        }
         let n = ctx.next.fetch_add(1, Ordering::Relaxed);
         let Some(due) = rate.due(n) else { break };
-        let intended = ctx.start + due;
-        tokio::time::sleep_until(intended).await;
         let req = ctx.workload.next(&mut rng);
-        exchange(&ctx, &mut conns, id, &req, intended, true).await;
+        exchange(&ctx, &mut conns, id, &req, ctx.start + due, true).await;
     }
 }
 
@@ -242,11 +272,17 @@ pub async fn run(plan: &Plan, workload: Arc<dyn Workload>) -> Outcome {
         next: AtomicU64::new(0),
     });
     let mut tasks = JoinSet::new();
+    let slots = Arc::new(Semaphore::new(0));
+    let mut pacer = None;
+    if let Model::Open { rate, .. } = &plan.model {
+        let (ctx, rate, slots) = (ctx.clone(), Arc::new(rate.clone()), slots.clone());
+        pacer = Some(std::thread::spawn(move || pace(ctx, rate, slots, workers)));
+    }
     for id in 0..workers {
         let ctx = ctx.clone();
         match &plan.model {
             Model::Open { rate, .. } => {
-                tasks.spawn(open_worker(ctx, id, Arc::new(rate.clone())));
+                tasks.spawn(open_worker(ctx, id, Arc::new(rate.clone()), slots.clone()));
             }
             Model::Closed { connections, think } => {
                 tasks.spawn(closed_worker(
@@ -267,8 +303,8 @@ pub async fn run(plan: &Plan, workload: Arc<dyn Workload>) -> Outcome {
     let mut total = Tally::new(names.len());
     let mut interval = Tally::new(names.len());
     let mut series = vec![];
-    let mut ticks =
-        tokio::time::interval_at(ctx.start + Duration::from_secs(1), Duration::from_secs(1));
+    let first_tick = tokio::time::Instant::from_std(ctx.start + Duration::from_secs(1));
+    let mut ticks = tokio::time::interval_at(first_tick, Duration::from_secs(1));
     let mut last = Duration::ZERO;
     let mut running = true;
     while running {
@@ -304,6 +340,9 @@ pub async fn run(plan: &Plan, workload: Arc<dyn Workload>) -> Outcome {
     }
     if progress {
         eprintln!();
+    }
+    if let Some(pacer) = pacer {
+        let _ = pacer.join();
     }
     Outcome {
         total,

@@ -21,6 +21,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply the database schema and exit.
     Migrate(MigrateArgs),
+    /// Send load to HTTP targets and report latency that tells the truth.
+    #[command(after_long_help = crate::lab::LOAD_HELP)]
+    Load(crate::lab::LoadArgs),
+    /// Step the offered rate up until the SLO breaks; report the capacity and the knee.
+    Sweep(crate::lab::SweepArgs),
 }
 
 #[derive(Args)]

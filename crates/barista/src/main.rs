@@ -2,11 +2,13 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod lab;
 mod serve;
 
 use clap::Parser;
+use std::process::ExitCode;
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -15,20 +17,22 @@ fn main() -> std::process::ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("barista: cannot start the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
     let result = runtime.block_on(async {
         match cli.command {
-            cli::Command::Serve(args) => serve::serve(args).await,
-            cli::Command::Migrate(args) => serve::migrate(args).await,
+            cli::Command::Serve(args) => serve::serve(args).await.map(|()| ExitCode::SUCCESS),
+            cli::Command::Migrate(args) => serve::migrate(args).await.map(|()| ExitCode::SUCCESS),
+            cli::Command::Load(args) => lab::load(args).await,
+            cli::Command::Sweep(args) => lab::sweep(args).await,
         }
     });
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("barista: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
