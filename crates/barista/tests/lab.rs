@@ -1,0 +1,319 @@
+//! `barista load` and `barista sweep` as a user runs them: exit codes, flag
+//! errors, outputs, the rush scenario against a real Barista, bounded memory.
+
+use axum::Router;
+use axum::routing::get;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_barista");
+
+/// A tiny HTTP server on a thread of its own, for the child processes to load.
+fn test_server() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = Router::new().route("/ok", get(|| async { "ok" })).route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    "slow"
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(format!("http://{}", listener.local_addr().unwrap()))
+                .unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+fn barista(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--no-progress")
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_run_that_breaks_its_slo_exits_3_and_one_that_keeps_it_exits_0() {
+    let base = test_server();
+    let url = format!("{base}/slow");
+    let out = barista(&[
+        "load",
+        &url,
+        "--rate",
+        "50",
+        "--duration",
+        "1s",
+        "--slo",
+        "p99<1ms,errors<1%",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("FAILED") && table.contains("p99<1ms") && table.contains("FAIL"),
+        "{table}"
+    );
+    let out = barista(&[
+        "load",
+        &url,
+        "--rate",
+        "50",
+        "--duration",
+        "1s",
+        "--slo",
+        "p99<5s,errors<1%",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PASSED"));
+}
+
+#[test]
+fn bad_flags_and_bad_scenarios_are_explained_with_status_2() {
+    let base = test_server();
+    let url = format!("{base}/ok");
+    for (args, says) in [
+        (vec!["load", url.as_str(), "--rate", "fast"], "--rate"),
+        (
+            vec!["load", url.as_str(), "--duration", "soon"],
+            "--duration",
+        ),
+        (vec!["load", url.as_str(), "--slo", "p99>1ms"], "--slo"),
+        (vec!["load", "ftp://x/"], "not an http:// URL"),
+        (
+            vec![
+                "load",
+                url.as_str(),
+                "--rate",
+                "10",
+                "--connections",
+                "1..5",
+            ],
+            "pool size",
+        ),
+    ] {
+        let out = barista(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mix.toml");
+    std::fs::write(&file, "[[request]]\npath = \"/ok\"\nweight = = 3\n").unwrap();
+    let out = barista(&[
+        "load",
+        &base,
+        "--scenario",
+        file.to_str().unwrap(),
+        "--duration",
+        "1s",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("line 3"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_unreachable_target_is_a_clear_error() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", free.local_addr().unwrap());
+    drop(free);
+    let out = barista(&["load", &url, "--duration", "1s"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_scenario_file_runs_its_weighted_mix_and_writes_json_and_html() {
+    let base = test_server();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mix.toml");
+    std::fs::write(&file, "[[request]]\nname = \"fast\"\npath = \"/ok\"\nweight = 3\n\n[[request]]\nname = \"slow\"\npath = \"/slow\"\n").unwrap();
+    let (json, html) = (dir.path().join("r.json"), dir.path().join("r.html"));
+    let out = barista(&[
+        "load",
+        &base,
+        "--scenario",
+        file.to_str().unwrap(),
+        "--connections",
+        "4",
+        "--duration",
+        "2s",
+        "--json",
+        json.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (fast, slow) = (&report["by_name"]["fast"], &report["by_name"]["slow"]);
+    assert!(fast["requests"].as_u64().unwrap() > slow["requests"].as_u64().unwrap());
+    assert!(slow["latency_ms"]["p50"].as_f64().unwrap() >= 19.0);
+    assert_eq!(
+        report["uncorrected_latency_ms"],
+        Value::Null,
+        "closed model"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<svg") && page.contains("Latency by percentile"));
+    assert!(
+        !page.contains("<script") && !page.contains("src=\"http") && !page.contains("href=\"http"),
+        "self-contained"
+    );
+}
+
+#[test]
+fn sweep_steps_up_and_reports_capacity_and_knee() {
+    let base = test_server();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("s.json");
+    let url = format!("{base}/ok");
+    let out = barista(&[
+        "sweep",
+        &url,
+        "--start",
+        "50",
+        "--max",
+        "200",
+        "--factor",
+        "2",
+        "--step",
+        "1s",
+        "--slo",
+        "p99<2s,errors<1%",
+        "--json",
+        json.to_str().unwrap(),
+        "--html",
+        dir.path().join("s.html").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let offered: Vec<f64> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["offered_rps"].as_f64().unwrap())
+        .collect();
+    assert_eq!(offered, [50.0, 100.0, 200.0]);
+    assert_eq!(report["capacity_rps"], 200.0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("capacity at SLO: 200 req/s"));
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn memory_stays_flat_over_a_long_run() {
+    let base = test_server();
+    let url = format!("{base}/ok");
+    let mut child = Command::new(BIN)
+        .args([
+            "load",
+            &url,
+            "--connections",
+            "20",
+            "--duration",
+            "9s",
+            "--no-progress",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Samples, not waits for readiness: the run's length is fixed by --duration.
+    std::thread::sleep(Duration::from_secs(3));
+    let early = rss_kib(child.id());
+    std::thread::sleep(Duration::from_secs(5));
+    let late = rss_kib(child.id());
+    assert!(child.wait().unwrap().success());
+    assert!(early > 0 && late > 0);
+    assert!(
+        late < early + 8 * 1024,
+        "RSS grew from {early} KiB to {late} KiB"
+    );
+}
+
+#[test]
+fn rush_runs_the_coffee_shop_mix_against_a_real_barista() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
+        .arg(format!("sqlite://{}", dir.path().join("rush.db").display()))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    std::thread::spawn(move || for _ in lines {});
+    let json = dir.path().join("rush.json");
+    let out = barista(&[
+        "load",
+        &base,
+        "--scenario",
+        "rush",
+        "--shop",
+        "demo",
+        "--rate",
+        "300",
+        "--duration",
+        "3s",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["requests"], 900);
+    assert_eq!(report["errors"], serde_json::json!({}), "{report:#}");
+    for name in ["menu", "menu_if_none_match", "order", "order_status"] {
+        assert!(
+            report["by_name"][name]["requests"].as_u64().unwrap() > 0,
+            "{name}"
+        );
+    }
+    assert!(
+        report["status_codes"]["201"].as_u64().unwrap() > 0,
+        "orders were placed"
+    );
+    assert!(
+        report["status_codes"]["304"].as_u64().unwrap() > 0,
+        "conditional menu reads were answered 304"
+    );
+    let out = barista(&[
+        "load",
+        &base,
+        "--scenario",
+        "rush",
+        "--shop",
+        "nope",
+        "--duration",
+        "1s",
+    ]);
+    assert!(!out.status.success());
+}
