@@ -15,12 +15,14 @@ use crate::stats::{Shards, Tally, percentile_ms};
 use crate::workload::{Request, Rng, Workload};
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio::time::Sleep;
 
 #[derive(Debug, Clone)]
 pub enum Model {
@@ -109,6 +111,8 @@ async fn send_on(
 /// Sends `req` and records the outcome; latency counts from `intended`.
 async fn exchange(
     ctx: &Ctx,
+    workload: &dyn Workload,
+    timer: &mut Pin<Box<Sleep>>,
     conns: &mut [Option<Conn>],
     id: usize,
     req: &Request,
@@ -118,17 +122,34 @@ async fn exchange(
     let mut retried = false;
     loop {
         let sent = Instant::now();
+        let deadline = sent + ctx.timeout;
         let slot = &mut conns[req.addr];
-        let result = tokio::time::timeout(ctx.timeout, send_on(slot, ctx.addrs[req.addr], req))
-            .await
-            .unwrap_or(Err(Failure::Timeout));
+        let result = {
+            let send = send_on(slot, ctx.addrs[req.addr], req);
+            tokio::pin!(send);
+            // The connection's timer is touched only when it fires: if this request
+            // is not yet past its own deadline, the timer moves there. Arming a
+            // timer for every request costs a measurable share of the top rate.
+            loop {
+                tokio::select! {
+                    biased;
+                    reply = &mut send => break reply,
+                    () = timer.as_mut() => {
+                        if Instant::now() >= deadline {
+                            break Err(Failure::Timeout);
+                        }
+                        timer.as_mut().reset(tokio::time::Instant::from_std(deadline));
+                    }
+                }
+            }
+        };
         let done = Instant::now();
         match result {
             Ok(reply) => {
                 if !slot.as_ref().is_some_and(Conn::reusable) {
                     *slot = None;
                 }
-                ctx.workload.observe(req, &reply);
+                workload.observe(req, &reply);
                 let uncorrected = open.then(|| micros(done - sent));
                 ctx.shards.with(id, |t| {
                     t.response(req.name, reply.status, micros(done - intended), uncorrected)
@@ -178,6 +199,8 @@ fn pace(ctx: Arc<Ctx>, rate: Arc<Profile>, slots: Arc<Semaphore>, workers: usize
 }
 
 async fn open_worker(ctx: Arc<Ctx>, id: usize, rate: Arc<Profile>, slots: Arc<Semaphore>) {
+    let workload = ctx.workload.clone().per_connection();
+    let mut timer = Box::pin(tokio::time::sleep(ctx.timeout));
     let mut conns: Vec<Option<Conn>> = ctx.addrs.iter().map(|_| None).collect();
     let mut rng = Rng::new(id as u64);
     loop {
@@ -189,12 +212,24 @@ async fn open_worker(ctx: Arc<Ctx>, id: usize, rate: Arc<Profile>, slots: Arc<Se
         }
         let n = ctx.next.fetch_add(1, Ordering::Relaxed);
         let Some(due) = rate.due(n) else { break };
-        let req = ctx.workload.next(&mut rng);
-        exchange(&ctx, &mut conns, id, &req, ctx.start + due, true).await;
+        let req = workload.next(&mut rng);
+        exchange(
+            &ctx,
+            &*workload,
+            &mut timer,
+            &mut conns,
+            id,
+            &req,
+            ctx.start + due,
+            true,
+        )
+        .await;
     }
 }
 
 async fn closed_worker(ctx: Arc<Ctx>, id: usize, connections: Arc<Profile>, think: Duration) {
+    let workload = ctx.workload.clone().per_connection();
+    let mut timer = Box::pin(tokio::time::sleep(ctx.timeout));
     let mut conns: Vec<Option<Conn>> = ctx.addrs.iter().map(|_| None).collect();
     let mut rng = Rng::new(id as u64);
     let end = ctx.start + connections.duration();
@@ -211,8 +246,18 @@ async fn closed_worker(ctx: Arc<Ctx>, id: usize, connections: Arc<Profile>, thin
             tokio::time::sleep((end - now).min(Duration::from_millis(20))).await;
             continue;
         }
-        let req = ctx.workload.next(&mut rng);
-        exchange(&ctx, &mut conns, id, &req, Instant::now(), false).await;
+        let req = workload.next(&mut rng);
+        exchange(
+            &ctx,
+            &*workload,
+            &mut timer,
+            &mut conns,
+            id,
+            &req,
+            Instant::now(),
+            false,
+        )
+        .await;
         if !think.is_zero() {
             tokio::time::sleep(think).await;
         }
@@ -255,6 +300,19 @@ fn row(interval: &Tally, t: f64, span: f64, offered: f64) -> SecondRow {
     }
 }
 
+/// Generator threads: one per core, like wrk, unless `BARISTA_LOAD_THREADS` says otherwise.
+fn generator_threads(workers: usize) -> usize {
+    let cores = std::env::var("BARISTA_LOAD_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1);
+    cores.clamp(1, workers.max(1))
+}
+
+/// Runs the plan. Each generator thread has its own single-threaded runtime,
+/// its own connections and its own recording shard, so requests never wait
+/// on another thread; only the collector (here, once a second) reads across.
 pub async fn run(plan: &Plan, workload: Arc<dyn Workload>) -> Outcome {
     let names = workload.names().to_vec();
     let addrs = workload.addrs().to_vec();
@@ -262,38 +320,75 @@ pub async fn run(plan: &Plan, workload: Arc<dyn Workload>) -> Outcome {
         Model::Open { connections, .. } => (*connections).max(1),
         Model::Closed { connections, .. } => connections.peak().ceil().max(1.0) as usize,
     };
+    let threads = generator_threads(workers);
     let cpu_before = process_cpu_seconds();
     let ctx = Arc::new(Ctx {
         workload,
         addrs,
-        shards: Shards::new(16.min(workers), names.len()),
+        shards: Shards::new(threads, names.len()),
         timeout: plan.timeout,
         start: Instant::now(),
         next: AtomicU64::new(0),
     });
-    let mut tasks = JoinSet::new();
     let slots = Arc::new(Semaphore::new(0));
     let mut pacer = None;
     if let Model::Open { rate, .. } = &plan.model {
         let (ctx, rate, slots) = (ctx.clone(), Arc::new(rate.clone()), slots.clone());
         pacer = Some(std::thread::spawn(move || pace(ctx, rate, slots, workers)));
     }
-    for id in 0..workers {
-        let ctx = ctx.clone();
-        match &plan.model {
-            Model::Open { rate, .. } => {
-                tasks.spawn(open_worker(ctx, id, Arc::new(rate.clone()), slots.clone()));
-            }
-            Model::Closed { connections, think } => {
-                tasks.spawn(closed_worker(
-                    ctx,
-                    id,
-                    Arc::new(connections.clone()),
-                    *think,
-                ));
-            }
+    // Closes when every generator thread has dropped its sender.
+    let (finished, mut done) = tokio::sync::mpsc::unbounded_channel::<()>();
+    for thread in 0..threads {
+        let (ctx, slots, model, finished) = (
+            ctx.clone(),
+            slots.clone(),
+            plan.model.clone(),
+            finished.clone(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name(format!("load-{thread}"))
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(_) => return,
+                };
+                runtime.block_on(async move {
+                    let mut tasks = JoinSet::new();
+                    // A worker's id picks its shard: `id % threads` is this thread.
+                    for id in (thread..workers).step_by(threads) {
+                        let ctx = ctx.clone();
+                        match &model {
+                            Model::Open { rate, .. } => {
+                                tasks.spawn(open_worker(
+                                    ctx,
+                                    id,
+                                    Arc::new(rate.clone()),
+                                    slots.clone(),
+                                ));
+                            }
+                            Model::Closed { connections, think } => {
+                                tasks.spawn(closed_worker(
+                                    ctx,
+                                    id,
+                                    Arc::new(connections.clone()),
+                                    *think,
+                                ));
+                            }
+                        }
+                    }
+                    while tasks.join_next().await.is_some() {}
+                });
+                // Dropping `finished` tells the collector this thread is done.
+                drop(finished);
+            });
+        if let Err(e) = spawned {
+            eprintln!("barista: cannot start a load thread: {e}");
         }
     }
+    drop(finished);
 
     let progress = plan.progress && std::io::stderr().is_terminal();
     let offered_at = |t: Duration| match &plan.model {
@@ -310,8 +405,8 @@ pub async fn run(plan: &Plan, workload: Arc<dyn Workload>) -> Outcome {
     while running {
         tokio::select! {
             _ = ticks.tick() => {}
-            joined = tasks.join_next() => match joined {
-                Some(_) => continue,
+            ended = done.recv() => match ended {
+                Some(()) => continue,
                 None => running = false,
             },
         }

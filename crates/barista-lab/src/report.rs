@@ -137,7 +137,7 @@ impl LoadReport {
             throughput_rps: t.responses() as f64 / secs,
             latency_ms: Latency::of(&t.corrected),
             uncorrected_latency_ms: outcome.open.then(|| Latency::of(&t.uncorrected)),
-            status_codes: t.status.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
+            status_codes: t.statuses().map(|(s, n)| (s.to_string(), n)).collect(),
             errors: t.error_kinds(),
             slo: slo.map(|s| s.check(&View(t))),
             model: if outcome.open { "open" } else { "closed" }.into(),

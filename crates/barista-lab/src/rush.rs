@@ -188,6 +188,10 @@ impl Rush {
 }
 
 impl Workload for Rush {
+    fn per_connection(self: Arc<Self>) -> Arc<dyn Workload> {
+        self
+    }
+
     fn names(&self) -> &[String] {
         &self.names
     }

@@ -23,7 +23,9 @@ pub struct Tally {
     /// Latency from the actual send time (open model only).
     pub uncorrected: Histogram<u64>,
     pub by_name: Vec<NameTally>,
-    pub status: BTreeMap<u16, u64>,
+    /// Responses by status code, indexed by the code (a flat array: this is
+    /// touched on every response).
+    pub status: Box<[u64; 600]>,
     pub failures: BTreeMap<Failure, u64>,
 }
 
@@ -55,7 +57,7 @@ impl Tally {
                     failures: 0,
                 })
                 .collect(),
-            status: BTreeMap::new(),
+            status: Box::new([0; 600]),
             failures: BTreeMap::new(),
         }
     }
@@ -72,7 +74,7 @@ impl Tally {
         if let Some(u) = uncorrected_us {
             self.uncorrected.saturating_record(u.max(1));
         }
-        *self.status.entry(status).or_default() += 1;
+        self.status[usize::from(status).min(599)] += 1;
         let n = &mut self.by_name[name];
         n.latency.saturating_record(corrected_us.max(1));
         if status >= 400 {
@@ -87,6 +89,15 @@ impl Tally {
         self.by_name[name].failures += 1;
     }
 
+    /// (status, count) for every status seen.
+    pub fn statuses(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.status
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(s, n)| (s as u16, *n))
+    }
+
     pub fn responses(&self) -> u64 {
         self.corrected.len()
     }
@@ -97,7 +108,7 @@ impl Tally {
 
     /// Failed requests: no response, or a 4xx/5xx answer.
     pub fn errors(&self) -> u64 {
-        self.failures.values().sum::<u64>() + self.status.range(400..).map(|(_, n)| n).sum::<u64>()
+        self.failures.values().sum::<u64>() + self.status[400..].iter().sum::<u64>()
     }
 
     /// Errors by kind: transport failures by name, answers by status class.
@@ -107,7 +118,7 @@ impl Tally {
             .iter()
             .map(|(f, n)| (f.name().to_owned(), *n))
             .collect();
-        for (status, n) in self.status.range(400..) {
+        for (status, n) in self.statuses().filter(|(s, _)| *s >= 400) {
             *kinds.entry(format!("http_{}xx", status / 100)).or_default() += n;
         }
         kinds
@@ -121,8 +132,8 @@ impl Tally {
             mine.errors += theirs.errors;
             mine.failures += theirs.failures;
         }
-        for (s, n) in &other.status {
-            *self.status.entry(*s).or_default() += n;
+        for (mine, theirs) in self.status.iter_mut().zip(other.status.iter()) {
+            *mine += theirs;
         }
         for (f, n) in &other.failures {
             *self.failures.entry(*f).or_default() += n;
@@ -137,7 +148,7 @@ impl Tally {
             n.errors = 0;
             n.failures = 0;
         }
-        self.status.clear();
+        self.status.fill(0);
         self.failures.clear();
     }
 }

@@ -25,6 +25,10 @@ pub trait Workload: Send + Sync + 'static {
     fn addrs(&self) -> &[SocketAddr];
     fn next(&self, rng: &mut Rng) -> Request;
     fn observe(&self, _request: &Request, _reply: &Reply) {}
+    /// The workload one connection should use. Fixed requests give each
+    /// connection private copies, so no reference count is shared between
+    /// threads on every request; workloads that learn from replies share.
+    fn per_connection(self: Arc<Self>) -> Arc<dyn Workload>;
     /// What the target was, for reports.
     fn describe(&self) -> Vec<String>;
 }
@@ -144,6 +148,22 @@ impl Fixed {
 }
 
 impl Workload for Fixed {
+    fn per_connection(self: Arc<Self>) -> Arc<dyn Workload> {
+        Arc::new(Fixed {
+            names: self.names.clone(),
+            addrs: self.addrs.clone(),
+            entries: self
+                .entries
+                .iter()
+                .map(|(n, a, b)| (*n, *a, Arc::from(&b[..])))
+                .collect(),
+            cumulative: self.cumulative.clone(),
+            weighted: self.weighted,
+            turn: AtomicUsize::new(self.turn.load(Ordering::Relaxed)),
+            described: self.described.clone(),
+        })
+    }
+
     fn names(&self) -> &[String] {
         &self.names
     }

@@ -196,3 +196,32 @@ async fn results_validate_against_the_json_schema() {
         assert_eq!(report.by_name.len(), 2);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_gives_timeouts_not_a_hang() {
+    // Accepts connections and reads, but never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = vec![];
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let workload = Fixed::urls(&[Url::parse(&url).unwrap()]).await.unwrap();
+    let plan = Plan {
+        model: open(20.0, 1, 5),
+        timeout: Duration::from_millis(300),
+        progress: false,
+    };
+    let outcome = run(&plan, Arc::new(workload)).await;
+    assert_eq!(
+        outcome.total.error_kinds().get("timeout"),
+        Some(&20),
+        "every request timed out"
+    );
+    assert!(
+        outcome.elapsed < Duration::from_secs(10),
+        "the run ended on its own"
+    );
+}
