@@ -109,16 +109,42 @@ async fn send_on(
 }
 
 /// Sends `req` and records the outcome; latency counts from `intended`.
-async fn exchange(
-    ctx: &Ctx,
-    workload: &dyn Workload,
-    timer: &mut Pin<Box<Sleep>>,
-    conns: &mut [Option<Conn>],
+/// What one simulated client keeps between requests.
+struct Client {
     id: usize,
-    req: &Request,
-    intended: Instant,
-    open: bool,
-) {
+    workload: Arc<dyn Workload>,
+    /// One open connection per target address, made on first use.
+    conns: Vec<Option<Conn>>,
+    /// Enforces the request timeout; see `exchange`.
+    timer: Pin<Box<Sleep>>,
+    rng: Rng,
+}
+
+impl Client {
+    fn new(ctx: &Ctx, id: usize) -> Client {
+        Client {
+            id,
+            workload: ctx.workload.clone().per_connection(),
+            conns: ctx.addrs.iter().map(|_| None).collect(),
+            timer: Box::pin(tokio::time::sleep(ctx.timeout)),
+            rng: Rng::new(id as u64),
+        }
+    }
+
+    fn close_all(&mut self) {
+        self.conns.iter_mut().for_each(|c| *c = None);
+    }
+}
+
+async fn exchange(ctx: &Ctx, client: &mut Client, req: &Request, intended: Instant, open: bool) {
+    let Client {
+        id,
+        workload,
+        conns,
+        timer,
+        ..
+    } = client;
+    let id = *id;
     let mut retried = false;
     loop {
         let sent = Instant::now();
@@ -199,10 +225,7 @@ fn pace(ctx: Arc<Ctx>, rate: Arc<Profile>, slots: Arc<Semaphore>, workers: usize
 }
 
 async fn open_worker(ctx: Arc<Ctx>, id: usize, rate: Arc<Profile>, slots: Arc<Semaphore>) {
-    let workload = ctx.workload.clone().per_connection();
-    let mut timer = Box::pin(tokio::time::sleep(ctx.timeout));
-    let mut conns: Vec<Option<Conn>> = ctx.addrs.iter().map(|_| None).collect();
-    let mut rng = Rng::new(id as u64);
+    let mut client = Client::new(&ctx, id);
     loop {
         // A slot is released when it is due; waiting here for it, or for this
         // connection to be free, is part of the latency.
@@ -212,26 +235,13 @@ async fn open_worker(ctx: Arc<Ctx>, id: usize, rate: Arc<Profile>, slots: Arc<Se
         }
         let n = ctx.next.fetch_add(1, Ordering::Relaxed);
         let Some(due) = rate.due(n) else { break };
-        let req = workload.next(&mut rng);
-        exchange(
-            &ctx,
-            &*workload,
-            &mut timer,
-            &mut conns,
-            id,
-            &req,
-            ctx.start + due,
-            true,
-        )
-        .await;
+        let req = client.workload.next(&mut client.rng);
+        exchange(&ctx, &mut client, &req, ctx.start + due, true).await;
     }
 }
 
 async fn closed_worker(ctx: Arc<Ctx>, id: usize, connections: Arc<Profile>, think: Duration) {
-    let workload = ctx.workload.clone().per_connection();
-    let mut timer = Box::pin(tokio::time::sleep(ctx.timeout));
-    let mut conns: Vec<Option<Conn>> = ctx.addrs.iter().map(|_| None).collect();
-    let mut rng = Rng::new(id as u64);
+    let mut client = Client::new(&ctx, id);
     let end = ctx.start + connections.duration();
     loop {
         let now = Instant::now();
@@ -242,22 +252,12 @@ async fn closed_worker(ctx: Arc<Ctx>, id: usize, connections: Arc<Profile>, thin
             .value_at(now - ctx.start)
             .map_or(0, |v| v.round() as usize);
         if id >= active {
-            conns.iter_mut().for_each(|c| *c = None);
+            client.close_all();
             tokio::time::sleep((end - now).min(Duration::from_millis(20))).await;
             continue;
         }
-        let req = workload.next(&mut rng);
-        exchange(
-            &ctx,
-            &*workload,
-            &mut timer,
-            &mut conns,
-            id,
-            &req,
-            Instant::now(),
-            false,
-        )
-        .await;
+        let req = client.workload.next(&mut client.rng);
+        exchange(&ctx, &mut client, &req, Instant::now(), false).await;
         if !think.is_zero() {
             tokio::time::sleep(think).await;
         }

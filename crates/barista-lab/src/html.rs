@@ -32,9 +32,7 @@ fn nice_max(v: f64) -> f64 {
 }
 
 fn label(v: f64) -> String {
-    if v >= 1000.0 {
-        format!("{:.0}", v)
-    } else if v >= 10.0 {
+    if v >= 10.0 {
         format!("{v:.0}")
     } else {
         format!("{v:.2}")
