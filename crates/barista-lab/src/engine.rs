@@ -413,8 +413,15 @@ pub async fn run(plan: &Plan, workload: Arc<dyn Workload>) -> Outcome {
         let now = ctx.start.elapsed();
         ctx.shards.drain_into(&mut interval);
         let span = (now - last).as_secs_f64();
-        if span > 0.0 && (running || interval.requests() > 0) {
-            let r = row(&interval, now.as_secs_f64(), span, offered_at(last));
+        // The tail after the last whole second still counts in the totals, but a
+        // sliver of a second makes a misleading point in the series.
+        if span > 0.0 && (running || (span >= 0.5 && interval.requests() > 0)) {
+            let r = row(
+                &interval,
+                now.as_secs_f64(),
+                span,
+                offered_at(last + (now - last) / 2),
+            );
             if progress {
                 let errors = total.errors() + interval.errors();
                 eprint!(

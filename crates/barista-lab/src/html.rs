@@ -32,7 +32,9 @@ fn nice_max(v: f64) -> f64 {
 }
 
 fn label(v: f64) -> String {
-    if v >= 10.0 {
+    if v == 0.0 {
+        "0".into()
+    } else if v >= 10.0 {
         format!("{v:.0}")
     } else {
         format!("{v:.2}")
