@@ -36,10 +36,12 @@ build_barista() {
 }
 
 # start_barista PORT [flags...]: runs serve on a fresh database; sets STAFF_KEY.
+# Request logs are off (RUST_LOG=warn) as nginx's access_log is off in the anchors.
 start_barista() {
   local port=$1; shift
   local db="$WORK/barista-$port.db"
-  "$BARISTA" serve --listen "127.0.0.1:$port" --database "sqlite://$db" "$@" \
+  RUST_LOG="${RUST_LOG:-warn}" "$BARISTA" serve --listen "127.0.0.1:$port" --metrics-listen 127.0.0.1:0 \
+    --database "sqlite://$db" "$@" \
     >"$WORK/barista-$port.out" 2>"$WORK/barista-$port.err" &
   PIDS+=($!)
   for _ in $(seq 1 100); do

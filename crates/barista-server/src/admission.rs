@@ -7,6 +7,7 @@
 //! restarted or taken out of rotation for being busy.
 
 use crate::error::ApiError;
+use crate::observe::Metrics;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
@@ -22,12 +23,14 @@ use tower_service::Service;
 #[derive(Clone)]
 pub struct AdmissionLayer {
     permits: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
 }
 
 impl AdmissionLayer {
-    pub fn new(max_in_flight: usize) -> Self {
+    pub fn new(max_in_flight: usize, metrics: Arc<Metrics>) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max_in_flight)),
+            metrics,
         }
     }
 }
@@ -38,6 +41,7 @@ impl<S> Layer<S> for AdmissionLayer {
         Admission {
             inner,
             permits: self.permits.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -46,6 +50,7 @@ impl<S> Layer<S> for AdmissionLayer {
 pub struct Admission<S> {
     inner: S,
     permits: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
 }
 
 pin_project! {
@@ -90,6 +95,7 @@ where
             match self.permits.clone().try_acquire_owned() {
                 Ok(permit) => Some(permit),
                 Err(_) => {
+                    self.metrics.admission_rejections.inc();
                     let shed = ApiError::unavailable(
                         "overloaded",
                         "the server is at capacity; retry shortly",

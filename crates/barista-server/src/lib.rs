@@ -11,6 +11,7 @@ pub mod demo;
 mod error;
 mod extract;
 mod menu_cache;
+pub mod observe;
 mod openapi;
 mod rate_limit;
 mod routes;
@@ -25,22 +26,44 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Serves the API on `listener` until `shutdown` resolves, then stops
-/// accepting, ends SSE streams, and waits for in-flight requests to finish.
+/// Where the server listens: the public API, and (optionally) the operations
+/// endpoints (`/metrics`, `/debug/pprof/profile`) on an address of their own.
+pub struct Listeners {
+    pub api: TcpListener,
+    pub ops: Option<TcpListener>,
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, ends SSE streams,
+/// and waits for in-flight requests to finish.
 pub async fn run(
     config: Config,
     store: Arc<dyn Store>,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (drain, draining) = watch::channel(false);
-    let state = AppState::new(store, config, draining);
+    let state = AppState::new(store, config, draining.clone());
+    let ops = listeners.ops.map(|listener| {
+        let app = observe::ops::router(state.clone());
+        let mut draining = draining.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = draining.wait_for(|d| *d).await;
+                })
+                .await
+        })
+    });
     let app = routes::router(state);
-    axum::serve(listener, app)
+    let served = axum::serve(listeners.api, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
             let _ = drain.send(true);
         })
-        .await
+        .await;
+    if let Some(ops) = ops {
+        let _ = ops.await;
+    }
+    served
 }

@@ -4,6 +4,8 @@
 use crate::auth::Secret;
 use crate::error::ApiError;
 use crate::menu_cache::MenuCache;
+use crate::observe::Metrics;
+use crate::observe::routes::RouteTemplates;
 use crate::rate_limit::ShopRateLimit;
 use barista_domain::Slug;
 use barista_store::{ShopRecord, Store};
@@ -20,6 +22,8 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Requests per second per shop before 429 `rate_limited`; `None` is no limit.
     pub shop_rate_limit: Option<u32>,
+    /// Record metrics on the request path (off only to measure what they cost).
+    pub metrics: bool,
 }
 
 impl Default for Config {
@@ -28,6 +32,7 @@ impl Default for Config {
             admin_token: None,
             max_in_flight: 1024,
             shop_rate_limit: None,
+            metrics: true,
         }
     }
 }
@@ -41,6 +46,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub config: Config,
     pub menu_cache: MenuCache,
+    pub metrics: Arc<Metrics>,
+    pub route_templates: Arc<RouteTemplates>,
     /// Shops never change once created, so a found shop is cached for good.
     /// A `std` lock: held for a lookup only.
     shops: RwLock<HashMap<String, Arc<ShopRecord>>>,
@@ -59,11 +66,17 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config, draining: watch::Receiver<bool>) -> Self {
         let rate_limit = config.shop_rate_limit.map(ShopRateLimit::new);
+        let route_templates = Arc::new(RouteTemplates::new(
+            crate::routes::ROUTES.iter().map(|r| r.path),
+        ));
+        let metrics = Arc::new(Metrics::new(config.metrics, &route_templates.labels()));
         Self {
             inner: Arc::new(Shared {
                 store,
                 config,
                 menu_cache: MenuCache::default(),
+                metrics,
+                route_templates,
                 shops: RwLock::default(),
                 rate_limit,
                 draining,
@@ -77,6 +90,7 @@ impl AppState {
         if let Some(limit) = &self.rate_limit
             && let Err(wait) = limit.check(shop.id)
         {
+            self.metrics.rate_limited.inc();
             let mut e = ApiError::new(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",

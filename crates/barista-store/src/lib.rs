@@ -18,8 +18,8 @@ pub mod sqlite;
 pub use error::StoreError;
 pub use feed::EventFeed;
 pub use records::{
-    Event, IdempotentRequest, ItemWrite, NewShop, OrderChange, OrderPage, Placed, PublicShop,
-    ShopRecord,
+    Event, IdempotentRequest, ItemWrite, NewShop, OrderChange, OrderPage, Placed, PoolStats,
+    PublicShop, ShopRecord,
 };
 
 use async_trait::async_trait;
@@ -90,6 +90,8 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
     /// Wake-ups for event readers.
     fn feed(&self) -> &EventFeed;
+    /// Connection and commit statistics, for metrics.
+    fn pool_stats(&self) -> PoolStats;
 }
 
 /// The database a URL names, with its schema applied.

@@ -96,3 +96,18 @@ pub struct Event {
     pub order_id: OrderId,
     pub data: String,
 }
+
+/// How the database connections are used, for metrics.
+#[derive(Debug, Clone, Default)]
+pub struct PoolStats {
+    pub idle: u64,
+    pub in_use: u64,
+    pub max: u64,
+    /// Total time operations waited for a connection (or, for writes, the writer).
+    pub wait_micros: u64,
+    pub waits: u64,
+    /// Write transactions committed.
+    pub commits: u64,
+    /// Write requests those transactions carried.
+    pub committed_writes: u64,
+}

@@ -44,6 +44,20 @@ pub struct ServeArgs {
     #[arg(long, env = "BARISTA_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Address for /metrics and /debug/pprof/profile, kept apart from the public API.
+    /// `off` disables it.
+    #[arg(long, env = "BARISTA_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    pub metrics_listen: String,
+
+    /// Log format: `json` (one object per line) or `text`. Level by RUST_LOG (default info;
+    /// each request is one line at info from `barista::request`).
+    #[arg(long, env = "BARISTA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+
+    /// Record no metrics on the request path (to measure what they cost; /metrics then shows process metrics only).
+    #[arg(long, env = "BARISTA_NO_METRICS")]
+    pub no_metrics: bool,
+
     /// Token that enables the admin routes (creating shops). Without one they answer 404.
     #[arg(long, env = "BARISTA_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,

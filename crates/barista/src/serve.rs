@@ -5,14 +5,23 @@ use anyhow::Context;
 use barista_server::{Config, auth::Secret, demo};
 use std::io::{IsTerminal, Write};
 
-fn init_logging() {
+/// Logs to stderr, as text or JSON lines; the level comes from RUST_LOG.
+fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }
 
 pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
@@ -46,7 +55,7 @@ async fn shutdown_signal() {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    init_logging();
+    init_logging(&args.log_format);
     let store = barista_store::open(&args.db.database, &Default::default())
         .await
         .with_context(|| format!("cannot open the database {}", args.db.database))?;
@@ -54,6 +63,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let ops = match args.metrics_listen.as_str() {
+        "off" | "" => None,
+        at => {
+            let at: std::net::SocketAddr = at
+                .parse()
+                .with_context(|| format!("--metrics-listen {at:?} is not an address"))?;
+            Some(
+                tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("cannot listen on {at} for metrics"))?,
+            )
+        }
+    };
+    let ops_addr = ops.as_ref().map(|l| l.local_addr()).transpose()?;
 
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -62,6 +85,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION"),
         args.db.database
     )?;
+    if let Some(ops) = ops_addr {
+        writeln!(
+            out,
+            "metrics on http://{ops}/metrics, CPU profiles on http://{ops}/debug/pprof/profile"
+        )?;
+    }
     if !args.no_demo && !store.has_shops().await? {
         let key = demo::seed(store.as_ref())
             .await
@@ -85,8 +114,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         admin_token: args.admin_token.filter(|t| !t.is_empty()).map(Secret::new),
         max_in_flight: args.max_in_flight,
         shop_rate_limit: args.shop_rate_limit,
+        metrics: !args.no_metrics,
     };
-    barista_server::run(config, store, listener, shutdown_signal()).await?;
+    let listeners = barista_server::Listeners { api: listener, ops };
+    barista_server::run(config, store, listeners, shutdown_signal()).await?;
     println!("barista stopped");
     Ok(())
 }

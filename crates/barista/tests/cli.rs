@@ -22,7 +22,14 @@ struct Server {
 /// Starts `barista serve` on a free port and waits for its address line.
 fn start(db: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--database",
+        ])
         .arg(format!("sqlite://{}", db.display()))
         .args(["--admin-token", ADMIN])
         .args(extra)
@@ -38,7 +45,9 @@ fn start(db: &Path, extra: &[&str]) -> Server {
         .find(|w| w.starts_with("http://"))
         .expect("the address")
         .to_owned();
-    let mut lines = vec![];
+    let metrics = out.next().expect("a metrics line").unwrap();
+    assert!(metrics.starts_with("metrics on http://"), "{metrics}");
+    let mut lines = vec![metrics];
     if !extra.contains(&"--no-demo") && first.contains("serving") {
         // The demo banner is three lines when the shop was just created.
         for line in out.by_ref().take(3) {

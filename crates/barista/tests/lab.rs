@@ -256,7 +256,14 @@ fn memory_stays_flat_over_a_long_run() {
 fn rush_runs_the_coffee_shop_mix_against_a_real_barista() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--database",
+        ])
         .arg(format!("sqlite://{}", dir.path().join("rush.db").display()))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

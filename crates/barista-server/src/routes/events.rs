@@ -55,6 +55,8 @@ struct Follow {
     wake: watch::Receiver<i64>,
     draining: watch::Receiver<bool>,
     retry_soon: bool,
+    /// Counts this stream as open until it is dropped.
+    _open: crate::observe::StreamGuard,
 }
 
 impl Follow {
@@ -108,7 +110,9 @@ fn follow(
     first: Option<SseEvent>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let draining = state.draining.clone();
+    let open = crate::observe::StreamGuard::new(state.metrics.clone());
     let follow = Follow {
+        _open: open,
         state,
         shop,
         order,

@@ -20,8 +20,12 @@ const CACHE_CONTROL: HeaderValue = HeaderValue::from_static("public, max-age=1")
 /// The shop's menu from the cache, loading it on a miss.
 async fn cached_menu(state: &AppState, shop: &ShopRecord) -> Result<Arc<CachedMenu>, ApiError> {
     if let Some(menu) = state.menu_cache.get(shop.id) {
+        if state.metrics.enabled {
+            state.metrics.menu_cache_hits.inc();
+        }
         return Ok(menu);
     }
+    state.metrics.menu_cache_misses.inc();
     let menu = state.store.menu(shop).await?;
     let body = to_json(&menu)?;
     // Strong: the version says which menu, the digest guards against a reset database.

@@ -4,6 +4,7 @@ use super::{json_response, to_json};
 use crate::auth::{require_staff, sha256};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, PathOf};
+use crate::observe::OrderOutcome;
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -53,7 +54,24 @@ pub async fn place_order(
     JsonBody(body): JsonBody<NewOrderBody>,
 ) -> Result<Response, ApiError> {
     let shop = state.shop(&slug).await?;
-    let key = idempotency_key(&headers)?;
+    let placed = place(&state, &shop, &slug, &headers, body).await;
+    state.metrics.order(match &placed {
+        Ok(r) if r.headers().contains_key("idempotent-replayed") => OrderOutcome::Replayed,
+        Ok(_) => OrderOutcome::Created,
+        Err(e) if e.code == "out_of_stock" => OrderOutcome::OutOfStock,
+        Err(_) => OrderOutcome::Rejected,
+    });
+    placed
+}
+
+async fn place(
+    state: &AppState,
+    shop: &barista_store::ShopRecord,
+    slug: &str,
+    headers: &HeaderMap,
+    body: NewOrderBody,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(headers)?;
     let order = NewOrder::validate(body)?;
     let key = key.map(|key| IdempotentRequest {
         key,

@@ -13,6 +13,8 @@ pub struct App {
     pub base: String,
     pub client: Client,
     pub db_path: std::path::PathBuf,
+    /// The operations listener (`/metrics`, `/debug/pprof/profile`).
+    pub ops: String,
     stop: Option<oneshot::Sender<()>>,
     pub stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -45,12 +47,19 @@ pub async fn spawn_app_with(config: Config, options: OpenOptions) -> App {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let ops_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ops = format!("http://{}", ops_listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(barista_server::run(config, store, listener, async {
+    let listeners = barista_server::Listeners {
+        api: listener,
+        ops: Some(ops_listener),
+    };
+    let server = tokio::spawn(barista_server::run(config, store, listeners, async {
         let _ = stopped.await;
     }));
     App {
         base,
+        ops,
         client: Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

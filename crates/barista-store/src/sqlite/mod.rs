@@ -9,14 +9,16 @@ mod writer;
 
 use crate::{
     Event, EventFeed, IdempotentRequest, ItemWrite, NewShop, OpenOptions, OrderChange, OrderPage,
-    Placed, Result, ShopRecord, Store, StoreError,
+    Placed, PoolStats, Result, ShopRecord, Store, StoreError,
 };
 use async_trait::async_trait;
 use barista_domain::{ItemFields, ItemId, ItemPatch, Menu, NewOrder, Order, OrderId, Slug, Status};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
-use writer::Writer;
+use std::time::Instant;
+use writer::{Stats, Writer};
 
 /// Idle read connections kept for reuse; more are opened under load and closed after.
 const IDLE_READERS: usize = 8;
@@ -32,6 +34,7 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     writer: Writer,
     feed: EventFeed,
+    stats: Arc<Stats>,
 }
 
 fn connect(path: &Path, options: &OpenOptions) -> rusqlite::Result<Connection> {
@@ -57,7 +60,8 @@ impl SqliteStore {
                 StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
             })?;
             schema::migrate(&mut conn)?;
-            let writer = Writer::start(conn)
+            let stats = Arc::new(Stats::default());
+            let writer = Writer::start(conn, stats.clone())
                 .map_err(|e| StoreError::Internal(format!("cannot start the writer: {e}")))?;
             Ok(Self {
                 inner: Arc::new(Inner {
@@ -66,6 +70,7 @@ impl SqliteStore {
                     readers: Mutex::new(Vec::new()),
                     writer,
                     feed: EventFeed::default(),
+                    stats,
                 }),
             })
         })
@@ -80,7 +85,9 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
+        let asked = Instant::now();
         tokio::task::spawn_blocking(move || {
+            inner.stats.waited(asked);
             let pooled = inner
                 .readers
                 .lock()
@@ -94,7 +101,9 @@ impl SqliteStore {
                     conn
                 }
             };
+            inner.stats.in_use.fetch_add(1, Relaxed);
             let result = f(&conn);
+            inner.stats.in_use.fetch_sub(1, Relaxed);
             let mut idle = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
             if idle.len() < IDLE_READERS {
                 idle.push(conn);
@@ -252,5 +261,24 @@ impl Store for SqliteStore {
 
     fn feed(&self) -> &EventFeed {
         &self.inner.feed
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        let s = &self.inner.stats;
+        PoolStats {
+            idle: self
+                .inner
+                .readers
+                .lock()
+                .map(|r| r.len() as u64)
+                .unwrap_or(0),
+            // The writer's connection is always open; readers in use beside it.
+            in_use: s.in_use.load(Relaxed) + 1,
+            max: IDLE_READERS as u64 + 1,
+            wait_micros: s.wait_micros.load(Relaxed),
+            waits: s.waits.load(Relaxed),
+            commits: s.commits.load(Relaxed),
+            committed_writes: s.committed_writes.load(Relaxed),
+        }
     }
 }

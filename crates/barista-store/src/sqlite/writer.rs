@@ -11,8 +11,28 @@
 use crate::{Result, StoreError};
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, mpsc};
+use std::time::Instant;
 use tokio::sync::oneshot;
+
+/// Counters the writer and the readers share with metrics.
+#[derive(Default)]
+pub(crate) struct Stats {
+    pub(crate) in_use: AtomicU64,
+    pub(crate) wait_micros: AtomicU64,
+    pub(crate) waits: AtomicU64,
+    pub(crate) commits: AtomicU64,
+    pub(crate) committed_writes: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) fn waited(&self, since: Instant) {
+        self.wait_micros
+            .fetch_add(since.elapsed().as_micros() as u64, Relaxed);
+        self.waits.fetch_add(1, Relaxed);
+    }
+}
 
 /// Most jobs in one transaction: bounds the latency one batch adds to its first job.
 const MAX_BATCH: usize = 256;
@@ -26,16 +46,18 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
 #[derive(Clone)]
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
+    stats: Arc<Stats>,
 }
 
 impl Writer {
     /// Starts the writer thread; it ends when every `Writer` handle is dropped.
-    pub(crate) fn start(conn: Connection) -> std::io::Result<Self> {
+    pub(crate) fn start(conn: Connection, stats: Arc<Stats>) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
+        let thread_stats = stats.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, queue))?;
-        Ok(Self { jobs })
+            .spawn(move || run(conn, queue, &thread_stats))?;
+        Ok(Self { jobs, stats })
     }
 
     /// Runs `f` in the next group-committed transaction and resolves after the commit.
@@ -45,7 +67,10 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        let queued = Instant::now();
+        let stats = self.stats.clone();
         let job: Job = Box::new(move |conn| {
+            stats.waited(queued);
             let result = conn.map(f);
             let stands = matches!(result, Some(Ok(_)));
             let reply: Reply = Box::new(move |commit| {
@@ -64,7 +89,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
+fn run(conn: Connection, queue: mpsc::Receiver<Job>, stats: &Stats) {
     while let Ok(first) = queue.recv() {
         let mut batch = Vec::with_capacity(16);
         batch.push(first);
@@ -74,11 +99,11 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, batch);
+        commit_batch(&conn, batch, stats);
     }
 }
 
-fn commit_batch(conn: &Connection, batch: Vec<Job>) {
+fn commit_batch(conn: &Connection, batch: Vec<Job>, stats: &Stats) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let err = StoreError::from(e);
         tracing::warn!(error = %err, jobs = batch.len(), "could not start a write transaction");
@@ -115,6 +140,11 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
     let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
     if commit.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
+    } else {
+        stats.commits.fetch_add(1, Relaxed);
+        stats
+            .committed_writes
+            .fetch_add(replies.len() as u64, Relaxed);
     }
     for reply in replies {
         reply(commit.clone());

@@ -1,0 +1,204 @@
+//! The observation layer: for every request, its route template, a request id
+//! (`x-request-id` kept when the client sends a sane one, generated otherwise,
+//! and returned), the latency histogram, and one log line
+//! (`barista::request`, at INFO) with id, method, route, status, latency and shop.
+
+use super::metrics::{Metrics, method_index};
+use super::routes::RouteTemplates;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method};
+use axum::response::Response;
+use pin_project_lite::pin_project;
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tower_layer::Layer;
+use tower_service::Service;
+use tracing::Instrument;
+
+const REQUEST_ID: &str = "x-request-id";
+
+#[derive(Clone)]
+pub struct ObserveLayer {
+    metrics: Arc<Metrics>,
+    routes: Arc<RouteTemplates>,
+}
+
+impl ObserveLayer {
+    pub fn new(metrics: Arc<Metrics>, routes: Arc<RouteTemplates>) -> Self {
+        Self { metrics, routes }
+    }
+}
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe {
+            inner,
+            metrics: self.metrics.clone(),
+            routes: self.routes.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Observe<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+    routes: Arc<RouteTemplates>,
+}
+
+thread_local! {
+    static NEXT_ID: Cell<u64> = Cell::new({
+        let mut seed = [0u8; 8];
+        let _ = getrandom::fill(&mut seed);
+        u64::from_le_bytes(seed)
+    });
+}
+
+/// A fresh id: 16 hex digits, from a randomly seeded per-thread sequence.
+fn new_request_id() -> HeaderValue {
+    let n = NEXT_ID.with(|c| {
+        let n = c.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        c.set(n);
+        n
+    });
+    HeaderValue::from_str(&format!("{n:016x}")).unwrap_or(HeaderValue::from_static("0"))
+}
+
+/// A client's id is kept if it is 1 to 128 visible ASCII characters.
+fn client_request_id(value: &HeaderValue) -> bool {
+    let b = value.as_bytes();
+    !b.is_empty() && b.len() <= 128 && b.iter().all(|c| (0x21..=0x7e).contains(c))
+}
+
+fn shop_of(path: &str) -> &str {
+    path.strip_prefix("/v1/shops/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|s| s.len() <= 40)
+        .unwrap_or("")
+}
+
+pin_project! {
+    pub struct Observed<F> {
+        #[pin]
+        inner: tracing::instrument::Instrumented<F>,
+        start: Instant,
+        route: usize,
+        method: Method,
+        path: String,
+        request_id: HeaderValue,
+        metrics: Arc<Metrics>,
+        routes: Arc<RouteTemplates>,
+        log: bool,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Observed<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(mut response) = std::task::ready!(this.inner.poll(cx));
+        let micros = this.start.elapsed().as_micros() as u64;
+        let status = response.status().as_u16();
+        if this.metrics.enabled {
+            this.metrics
+                .observe_request(*this.route, method_index(this.method), status, micros);
+            this.metrics.active_requests.add(-1);
+        }
+        if *this.log {
+            tracing::info!(
+                target: "barista::request",
+                request_id = %this.request_id.to_str().unwrap_or(""),
+                method = %this.method,
+                route = this.routes.label(*this.route),
+                status,
+                latency_ms = micros as f64 / 1000.0,
+                shop = shop_of(this.path),
+                "request"
+            );
+        }
+        response
+            .headers_mut()
+            .insert(REQUEST_ID, this.request_id.clone());
+        Poll::Ready(Ok(response))
+    }
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Observed<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let start = Instant::now();
+        let route = self.routes.find(req.uri().path());
+        let request_id = match req.headers().get(REQUEST_ID) {
+            Some(id) if client_request_id(id) => id.clone(),
+            _ => new_request_id(),
+        };
+        if self.metrics.enabled {
+            self.metrics.active_requests.add(1);
+        }
+        let log = tracing::enabled!(target: "barista::request", tracing::Level::INFO);
+        // Errors logged while handling the request carry its id, when logging is on.
+        let span = if log {
+            tracing::info_span!("request", request_id = %request_id.to_str().unwrap_or(""))
+        } else {
+            tracing::Span::none()
+        };
+        let method = req.method().clone();
+        let path = if log {
+            req.uri().path().to_owned()
+        } else {
+            String::new()
+        };
+        Observed {
+            inner: self.inner.call(req).instrument(span),
+            start,
+            route,
+            method,
+            path,
+            request_id,
+            metrics: self.metrics.clone(),
+            routes: self.routes.clone(),
+            log,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sane_client_ids_are_kept_and_odd_ones_replaced() {
+        assert!(client_request_id(&HeaderValue::from_static("abc-123")));
+        assert!(!client_request_id(&HeaderValue::from_static("has space")));
+        assert!(!client_request_id(
+            &HeaderValue::from_str(&"x".repeat(129)).unwrap()
+        ));
+        let a = new_request_id();
+        assert_eq!(a.len(), 16);
+        assert_ne!(a, new_request_id());
+    }
+
+    #[test]
+    fn the_shop_is_read_from_the_path() {
+        assert_eq!(shop_of("/v1/shops/demo/menu"), "demo");
+        assert_eq!(shop_of("/v1/shops"), "");
+        assert_eq!(shop_of("/healthz"), "");
+    }
+}
