@@ -29,6 +29,13 @@ fn sample(seconds: u64) -> Result<Vec<u8>, String> {
         .map_err(|e| e.to_string())?;
     std::thread::sleep(std::time::Duration::from_secs(seconds));
     let report = guard.report().build().map_err(|e| e.to_string())?;
+    if report.data.is_empty() {
+        // Samples are taken on CPU time: an idle process gives none.
+        return Ok(format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="600" height="40"><text x="10" y="25">no CPU samples in {seconds} s: the process was idle</text></svg>"#
+        )
+        .into_bytes());
+    }
     let mut svg = Vec::new();
     report.flamegraph(&mut svg).map_err(|e| e.to_string())?;
     Ok(svg)

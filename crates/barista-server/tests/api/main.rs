@@ -6,6 +6,7 @@ mod concurrency;
 mod errors;
 mod events;
 mod menu;
+mod observability;
 mod openapi;
 mod orders;
 mod shops;

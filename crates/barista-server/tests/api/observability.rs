@@ -1,0 +1,230 @@
+//! Metrics, request ids and CPU profiles, read the way Prometheus and an
+//! operator would: over HTTP, from the operations listener.
+
+use crate::common::*;
+use serde_json::json;
+
+async fn scrape(app: &App) -> String {
+    let res = app
+        .client
+        .get(format!("{}/metrics", app.ops))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    res.text().await.unwrap()
+}
+
+/// The value of the series whose line starts with `series ` (exact labels).
+fn value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .unwrap_or_else(|| panic!("no series {series}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn metrics_are_served_only_on_the_operations_listener() {
+    let app = spawn_app().await;
+    assert_problem(app.get("/metrics", None).await, 404, "not_found").await;
+    let text = scrape(&app).await;
+    for family in [
+        "http_server_request_duration_seconds",
+        "http_server_active_requests",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_threads",
+        "process_start_time_seconds",
+        "barista_db_pool_connections",
+        "barista_db_pool_wait_seconds_total",
+        "barista_menu_cache_hits_total",
+        "barista_menu_cache_misses_total",
+        "barista_sse_streams",
+        "barista_orders_total",
+        "barista_build_info",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{family} is missing"
+        );
+    }
+    assert!(text.contains(r#"barista_build_info{version=""#));
+}
+
+#[tokio::test]
+async fn request_durations_are_labelled_by_route_template_never_by_shop() {
+    let app = spawn_app().await;
+    app.shop_with_menu("secret-shop-name").await;
+    for _ in 0..3 {
+        app.get("/v1/shops/secret-shop-name/menu", None).await;
+    }
+    app.get("/v1/shops/secret-shop-name/nope", None).await;
+    let order: serde_json::Value = app
+        .order(
+            "secret-shop-name",
+            json!([{"item_id": "bun", "quantity": 1}]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.get(
+        &format!(
+            "/v1/shops/secret-shop-name/orders/{}",
+            order["id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    let text = scrape(&app).await;
+    assert!(
+        !text.contains("secret-shop-name"),
+        "no label carries a shop"
+    );
+    assert!(
+        !text.contains(order["id"].as_str().unwrap()),
+        "no label carries an order id"
+    );
+    let menu = r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/v1/shops/{shop}/menu",http_response_status_code="200"}"#;
+    assert!(value(&text, menu) >= 3.0);
+    let by_id = r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/v1/shops/{shop}/orders/{id}",http_response_status_code="200"}"#;
+    assert_eq!(value(&text, by_id), 1.0);
+    let unmatched = r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="unmatched",http_response_status_code="404"}"#;
+    assert_eq!(value(&text, unmatched), 1.0);
+    let inf = r#"http_server_request_duration_seconds_bucket{http_request_method="GET",http_route="/v1/shops/{shop}/menu",http_response_status_code="200",le="+Inf"}"#;
+    assert_eq!(
+        value(&text, inf),
+        value(&text, menu),
+        "+Inf holds every observation"
+    );
+    assert!(
+        text.contains(r#"le="0.0005""#) && text.contains(r#"le="10""#),
+        "buckets span 0.5 ms to 10 s"
+    );
+    assert!(value(&text, "barista_menu_cache_hits_total") >= 1.0);
+    assert!(value(&text, "barista_menu_cache_misses_total") >= 1.0);
+}
+
+#[tokio::test]
+async fn orders_are_counted_by_outcome() {
+    let app = spawn_app().await;
+    app.shop_with_menu("counted").await;
+    let keyed = |key: &'static str, qty: i64| {
+        app.client
+            .post(app.url("/v1/shops/counted/orders"))
+            .header("idempotency-key", key)
+            .json(&json!({"customer_name": "A", "lines": [{"item_id": "bun", "quantity": qty}]}))
+            .send()
+    };
+    assert_eq!(keyed("k1", 1).await.unwrap().status(), 201);
+    assert_eq!(keyed("k1", 1).await.unwrap().status(), 201);
+    assert_eq!(keyed("k2", 9).await.unwrap().status(), 409);
+    assert_eq!(keyed("k3", 0).await.unwrap().status(), 422);
+    let text = scrape(&app).await;
+    for (outcome, n) in [
+        ("created", 1.0),
+        ("replayed", 1.0),
+        ("out_of_stock", 1.0),
+        ("rejected", 1.0),
+    ] {
+        assert_eq!(
+            value(
+                &text,
+                &format!("barista_orders_total{{outcome=\"{outcome}\"}}")
+            ),
+            n,
+            "{outcome}"
+        );
+    }
+    assert!(value(&text, "barista_db_commits_total") >= 1.0);
+}
+
+#[tokio::test]
+async fn open_event_streams_are_counted() {
+    let app = spawn_app().await;
+    let key = app.shop_with_menu("streams").await;
+    let stream = app.get("/v1/shops/streams/events", Some(&key)).await;
+    assert_eq!(stream.status(), 200);
+    assert_eq!(value(&scrape(&app).await, "barista_sse_streams"), 1.0);
+    drop(stream);
+    let mut closed = false;
+    for _ in 0..200 {
+        if value(&scrape(&app).await, "barista_sse_streams") == 0.0 {
+            closed = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(closed, "a closed stream is no longer counted");
+}
+
+#[tokio::test]
+async fn request_ids_are_kept_when_sent_and_made_when_not() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-me-42");
+    let a = app.get("/healthz", None).await.headers()["x-request-id"].clone();
+    let b = app.get("/nope", None).await.headers()["x-request-id"].clone();
+    assert_eq!(a.len(), 16);
+    assert_ne!(a, b, "every request gets its own id, errors included");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_profile_is_a_flamegraph_and_one_runs_at_a_time() {
+    let app = spawn_app().await;
+    app.shop_with_menu("profiled").await;
+    let url = format!("{}/debug/pprof/profile?seconds=1", app.ops);
+    // Keep the server busy while it is sampled, so the flamegraph has frames.
+    let busy = {
+        let (client, menu) = (app.client.clone(), app.url("/v1/shops/profiled/menu"));
+        tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            while start.elapsed() < std::time::Duration::from_millis(1500) {
+                let _ = client.get(&menu).send().await;
+            }
+        })
+    };
+    // Two at once: whichever arrives second finds the first sampling.
+    let (a, b) = tokio::join!(app.client.get(&url).send(), app.client.get(&url).send());
+    busy.await.unwrap();
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [200, 409],
+        "one profile runs, the other is refused"
+    );
+    let profile = if a.status() == 200 { a } else { b };
+    assert_eq!(profile.headers()["content-type"], "image/svg+xml");
+    let svg = profile.text().await.unwrap();
+    assert!(
+        svg.contains("<svg") && svg.contains("barista"),
+        "a flamegraph with Barista's frames"
+    );
+    let bad = app
+        .client
+        .get(format!("{}/debug/pprof/profile?seconds=600", app.ops))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422, "the length is bounded");
+}
