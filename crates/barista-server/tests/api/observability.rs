@@ -228,3 +228,62 @@ async fn a_cpu_profile_is_a_flamegraph_and_one_runs_at_a_time() {
         .unwrap();
     assert_eq!(bad.status(), 422, "the length is bounded");
 }
+
+/// Metric names used in PromQL expressions (recording rules, with a `:`, excluded).
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = vec![];
+    let mut word = String::new();
+    for c in expr.chars().chain([' ']) {
+        if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+            word.push(c);
+        } else {
+            let known = ["http_server_", "process_", "barista_"]
+                .iter()
+                .any(|p| word.starts_with(p));
+            if known && !word.contains(':') {
+                let base = ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|s| word.strip_suffix(s))
+                    .unwrap_or(&word);
+                names.push(base.to_owned());
+            }
+            word.clear();
+        }
+    }
+    names
+}
+
+#[tokio::test]
+async fn the_dashboard_and_alert_rules_use_only_metrics_barista_exports() {
+    let app = spawn_app().await;
+    app.get("/healthz", None).await;
+    let text = scrape(&app).await;
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../deploy/grafana/barista.json")).unwrap();
+    let mut exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["expr"].as_str().unwrap().to_owned())
+        .collect();
+    let rules = include_str!("../../../../deploy/prometheus/rules.yml");
+    exprs.extend(
+        rules
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("expr:"))
+            .map(str::to_owned),
+    );
+    assert!(exprs.len() > 15);
+    let mut checked = 0;
+    for expr in &exprs {
+        for name in metric_names(expr) {
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "{name} (in {expr}) is not exported"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 20);
+}
