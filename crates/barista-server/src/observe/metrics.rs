@@ -114,27 +114,12 @@ impl Gauge {
     const fn new() -> Gauge {
         Gauge(AtomicI64::new(0))
     }
-    pub fn add(&self, n: i64) {
-        self.0.fetch_add(n, Relaxed);
+    /// Adds `n`; returns the value before.
+    pub fn add(&self, n: i64) -> i64 {
+        self.0.fetch_add(n, Relaxed)
     }
     pub fn get(&self) -> i64 {
         self.0.load(Relaxed)
-    }
-}
-
-/// Decrements a gauge when dropped (an open SSE stream, an active request).
-pub struct GaugeGuard<'a>(&'a Gauge);
-
-impl<'a> GaugeGuard<'a> {
-    pub fn new(gauge: &'a Gauge) -> Self {
-        gauge.add(1);
-        Self(gauge)
-    }
-}
-
-impl Drop for GaugeGuard<'_> {
-    fn drop(&mut self) {
-        self.0.add(-1);
     }
 }
 

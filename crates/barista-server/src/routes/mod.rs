@@ -259,19 +259,7 @@ pub fn router(state: AppState) -> Router {
     let router = router
         .fallback(health::no_route)
         .method_not_allowed_fallback(health::wrong_method);
-    let router = match state.config.max_in_flight {
-        0 => router,
-        n => router.layer(crate::admission::AdmissionLayer::new(
-            n,
-            state.metrics.clone(),
-        )),
-    };
-    // Outermost, so shed requests are counted and logged too.
-    let observe = crate::observe::layer::ObserveLayer::new(
-        state.metrics.clone(),
-        state.route_templates.clone(),
-    );
-    router.layer(observe).with_state(state)
+    router.with_state(state)
 }
 
 /// A JSON response from already-serialized bytes.

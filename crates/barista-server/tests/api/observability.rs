@@ -287,3 +287,75 @@ async fn the_dashboard_and_alert_rules_use_only_metrics_barista_exports() {
     }
     assert!(checked > 20);
 }
+
+/// Kills the Prometheus child however the test ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_scrapes_barista_and_sees_the_request_rate_per_route() {
+    let app = spawn_app().await;
+    app.shop_with_menu("scraped").await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = app.ops.trim_start_matches("http://");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: barista\n    static_configs:\n      - targets: ['{target}']\n"),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let prometheus = std::process::Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the `prometheus` binary (Debian's package); scripts/test installs it");
+    let _prometheus = Child(prometheus);
+
+    let query = "sum by (http_route) (rate(http_server_request_duration_seconds_count{job=\"barista\"}[5s]))";
+    let api = format!("http://127.0.0.1:{port}/api/v1/query");
+    let mut seen = serde_json::Value::Null;
+    // Bounded: traffic and polling for at most 60 s.
+    for _ in 0..120 {
+        for _ in 0..20 {
+            app.get("/v1/shops/scraped/menu", None).await;
+        }
+        app.order("scraped", json!([{"item_id": "flat-white", "quantity": 1}]))
+            .await;
+        if let Ok(res) = app.client.get(&api).query(&[("query", query)]).send().await
+            && let Ok(body) = res.json::<serde_json::Value>().await
+        {
+            let rate = |route: &str| {
+                body["data"]["result"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|r| r["metric"]["http_route"] == route)
+                    .and_then(|r| r["value"][1].as_str().and_then(|v| v.parse::<f64>().ok()))
+                    .unwrap_or(0.0)
+            };
+            if rate("/v1/shops/{shop}/menu") > 0.0 && rate("/v1/shops/{shop}/orders") > 0.0 {
+                return;
+            }
+            seen = body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    panic!("Prometheus never reported a request rate per route: {seen}");
+}
