@@ -78,37 +78,27 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let ops_addr = ops.as_ref().map(|l| l.local_addr()).transpose()?;
 
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "barista {} serving on http://{addr} (database {})",
+    let mut banner = format!(
+        "barista {} serving on http://{addr} (database {})\n",
         env!("CARGO_PKG_VERSION"),
         args.db.database
-    )?;
+    );
     if let Some(ops) = ops_addr {
-        writeln!(
-            out,
-            "metrics on http://{ops}/metrics, CPU profiles on http://{ops}/debug/pprof/profile"
-        )?;
+        banner += &format!(
+            "metrics on http://{ops}/metrics, CPU profiles on http://{ops}/debug/pprof/profile\n"
+        );
     }
     if !args.no_demo && !store.has_shops().await? {
         let key = demo::seed(store.as_ref())
             .await
             .context("cannot create the demo shop")?;
-        writeln!(
-            out,
-            "created the demo shop `{}`; its staff key, shown only this once:",
+        banner += &format!(
+            "created the demo shop `{}`; its staff key, shown only this once:\n  {key}\ntry: curl http://{addr}/v1/shops/{}/menu\n",
+            demo::DEMO_SLUG,
             demo::DEMO_SLUG
-        )?;
-        writeln!(out, "  {key}")?;
-        writeln!(
-            out,
-            "try: curl http://{addr}/v1/shops/{}/menu",
-            demo::DEMO_SLUG
-        )?;
+        );
     }
-    out.flush()?;
-    drop(out);
+    say(&banner);
 
     let config = Config {
         admin_token: args.admin_token.filter(|t| !t.is_empty()).map(Secret::new),
@@ -118,6 +108,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let listeners = barista_server::Listeners { api: listener, ops };
     barista_server::run(config, store, listeners, shutdown_signal()).await?;
-    println!("barista stopped");
+    say("barista stopped\n");
     Ok(())
+}
+
+/// Prints to stdout, best effort: a server must not fail (or panic, as
+/// `println!` does) because whoever read its stdout has gone away.
+fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }

@@ -274,3 +274,77 @@ async fn every_acknowledged_order_survives_kill_9_exactly_once() {
     server.child.kill().unwrap();
     let _ = server.child.wait();
 }
+
+#[tokio::test]
+async fn json_logs_have_one_line_per_request_with_its_id_route_status_and_shop() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+            "--log-format",
+            "json",
+            "--no-demo",
+            "--database",
+        ])
+        .arg(format!("sqlite://{}", dir.path().join("logs.db").display()))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    let c = client();
+    let res = c
+        .get(format!("{base}/v1/shops/nowhere/menu"))
+        .header("x-request-id", "log-me-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["x-request-id"], "log-me-7");
+    // Stop the server so stderr ends, then read every line it wrote.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|l| {
+            let l = l.unwrap();
+            serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}"))
+        })
+        .collect();
+    assert!(child.wait().unwrap().success());
+    let request = lines
+        .iter()
+        .find(|l| l["request_id"] == "log-me-7")
+        .expect("the request's line");
+    assert_eq!(request["message"], "request");
+    assert_eq!(request["route"], "/v1/shops/{shop}/menu");
+    assert_eq!(request["status"], 404);
+    assert_eq!(request["shop"], "nowhere");
+    assert_eq!(request["method"], "GET");
+    assert!(request["latency_ms"].as_f64().is_some());
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["request_id"] == "log-me-7")
+            .count(),
+        1,
+        "one line per request"
+    );
+}

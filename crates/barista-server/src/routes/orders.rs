@@ -78,7 +78,7 @@ async fn place(
         // The canonical form of the validated request, so spacing does not matter.
         fingerprint: sha256(&serde_json::to_vec(&order).unwrap_or_default()),
     });
-    match state.store.place_order(&shop, order, key).await? {
+    match state.store.place_order(shop, order, key).await? {
         Placed::Created {
             order,
             json,
@@ -87,10 +87,10 @@ async fn place(
             if let Some(version) = menu_version {
                 state.menu_cache.invalidate(shop.id, version);
             }
-            Ok(created(&slug, order.id, json))
+            Ok(created(slug, order.id, json))
         }
         Placed::Replayed { order_id, json } => {
-            let mut response = created(&slug, order_id, json);
+            let mut response = created(slug, order_id, json);
             response
                 .headers_mut()
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
