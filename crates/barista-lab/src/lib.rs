@@ -18,4 +18,5 @@ pub mod scenario;
 pub mod slo;
 pub mod stats;
 pub mod sweep;
+pub mod usl;
 pub mod workload;
