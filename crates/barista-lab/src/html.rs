@@ -1,5 +1,6 @@
 //! Self-contained HTML reports: inline SVG charts, no scripts, no network.
 
+use crate::doctor::Diagnosis;
 use crate::report::LoadReport;
 use crate::sweep::SweepReport;
 use std::fmt::Write;
@@ -383,6 +384,120 @@ pub fn sweep_html(s: &SweepReport) -> String {
     }
     body.push_str("</table>");
     page("Barista sweep report", &body)
+}
+
+pub fn doctor_html(d: &Diagnosis) -> String {
+    let mut body = format!(
+        "<h1>Diagnosis: {}</h1><p>{} — SLO <code>{}</code></p>",
+        escape(d.verdict),
+        escape(&d.targets.join(", ")),
+        escape(&d.slo)
+    );
+    body.push_str("<h2>Evidence</h2><ul>");
+    for e in &d.evidence {
+        let _ = write!(body, "<li>{}</li>", escape(e));
+    }
+    body.push_str("</ul><h2>Next steps</h2><ul>");
+    for s in &d.next_steps {
+        let _ = write!(body, "<li>{}</li>", escape(s));
+    }
+    body.push_str("</ul>");
+    let measured: Vec<(f64, f64)> = d
+        .levels
+        .iter()
+        .map(|l| (l.concurrency, l.throughput_rps))
+        .collect();
+    let mut series = vec![Series {
+        name: "measured",
+        color: "#2563eb",
+        points: measured,
+    }];
+    if let Some(u) = &d.usl {
+        let max_n = d.levels.iter().map(|l| l.concurrency).fold(1.0, f64::max) * 1.2;
+        let fitted = (0..=60).map(|i| {
+            let n = 0.5 + max_n * f64::from(i) / 60.0;
+            (n, u.throughput(n))
+        });
+        series.push(Series {
+            name: "USL fit",
+            color: "#dc2626",
+            points: fitted.collect(),
+        });
+        let _ = write!(
+            body,
+            "<p>USL fit: σ = {:.4} (contention), κ = {:.6} (coherency), λ = {:.1}/s, R² = {:.3}.</p>",
+            u.sigma, u.kappa, u.lambda, u.r_squared
+        );
+    } else if let Some(note) = &d.usl_note {
+        let _ = write!(body, "<p>No scalability fit: {}</p>", escape(note));
+    }
+    body.push_str(&line_chart(
+        "Throughput against concurrency (Little's law)",
+        "requests in flight",
+        "responses/s",
+        &series,
+        None,
+    ));
+    let by_conn = |f: fn(&crate::doctor::Level) -> f64| {
+        d.levels
+            .iter()
+            .map(|l| (l.connections as f64, f(l)))
+            .collect::<Vec<_>>()
+    };
+    body.push_str(&line_chart(
+        "Latency against connections",
+        "connections",
+        "ms",
+        &[
+            Series {
+                name: "p50",
+                color: "#16a34a",
+                points: by_conn(|l| l.p50_ms),
+            },
+            Series {
+                name: "p99",
+                color: "#dc2626",
+                points: by_conn(|l| l.p99_ms),
+            },
+        ],
+        None,
+    ));
+    body.push_str(&line_chart(
+        "CPU against connections (share of allowance)",
+        "connections",
+        "share",
+        &[
+            Series {
+                name: "server",
+                color: "#7c3aed",
+                points: by_conn(|l| l.server_cpu_share.unwrap_or(0.0)),
+            },
+            Series {
+                name: "generator",
+                color: "#9ca3af",
+                points: by_conn(|l| l.generator_cpu_share),
+            },
+        ],
+        None,
+    ));
+    body.push_str("<table><tr><th>connections</th><th>in flight</th><th>responses/s</th><th>p50 ms</th><th>p99 ms</th><th>server CPU</th><th>SLO</th></tr>");
+    for l in &d.levels {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+            l.connections,
+            l.concurrency,
+            l.throughput_rps,
+            l.p50_ms,
+            l.p99_ms,
+            l.server_cpu_share
+                .map_or("?".into(), |s| format!("{:.0}%", 100.0 * s)),
+            if l.slo_passed { "pass" } else { "fail" },
+            if l.slo_passed { "pass" } else { "fail" }
+        );
+    }
+    body.push_str("</table>");
+    page("Barista diagnosis", &body)
 }
 
 #[cfg(test)]

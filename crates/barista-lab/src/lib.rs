@@ -7,6 +7,7 @@
 //! [`sweep`] steps load up until the SLO breaks.
 #![forbid(unsafe_code)]
 
+pub mod doctor;
 pub mod duration;
 pub mod engine;
 pub mod html;
@@ -18,5 +19,6 @@ pub mod scenario;
 pub mod slo;
 pub mod stats;
 pub mod sweep;
+pub mod telemetry;
 pub mod usl;
 pub mod workload;

@@ -26,6 +26,9 @@ pub enum Command {
     Load(crate::lab::LoadArgs),
     /// Step the offered rate up until the SLO breaks; report the capacity and the knee.
     Sweep(crate::lab::SweepArgs),
+    /// Diagnose a service: is it slow (performance) or does it not scale (capacity,
+    /// contention, coherency)? Measures, fits the Universal Scalability Law, and says what to do.
+    Doctor(crate::lab::DoctorArgs),
 }
 
 #[derive(Args)]

@@ -3,6 +3,7 @@
 //! flags, 1 when the target cannot be reached.
 
 use anyhow::{Context, bail};
+use barista_lab::doctor::{DoctorPlan, diagnose};
 use barista_lab::duration::parse_duration;
 use barista_lab::engine::{Model, Plan, run};
 use barista_lab::http::{Conn, Url};
@@ -11,6 +12,7 @@ use barista_lab::report::LoadReport;
 use barista_lab::rush::Rush;
 use barista_lab::slo::Slo;
 use barista_lab::sweep::{SweepPlan, sweep as run_sweep};
+use barista_lab::telemetry::Source;
 use barista_lab::workload::{Fixed, Workload};
 use barista_lab::{html, scenario};
 use clap::Args;
@@ -342,5 +344,107 @@ pub async fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         None => println!("knee: not found in the steps tried"),
     }
     write_outputs(&args.target, &report, || html::sweep_html(&report))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// The server's Prometheus metrics URL (a Barista's is http://127.0.0.1:9464/metrics), for its CPU and memory.
+    #[arg(long, env = "BARISTA_METRICS", conflicts_with = "pid")]
+    pub metrics: Option<String>,
+
+    /// Or the server's process id on this machine, read from /proc.
+    #[arg(long, env = "BARISTA_PID")]
+    pub pid: Option<u32>,
+
+    /// What "fast enough" means; the latency clause also decides "slow at low load".
+    #[arg(long, env = "BARISTA_SLO", default_value = "p99<100ms,errors<1%")]
+    pub slo: String,
+
+    /// Time for the whole diagnosis.
+    #[arg(long, env = "BARISTA_BUDGET", default_value = "60s")]
+    pub budget: String,
+
+    /// Requests per second you need: the doctor estimates the replicas and cores for it.
+    #[arg(long, env = "BARISTA_TARGET_RATE")]
+    pub target_rate: Option<f64>,
+
+    /// The most connections the sweep goes up to.
+    #[arg(long, env = "BARISTA_MAX_CONNECTIONS", default_value_t = 256)]
+    pub max_connections: usize,
+}
+
+pub async fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let budget = match parse_duration(&args.budget) {
+        Ok(d) if d >= Duration::from_secs(6) => d,
+        _ => {
+            return Ok(usage(
+                "--budget must be a duration of at least 6s (six load levels of 1s)",
+            ));
+        }
+    };
+    let timeout = match parse_duration(&args.target.timeout) {
+        Ok(d) if !d.is_zero() => d,
+        _ => return Ok(usage("--timeout must be a duration above zero, e.g. 30s")),
+    };
+    let slo = match Slo::parse(&args.slo) {
+        Ok(s) => s,
+        Err(e) => return Ok(usage(format!("--slo: {e}"))),
+    };
+    let telemetry = match (&args.metrics, args.pid) {
+        (Some(url), None) => match Url::parse(url) {
+            Ok(u) => Source::Metrics(u),
+            Err(e) => return Ok(usage(format!("--metrics: {e}"))),
+        },
+        (None, Some(pid)) => Source::Pid(pid),
+        _ => {
+            return Ok(usage(
+                "the doctor needs the server's CPU: give --metrics URL (e.g. http://127.0.0.1:9464/metrics) or --pid PID",
+            ));
+        }
+    };
+    if args.target_rate.is_some_and(|r| r.is_nan() || r <= 0.0) || args.max_connections == 0 {
+        return Ok(usage(
+            "--target-rate and --max-connections must be above zero",
+        ));
+    }
+    let workload = match workload(&args.target).await? {
+        Ok(w) => w,
+        Err(e) => return Ok(usage(e)),
+    };
+    let plan = DoctorPlan {
+        slo,
+        budget,
+        target_rate: args.target_rate,
+        telemetry,
+        timeout,
+        max_connections: args.max_connections,
+        progress: !args.target.no_progress,
+    };
+    println!(
+        "{:>11} {:>10} {:>12} {:>9} {:>9} {:>11}  SLO {}",
+        "connections", "in flight", "responses/s", "p50", "p99", "server CPU", plan.slo.expr
+    );
+    let mut diagnosis = diagnose(&plan, workload.clone(), |l| {
+        println!(
+            "{:>11} {:>10.1} {:>12.1} {:>9} {:>9} {:>11}  {}",
+            l.connections,
+            l.concurrency,
+            l.throughput_rps,
+            barista_lab::duration::fmt_ms(l.p50_ms),
+            barista_lab::duration::fmt_ms(l.p99_ms),
+            l.server_cpu_share
+                .map_or("?".into(), |s| format!("{:.0}%", 100.0 * s)),
+            if l.slo_passed { "pass" } else { "FAIL" }
+        );
+    })
+    .await
+    .map_err(anyhow::Error::new)?;
+    diagnosis.targets = workload.describe();
+    println!("\n{}", diagnosis.summary());
+    write_outputs(&args.target, &diagnosis, || html::doctor_html(&diagnosis))?;
     Ok(ExitCode::SUCCESS)
 }

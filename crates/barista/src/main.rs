@@ -26,6 +26,7 @@ fn main() -> ExitCode {
             cli::Command::Migrate(args) => serve::migrate(args).await.map(|()| ExitCode::SUCCESS),
             cli::Command::Load(args) => lab::load(args).await,
             cli::Command::Sweep(args) => lab::sweep(args).await,
+            cli::Command::Doctor(args) => lab::doctor(args).await,
         }
     });
     match result {

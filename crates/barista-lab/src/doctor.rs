@@ -1,0 +1,439 @@
+//! `barista doctor`: is the service slow because of performance, or because it
+//! does not scale?
+//!
+//! 1. Baseline: latency at one connection.
+//! 2. Sweep: 1, 2, 3, 4, 6, 8, 12, 16, ... connections (closed model), until the
+//!    SLO breaks or throughput stops growing (with at least six levels for the
+//!    fit), or the time budget runs out.
+//! 3. Telemetry at every level: the server's CPU against its allowance, memory,
+//!    and, from a Barista, per-route latency and database pool wait. The
+//!    generator's own CPU is watched too.
+//! 4. Fit the Universal Scalability Law on the levels (N from Little's law).
+//! 5. Verdict: healthy, performance, capacity, contention or coherency, with
+//!    the figures behind it and what to do next.
+
+use crate::engine::{Model, Plan, run};
+use crate::profile::Profile;
+use crate::report::LoadReport;
+use crate::slo::{Metric, Slo};
+use crate::telemetry::{Sample, Source};
+use crate::usl::{self, Usl};
+use crate::workload::Workload;
+use barista_sys::Process;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The connection counts tried, in order.
+pub const LEVELS: [usize; 16] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256];
+/// Share of its allowance above which the server's CPU counts as saturated.
+const CPU_BUSY: f64 = 0.7;
+/// Share below which the server's CPU counts as mostly idle.
+const CPU_IDLE: f64 = 0.5;
+
+#[derive(Debug, Clone)]
+pub struct DoctorPlan {
+    pub slo: Slo,
+    pub budget: Duration,
+    pub target_rate: Option<f64>,
+    pub telemetry: Source,
+    pub timeout: Duration,
+    pub max_connections: usize,
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Level {
+    pub connections: usize,
+    /// Little's law: throughput × mean latency.
+    pub concurrency: f64,
+    pub throughput_rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub mean_ms: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub slo_passed: bool,
+    /// Cores the server used during the level.
+    pub server_cpu_cores: f64,
+    /// The same, as a share of its allowance.
+    pub server_cpu_share: Option<f64>,
+    pub server_rss_mb: f64,
+    /// The generator's CPU, as a share of its own allowance.
+    pub generator_cpu_share: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteLatency {
+    pub route: String,
+    pub mean_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnosis {
+    pub verdict: &'static str,
+    pub evidence: Vec<String>,
+    pub next_steps: Vec<String>,
+    pub usl: Option<Usl>,
+    /// Why there is no fit, when there is none.
+    pub usl_note: Option<String>,
+    pub slo: String,
+    pub targets: Vec<String>,
+    pub cpu_allowance_cores: Option<f64>,
+    pub capacity_rps: Option<f64>,
+    pub target_rate: Option<f64>,
+    pub replicas_needed: Option<u64>,
+    pub cores_needed: Option<f64>,
+    pub slowest_route: Option<RouteLatency>,
+    pub db_pool_wait_ms: Option<f64>,
+    pub levels: Vec<Level>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DoctorError {
+    #[error("{0}")]
+    Telemetry(String),
+    #[error(
+        "every request failed at one connection ({0}); fix that first: there is nothing to diagnose"
+    )]
+    AllFailed(String),
+    #[error(
+        "the load generator is the bottleneck: {0}. Run the doctor from another machine or give it more CPU; the server was not diagnosed"
+    )]
+    GeneratorBound(String),
+}
+
+fn ms(v: f64) -> String {
+    crate::duration::fmt_ms(v)
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.0}%", 100.0 * v)
+}
+
+/// The SLO's latency limit in ms (its first percentile clause), for "slow".
+fn latency_limit(slo: &Slo) -> Option<f64> {
+    slo.clauses
+        .iter()
+        .find(|c| matches!(c.metric, Metric::Latency(_)))
+        .map(|c| c.limit)
+}
+
+async fn measure(
+    plan: &DoctorPlan,
+    workload: &Arc<dyn Workload>,
+    connections: usize,
+    step: Duration,
+    before: &Sample,
+    generator_allowance: f64,
+) -> Result<(Level, Sample, LoadReport), DoctorError> {
+    let run_plan = Plan {
+        model: Model::Closed {
+            connections: Profile::constant(connections as f64, step),
+            think: Duration::ZERO,
+        },
+        timeout: plan.timeout,
+        progress: plan.progress,
+    };
+    let outcome = run(&run_plan, workload.clone()).await;
+    let after = plan
+        .telemetry
+        .sample()
+        .await
+        .map_err(DoctorError::Telemetry)?;
+    let report = LoadReport::new(&outcome, String::new(), vec![], Some(&plan.slo));
+    let secs = outcome.elapsed.as_secs_f64().max(1e-9);
+    let cores = (after.cpu_seconds - before.cpu_seconds).max(0.0) / secs;
+    let level = Level {
+        connections,
+        concurrency: report.throughput_rps * report.latency_ms.mean / 1000.0,
+        throughput_rps: report.throughput_rps,
+        p50_ms: report.latency_ms.p50,
+        p99_ms: report.latency_ms.p99,
+        mean_ms: report.latency_ms.mean,
+        requests: report.requests,
+        errors: report.error_count(),
+        slo_passed: report.slo.as_ref().is_some_and(|s| s.passed),
+        server_cpu_cores: cores,
+        server_cpu_share: after.allowance.map(|a| cores / a.max(1e-9)),
+        server_rss_mb: after.rss_bytes / 1e6,
+        generator_cpu_share: outcome.generator_cpu_s / secs / generator_allowance.max(1e-9),
+    };
+    Ok((level, after, report))
+}
+
+pub async fn diagnose(
+    plan: &DoctorPlan,
+    workload: Arc<dyn Workload>,
+    mut on_level: impl FnMut(&Level),
+) -> Result<Diagnosis, DoctorError> {
+    let start = Instant::now();
+    let step = (plan.budget / 12).clamp(Duration::from_secs(1), Duration::from_secs(5));
+    let generator_allowance = Process::This.cpu_allowance();
+    let first = plan
+        .telemetry
+        .sample()
+        .await
+        .map_err(DoctorError::Telemetry)?;
+    let mut before = first.clone();
+    let mut levels: Vec<Level> = vec![];
+    for &n in LEVELS.iter().filter(|n| **n <= plan.max_connections.max(1)) {
+        if !levels.is_empty() && start.elapsed() + step > plan.budget {
+            break;
+        }
+        let (level, after, report) =
+            measure(plan, &workload, n, step, &before, generator_allowance).await?;
+        if n == 1 && (level.requests == 0 || level.errors == level.requests) {
+            let kinds: Vec<String> = report
+                .errors
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            return Err(DoctorError::AllFailed(kinds.join(", ")));
+        }
+        on_level(&level);
+        before = after;
+        levels.push(level);
+        let best = levels.iter().map(|l| l.throughput_rps).fold(0.0, f64::max);
+        let stalled = levels.len() >= 3
+            && levels[levels.len() - 2..]
+                .iter()
+                .all(|l| l.throughput_rps < 1.03 * best)
+            && levels[levels.len() - 3].throughput_rps >= 0.97 * best;
+        let broken = levels.iter().any(|l| !l.slo_passed);
+        if levels.len() >= usl::MIN_POINTS && (broken || stalled) {
+            break;
+        }
+    }
+    let last = levels.last().cloned().expect("at least one level ran");
+    let server_busy = last.server_cpu_share.unwrap_or(0.0);
+    if last.generator_cpu_share >= 0.9 && server_busy < 0.6 {
+        return Err(DoctorError::GeneratorBound(format!(
+            "it used {} of its CPU at {} connections while the server used {}",
+            pct(last.generator_cpu_share),
+            last.connections,
+            pct(server_busy)
+        )));
+    }
+    Ok(conclude(plan, &first, &before, levels))
+}
+
+fn conclude(
+    plan: &DoctorPlan,
+    first: &Sample,
+    last_sample: &Sample,
+    levels: Vec<Level>,
+) -> Diagnosis {
+    let baseline = levels[0].clone();
+    let limit = latency_limit(&plan.slo);
+    let allowance = last_sample.allowance;
+    let points: Vec<(f64, f64)> = levels
+        .iter()
+        .map(|l| (l.concurrency.max(1e-3), l.throughput_rps))
+        .collect();
+    let (usl, usl_note) = match usl::fit(&points) {
+        Ok(fit) => (Some(fit), None),
+        Err(why) => (None, Some(why)),
+    };
+    let (peak_i, peak) = levels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i, l.throughput_rps))
+        .fold(
+            (0, 0.0),
+            |best, (i, x)| if x > best.1 { (i, x) } else { best },
+        );
+    let last = levels.last().expect("levels");
+    let falls = peak_i + 1 < levels.len() && last.throughput_rps < 0.85 * peak;
+    let first_fail = levels.iter().find(|l| !l.slo_passed);
+    // "Latency grows with load" even inside the SLO: p99 over three times the
+    // baseline's (with a 1 ms floor, so sub-millisecond jitter does not count).
+    let latency_grew = last.p99_ms > 3.0 * baseline.p99_ms.max(1.0);
+    let capacity_rps = levels
+        .iter()
+        .take_while(|l| l.slo_passed)
+        .map(|l| l.throughput_rps)
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    let allowance_text = allowance.map_or("an unknown number of".into(), |a| format!("{a:.1}"));
+    let mut evidence = vec![format!(
+        "at 1 connection: p50 {}, p99 {}, {:.0} requests/s; the server used {} of its {} core CPU allowance",
+        ms(baseline.p50_ms),
+        ms(baseline.p99_ms),
+        baseline.throughput_rps,
+        baseline.server_cpu_share.map_or("?".into(), pct),
+        allowance_text
+    )];
+    evidence.push(format!(
+        "at {} connections: p99 {}, {:.0} requests/s, server CPU {}",
+        last.connections,
+        ms(last.p99_ms),
+        last.throughput_rps,
+        last.server_cpu_share.map_or("?".into(), pct)
+    ));
+    let mut next_steps = vec![];
+    let baseline_slow = !baseline.slo_passed;
+    let verdict = if baseline_slow && baseline.server_cpu_share.unwrap_or(0.0) < CPU_IDLE {
+        evidence.push(format!(
+            "the SLO ({}) fails already at one connection{}, while the CPU is mostly idle: the time goes to waiting, not computing",
+            plan.slo.expr,
+            limit.map_or(String::new(), |l| format!(" (p99 {} against {})", ms(baseline.p99_ms), ms(l)))
+        ));
+        next_steps.push(
+            "Look at one slow request, not at scaling: adding replicas will not make it faster."
+                .into(),
+        );
+        next_steps.push("Profile while sending single requests (GET /debug/pprof/profile?seconds=10 on a Barista's metrics listener) and look for the slow query, a missing index, or a slow downstream call.".into());
+        "performance"
+    } else if falls {
+        evidence.push(format!(
+            "throughput peaked at {:.0} requests/s with {} connections and fell to {:.0} at {}: adding load removes work done",
+            peak, levels[peak_i].connections, last.throughput_rps, last.connections
+        ));
+        if let Some(u) = &usl {
+            evidence.push(format!(
+                "the scalability fit gives coherency κ = {:.5} (crosstalk between concurrent requests), peak near N = {}",
+                u.kappa,
+                u.peak_concurrency.map_or("?".into(), |n| format!("{n:.0}"))
+            ));
+        }
+        next_steps.push(format!(
+            "Cap concurrency near the peak ({} in flight) with admission control so overload sheds instead of collapsing.",
+            levels[peak_i].connections
+        ));
+        next_steps.push("Remove work that grows with concurrency: shared state every request touches or invalidates, retries that multiply under load, cache stampedes, lock convoys.".into());
+        "coherency"
+    } else if let Some(fail) = first_fail.or_else(|| latency_grew.then_some(last)) {
+        let at_fail = fail.server_cpu_share.unwrap_or(0.0);
+        if at_fail >= CPU_BUSY {
+            evidence.push(format!(
+                "latency grows with load as the CPU reaches its allowance: {} of {} cores at {} connections",
+                pct(at_fail),
+                allowance_text,
+                fail.connections
+            ));
+            if let Some(c) = capacity_rps {
+                evidence.push(format!(
+                    "capacity at the SLO: about {c:.0} requests/s per replica of this size"
+                ));
+            }
+            next_steps.push("Scale out (more replicas) or up (more cores): the service does what it should, but each replica is full.".into());
+            next_steps.push(
+                "Or make each request cheaper: a CPU profile shows where the cycles go.".into(),
+            );
+            "capacity"
+        } else {
+            evidence.push(format!(
+                "latency grows with load while the CPU stays well below its allowance ({} at {} connections): requests wait for something other than CPU",
+                pct(fail.server_cpu_share.unwrap_or(0.0)),
+                fail.connections
+            ));
+            if let Some(u) = &usl {
+                evidence.push(format!("the scalability fit gives contention σ = {:.3}: about {:.0}% of each request's work is serialized", u.sigma, 100.0 * u.sigma));
+            }
+            next_steps.push("Find what requests queue on: a lock held across slow work, a connection pool too small, a single-threaded section, a rate-limited downstream.".into());
+            next_steps.push("More replicas help only if the contended resource is per replica; more cores will not help.".into());
+            "contention"
+        }
+    } else {
+        evidence.push(format!(
+            "the SLO ({}) held at every level up to {} connections",
+            plan.slo.expr, last.connections
+        ));
+        if let Some(share) = last.server_cpu_share.filter(|s| *s >= CPU_BUSY) {
+            evidence.push(format!(
+                "but the server's CPU is at {} of its allowance there: more load will soon be a capacity problem",
+                pct(share)
+            ));
+        }
+        next_steps.push("No change needed at this load. To find the limit, raise --budget or --max-connections.".into());
+        "healthy"
+    };
+
+    let slowest_route = last_sample
+        .routes
+        .iter()
+        .filter_map(|(route, (sum, count))| {
+            let (s0, c0) = first.routes.get(route).copied().unwrap_or((0.0, 0.0));
+            let n = count - c0;
+            (n >= 10.0).then(|| RouteLatency {
+                route: route.clone(),
+                mean_ms: 1000.0 * (sum - s0) / n,
+            })
+        })
+        .max_by(|a, b| a.mean_ms.total_cmp(&b.mean_ms));
+    if let Some(r) = &slowest_route {
+        evidence.push(format!(
+            "slowest route on the server: {} (mean {})",
+            r.route,
+            ms(r.mean_ms)
+        ));
+    }
+    let db_pool_wait_ms = last_sample
+        .pool_wait
+        .zip(first.pool_wait)
+        .and_then(|((w1, n1), (w0, n0))| (n1 > n0).then(|| 1000.0 * (w1 - w0) / (n1 - n0)));
+    if let Some(w) = db_pool_wait_ms {
+        evidence.push(format!(
+            "database operations waited {} on average for a connection or the writer",
+            ms(w)
+        ));
+    }
+    let (mut replicas_needed, mut cores_needed) = (None, None);
+    if let (Some(target), Some(capacity)) = (plan.target_rate, capacity_rps.filter(|c| *c > 0.0)) {
+        let replicas = (target / capacity).ceil().max(1.0);
+        replicas_needed = Some(replicas as u64);
+        cores_needed = allowance.map(|a| a * target / capacity);
+        next_steps.push(format!(
+            "For {target:.0} requests/s: about {replicas:.0} replicas like this one (each about {capacity:.0} requests/s at the SLO){}.",
+            cores_needed.map_or(String::new(), |c| format!(", or about {c:.1} cores in all"))
+        ));
+    }
+    Diagnosis {
+        verdict,
+        evidence,
+        next_steps,
+        usl,
+        usl_note,
+        slo: plan.slo.expr.clone(),
+        targets: vec![],
+        cpu_allowance_cores: allowance,
+        capacity_rps,
+        target_rate: plan.target_rate,
+        replicas_needed,
+        cores_needed,
+        slowest_route,
+        db_pool_wait_ms,
+        levels,
+    }
+}
+
+impl Diagnosis {
+    pub fn summary(&self) -> String {
+        let mut out = format!("verdict: {}\n\nevidence:\n", self.verdict.to_uppercase());
+        for e in &self.evidence {
+            out += &format!("  - {e}\n");
+        }
+        out += "\nnext steps:\n";
+        for s in &self.next_steps {
+            out += &format!("  - {s}\n");
+        }
+        match (&self.usl, &self.usl_note) {
+            (Some(u), _) => {
+                out += &format!(
+                    "\nscalability fit (USL): σ = {:.4}, κ = {:.6}, λ = {:.1}/s, R² = {:.3}, peak concurrency {}\n",
+                    u.sigma,
+                    u.kappa,
+                    u.lambda,
+                    u.r_squared,
+                    u.peak_concurrency
+                        .map_or("none (throughput does not fall)".into(), |n| format!(
+                            "{n:.1}"
+                        ))
+                )
+            }
+            (None, Some(why)) => out += &format!("\nno scalability fit: {why}\n"),
+            _ => {}
+        }
+        out
+    }
+}

@@ -1,0 +1,146 @@
+//! `barista-problem-server`: a tiny HTTP/1.1 server with one known problem, to
+//! test `barista doctor` and to show what each verdict looks like.
+//!
+//! ```text
+//! barista-problem-server --problem none|slow|cpu|lock|crosstalk [--listen 127.0.0.1:0] [--threads 2]
+//! ```
+//! - `none`: answers at once (healthy);
+//! - `slow`: every request waits 150 ms, CPU idle (performance);
+//! - `cpu`: every request computes for 1 ms (capacity, once CPU runs out);
+//! - `lock`: every request holds one global lock for 2 ms while waiting (contention);
+//! - `crosstalk`: the lock is held longer the more requests are in flight (coherency);
+//! - `fail`: every request answers 500 (nothing to diagnose).
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Mutex;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Problem {
+    None,
+    Slow,
+    Cpu,
+    Lock,
+    Crosstalk,
+    Fail,
+}
+
+struct Shared {
+    problem: Problem,
+    lock: Mutex<()>,
+    in_flight: AtomicU64,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: barista-problem-server --problem none|slow|cpu|lock|crosstalk|fail [--listen ADDR] [--threads N]"
+    );
+    std::process::exit(2);
+}
+
+async fn work(shared: &Shared) {
+    match shared.problem {
+        Problem::None | Problem::Fail => {}
+        Problem::Slow => tokio::time::sleep(Duration::from_millis(150)).await,
+        Problem::Cpu => {
+            let start = Instant::now();
+            let mut x = 0u64;
+            while start.elapsed() < Duration::from_millis(1) {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        }
+        Problem::Lock => {
+            let _held = shared.lock.lock().await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Problem::Crosstalk => {
+            let _held = shared.lock.lock().await;
+            let others = shared.in_flight.load(Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_micros(1000 + 600 * others)).await;
+        }
+    }
+}
+
+async fn serve(mut stream: tokio::net::TcpStream, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        buf.drain(..end);
+        shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        work(&shared).await;
+        shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let answer: &[u8] = if shared.problem == Problem::Fail {
+            b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\n\r\nfail"
+        } else {
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok"
+        };
+        if stream.write_all(answer).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut problem, mut listen, mut threads) = (None, "127.0.0.1:0".to_owned(), 2usize);
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_else(|| usage());
+        match flag.as_str() {
+            "--problem" => {
+                problem = Some(match value.as_str() {
+                    "none" => Problem::None,
+                    "slow" => Problem::Slow,
+                    "cpu" => Problem::Cpu,
+                    "lock" => Problem::Lock,
+                    "crosstalk" => Problem::Crosstalk,
+                    "fail" => Problem::Fail,
+                    _ => usage(),
+                })
+            }
+            "--listen" => listen = value,
+            "--threads" => threads = value.parse().unwrap_or_else(|_| usage()),
+            _ => usage(),
+        }
+    }
+    let shared = Arc::new(Shared {
+        problem: problem.unwrap_or_else(|| usage()),
+        lock: Mutex::new(()),
+        in_flight: AtomicU64::new(0),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build();
+    let Ok(runtime) = runtime else {
+        eprintln!("barista-problem-server: cannot start the runtime");
+        std::process::exit(1);
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(&listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("barista-problem-server: cannot listen on {listen}: {e}");
+                std::process::exit(1);
+            }
+        };
+        if let Ok(addr) = listener.local_addr() {
+            println!("listening on http://{addr}");
+        }
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream, shared.clone()));
+        }
+    });
+}
