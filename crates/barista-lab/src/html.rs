@@ -124,7 +124,8 @@ pub fn line_chart(
                 s.color,
                 path.join(" ")
             );
-            for p in &path {
+            // Markers only for measured series; a fitted curve of many points is a line.
+            for p in path.iter().filter(|_| path.len() <= 30) {
                 let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
                 let _ = write!(
                     svg,
