@@ -58,6 +58,9 @@ pub struct Level {
     pub server_cpu_cores: f64,
     /// The same, as a share of its allowance.
     pub server_cpu_share: Option<f64>,
+    /// CPU it wanted (used plus waiting to run), as a share of its allowance:
+    /// above its use when other processes crowd it out (`--pid` only).
+    pub server_cpu_demand: Option<f64>,
     pub server_rss_mb: f64,
     /// The generator's CPU, as a share of its own allowance.
     pub generator_cpu_share: f64,
@@ -156,6 +159,10 @@ async fn measure(
         slo_passed: report.slo.as_ref().is_some_and(|s| s.passed),
         server_cpu_cores: cores,
         server_cpu_share: after.allowance.map(|a| cores / a.max(1e-9)),
+        server_cpu_demand: after
+            .allowance
+            .zip(after.cpu_wait_seconds.zip(before.cpu_wait_seconds))
+            .map(|(a, (w1, w0))| (cores + (w1 - w0).max(0.0) / secs) / a.max(1e-9)),
         server_rss_mb: after.rss_bytes / 1e6,
         generator_cpu_share: outcome.generator_cpu_s / secs / generator_allowance.max(1e-9),
     };
@@ -303,13 +310,24 @@ fn conclude(
         next_steps.push("Remove work that grows with concurrency: shared state every request touches or invalidates, retries that multiply under load, cache stampedes, lock convoys.".into());
         "coherency"
     } else if let Some(fail) = first_fail.or_else(|| latency_grew.then_some(last)) {
-        let at_fail = fail.server_cpu_share.unwrap_or(0.0);
+        // What the server wanted counts, not only what it got: a server crowded
+        // out of its CPU by other processes is short of CPU all the same.
+        let at_fail = fail
+            .server_cpu_demand
+            .or(fail.server_cpu_share)
+            .unwrap_or(0.0);
         if at_fail >= CPU_BUSY {
+            let used = fail.server_cpu_share.unwrap_or(0.0);
             evidence.push(format!(
-                "latency grows with load as the CPU reaches its allowance: {} of {} cores at {} connections",
+                "latency grows with load as the CPU runs out: at {} connections the server wanted {} of its {} core allowance{}",
+                fail.connections,
                 pct(at_fail),
                 allowance_text,
-                fail.connections
+                if at_fail > used + 0.15 {
+                    format!(" but got {}: other processes crowd it out", pct(used))
+                } else {
+                    String::new()
+                }
             ));
             if let Some(c) = capacity_rps {
                 evidence.push(format!(
@@ -323,8 +341,8 @@ fn conclude(
             "capacity"
         } else {
             evidence.push(format!(
-                "latency grows with load while the CPU stays well below its allowance ({} at {} connections): requests wait for something other than CPU",
-                pct(fail.server_cpu_share.unwrap_or(0.0)),
+                "latency grows with load while the CPU stays well below its allowance ({} wanted at {} connections): requests wait for something other than CPU",
+                pct(at_fail),
                 fail.connections
             ));
             if let Some(u) = &usl {

@@ -16,6 +16,8 @@ pub enum Source {
 #[derive(Debug, Clone, Default)]
 pub struct Sample {
     pub cpu_seconds: f64,
+    /// Seconds runnable but waiting for a CPU (with `--pid` only).
+    pub cpu_wait_seconds: Option<f64>,
     pub rss_bytes: f64,
     /// Cores the server may use, when known.
     pub allowance: Option<f64>,
@@ -86,6 +88,7 @@ impl Source {
                     .ok_or_else(|| format!("cannot read /proc/{pid}: is the process running?"))?;
                 Ok(Sample {
                     cpu_seconds,
+                    cpu_wait_seconds: p.run_queue_wait_seconds(),
                     rss_bytes: p.resident_bytes().unwrap_or(0.0),
                     allowance: Some(p.cpu_allowance()),
                     ..Sample::default()

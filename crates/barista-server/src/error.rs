@@ -82,6 +82,14 @@ impl ApiError {
         e
     }
 
+    /// Converts a store error, naming the resource when it is `NotFound`.
+    pub fn missing(what: String) -> impl FnOnce(StoreError) -> ApiError {
+        move |e| match e {
+            StoreError::NotFound => ApiError::not_found(what),
+            other => other.into(),
+        }
+    }
+
     fn title(&self) -> &'static str {
         self.status.canonical_reason().unwrap_or("Error")
     }

@@ -43,6 +43,21 @@ impl Process {
         Some((field(11)? + field(12)?) / TICKS)
     }
 
+    /// Seconds its threads spent runnable but waiting for a CPU (from each
+    /// thread's `schedstat`). Used time plus this is the CPU the process wanted:
+    /// a server starved by a noisy neighbour waits here; one blocked on a lock
+    /// sleeps and does not.
+    pub fn run_queue_wait_seconds(self) -> Option<f64> {
+        let tasks = std::fs::read_dir(self.path("task")).ok()?;
+        let mut nanos = 0.0;
+        for task in tasks.flatten() {
+            if let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) {
+                nanos += parse_schedstat_wait(&stat).unwrap_or(0.0);
+            }
+        }
+        Some(nanos / 1e9)
+    }
+
     pub fn threads(self) -> Option<f64> {
         self.stat_fields()?.get(17)?.parse().ok()
     }
@@ -143,6 +158,11 @@ impl Process {
     }
 }
 
+/// The run-queue wait (nanoseconds) of a `schedstat` line: "run wait slices".
+pub fn parse_schedstat_wait(line: &str) -> Option<f64> {
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// How many CPUs a CPU list names, e.g. `0-3,6` is 5.
 pub fn count_cpu_list(list: &str) -> usize {
     list.trim()
@@ -204,6 +224,12 @@ mod tests {
         );
         assert_eq!(cgroup_quota_cores(None, Some("-1"), Some("100000")), None);
         assert_eq!(cgroup_quota_cores(None, None, None), None);
+    }
+
+    #[test]
+    fn schedstat_gives_the_run_queue_wait() {
+        assert_eq!(parse_schedstat_wait("123456 7890 12\n"), Some(7890.0));
+        assert_eq!(parse_schedstat_wait(""), None);
     }
 
     #[test]

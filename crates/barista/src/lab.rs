@@ -130,6 +130,16 @@ pub struct SweepArgs {
     pub connections: usize,
 }
 
+impl TargetArgs {
+    /// `--timeout`, validated; a usage error otherwise.
+    fn timeout(&self) -> Result<Duration, ExitCode> {
+        match parse_duration(&self.timeout) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            _ => Err(usage("--timeout must be a duration above zero, e.g. 30s")),
+        }
+    }
+}
+
 /// A usage error: printed, exit status 2.
 fn usage(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("barista: {message}");
@@ -202,9 +212,9 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         Ok(_) => return Ok(usage("--duration must be more than zero")),
         Err(e) => return Ok(usage(format!("--duration: {e}"))),
     };
-    let timeout = match parse_duration(&args.target.timeout) {
-        Ok(d) if !d.is_zero() => d,
-        _ => return Ok(usage("--timeout must be a duration above zero, e.g. 30s")),
+    let timeout = match args.target.timeout() {
+        Ok(d) => d,
+        Err(code) => return Ok(code),
     };
     let think = match parse_duration(&args.think) {
         Ok(d) => d,
@@ -291,9 +301,9 @@ pub async fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         Ok(d) if d >= Duration::from_secs(1) => d,
         _ => return Ok(usage("--step must be a duration of at least 1s")),
     };
-    let timeout = match parse_duration(&args.target.timeout) {
-        Ok(d) if !d.is_zero() => d,
-        _ => return Ok(usage("--timeout must be a duration above zero, e.g. 30s")),
+    let timeout = match args.target.timeout() {
+        Ok(d) => d,
+        Err(code) => return Ok(code),
     };
     let slo = match Slo::parse(&args.slo) {
         Ok(s) => s,
@@ -386,9 +396,9 @@ pub async fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     };
-    let timeout = match parse_duration(&args.target.timeout) {
-        Ok(d) if !d.is_zero() => d,
-        _ => return Ok(usage("--timeout must be a duration above zero, e.g. 30s")),
+    let timeout = match args.target.timeout() {
+        Ok(d) => d,
+        Err(code) => return Ok(code),
     };
     let slo = match Slo::parse(&args.slo) {
         Ok(s) => s,

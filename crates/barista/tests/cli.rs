@@ -5,57 +5,24 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_barista");
+mod common;
+
+use common::{BIN, Served, serve, serve_command};
+
 const ADMIN: &str = "cli-admin";
 
-struct Server {
-    child: Child,
-    base: String,
-    /// Lines printed after the address line (the demo shop's key, ...).
-    lines: Vec<String>,
-}
-
-/// Starts `barista serve` on a free port and waits for its address line.
-fn start(db: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--database",
-        ])
-        .arg(format!("sqlite://{}", db.display()))
-        .args(["--admin-token", ADMIN])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = out.next().expect("an address line").unwrap();
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("the address")
-        .to_owned();
-    let metrics = out.next().expect("a metrics line").unwrap();
-    assert!(metrics.starts_with("metrics on http://"), "{metrics}");
-    let mut lines = vec![metrics];
-    if !extra.contains(&"--no-demo") && first.contains("serving") {
-        // The demo banner is three lines when the shop was just created.
-        for line in out.by_ref().take(3) {
-            lines.push(line.unwrap());
-        }
-    }
-    std::thread::spawn(move || for _ in out {});
-    Server { child, base, lines }
+/// Starts `barista serve` with the admin token; reads the demo banner unless `--no-demo`.
+fn start(db: &Path, extra: &[&str]) -> Served {
+    let mut args = vec!["--admin-token", ADMIN];
+    args.extend_from_slice(extra);
+    let banner = if extra.contains(&"--no-demo") { 0 } else { 3 };
+    let served = serve(serve_command(Command::new(BIN), db, &args), banner);
+    assert!(served.metrics.is_some(), "a metrics line");
+    served
 }
 
 fn client() -> reqwest::Client {

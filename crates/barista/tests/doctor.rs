@@ -6,7 +6,9 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_barista");
+mod common;
+
+use common::{BIN, serve, serve_command};
 const PROBLEM: &str = env!("CARGO_BIN_EXE_barista-problem-server");
 
 struct Server {
@@ -140,40 +142,11 @@ fn the_doctor_tells_each_problem_apart_and_reads_a_real_barista() {
 
 fn a_real_barista_is_read_through_its_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = pinned(0, BIN);
-    c.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--metrics-listen",
-        "127.0.0.1:0",
-        "--database",
-    ])
-    .arg(format!("sqlite://{}", dir.path().join("doc.db").display()))
-    .env("RUST_LOG", "warn");
-    let mut child = c
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let metrics_line = lines.next().unwrap().unwrap();
-    std::thread::spawn(move || for _ in lines {});
-    let server = Server {
-        child,
-        base: first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .to_owned(),
-    };
-    let metrics = metrics_line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .trim_end_matches(',')
-        .to_owned();
+    let server = serve(
+        serve_command(pinned(0, BIN), &dir.path().join("doc.db"), &[]),
+        3,
+    );
+    let metrics = server.metrics.clone().expect("a metrics listener");
     let json = dir.path().join("d.json");
     let out = doctor(&[
         &server.base,

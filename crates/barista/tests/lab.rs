@@ -4,11 +4,12 @@
 use axum::Router;
 use axum::routing::get;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_barista");
+mod common;
+
+use common::{BIN, serve, serve_command};
 
 /// A tiny HTTP server on a thread of its own, for the child processes to load.
 fn test_server() -> String {
@@ -255,28 +256,11 @@ fn memory_stays_flat_over_a_long_run() {
 #[test]
 fn rush_runs_the_coffee_shop_mix_against_a_real_barista() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--database",
-        ])
-        .arg(format!("sqlite://{}", dir.path().join("rush.db").display()))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
-    std::thread::spawn(move || for _ in lines {});
+    let server = serve(
+        serve_command(Command::new(BIN), &dir.path().join("rush.db"), &[]),
+        3,
+    );
+    let base = server.base.clone();
     let json = dir.path().join("rush.json");
     let out = barista(&[
         "load",
@@ -292,8 +276,7 @@ fn rush_runs_the_coffee_shop_mix_against_a_real_barista() {
         "--json",
         json.to_str().unwrap(),
     ]);
-    server.kill().unwrap();
-    let _ = server.wait();
+    drop(server);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["requests"], 900);

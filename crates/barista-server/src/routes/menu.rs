@@ -121,12 +121,7 @@ pub async fn patch_item(
         .store
         .patch_item(&shop, id, patch)
         .await
-        .map_err(|e| match e {
-            barista_store::StoreError::NotFound => {
-                ApiError::not_found(format!("no menu item `{item}`"))
-            }
-            other => other.into(),
-        })?;
+        .map_err(ApiError::missing(format!("no menu item `{item}`")))?;
     state.menu_cache.invalidate(shop.id, written.menu_version);
     Ok(json_response(StatusCode::OK, to_json(&written.item)?))
 }
@@ -143,12 +138,7 @@ pub async fn delete_item(
         .store
         .delete_item(&shop, id)
         .await
-        .map_err(|e| match e {
-            barista_store::StoreError::NotFound => {
-                ApiError::not_found(format!("no menu item `{item}`"))
-            }
-            other => other.into(),
-        })?;
+        .map_err(ApiError::missing(format!("no menu item `{item}`")))?;
     state.menu_cache.invalidate(shop.id, version);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -13,20 +13,12 @@ use barista_domain::{
     FieldError, IdempotencyKey, Invalid, NewOrder, NewOrderBody, OrderId, Status,
     limits::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX},
 };
-use barista_store::{IdempotentRequest, OrderChange, OrderPage, Placed, StoreError};
+use barista_store::{IdempotentRequest, OrderChange, OrderPage, Placed};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 fn order_id(id: &str) -> Result<OrderId, ApiError> {
     OrderId::parse(id).map_err(|_| ApiError::not_found(format!("no order `{id}`")))
-}
-
-/// Store errors of an order lookup: `NotFound` names the order.
-fn order_error(id: &str) -> impl Fn(StoreError) -> ApiError + '_ {
-    move |e| match e {
-        StoreError::NotFound => ApiError::not_found(format!("no order `{id}`")),
-        other => other.into(),
-    }
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
@@ -230,6 +222,6 @@ pub async fn set_status(
         .store
         .set_status(&shop, order_id, to)
         .await
-        .map_err(order_error(&id))?;
+        .map_err(ApiError::missing(format!("no order `{id}`")))?;
     changed(&state, shop.id, change)
 }

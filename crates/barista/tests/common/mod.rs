@@ -1,0 +1,80 @@
+//! Starting the real `barista serve` as a child process, for the binary's tests.
+#![allow(dead_code)] // each test file uses a part
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_barista");
+
+/// A running child server; killed when dropped.
+pub struct Served {
+    pub child: Child,
+    /// The API's base URL, e.g. `http://127.0.0.1:40123`.
+    pub base: String,
+    /// The metrics URL, when the server has a metrics listener.
+    pub metrics: Option<String>,
+    /// Lines printed after the address lines (the demo shop's banner).
+    pub lines: Vec<String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn url_in(line: &str) -> Option<String> {
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .map(|w| w.trim_end_matches(',').to_owned())
+}
+
+/// Runs `command` (a `barista serve ...`), reads its address line, its metrics
+/// line when there is one, and `banner` more lines; the rest is drained.
+pub fn serve(mut command: Command, banner: usize) -> Served {
+    let mut child = command
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = out.next().expect("an address line").unwrap();
+    let base = url_in(&first).expect("an address");
+    let mut lines = vec![];
+    let mut metrics = None;
+    for _ in 0..banner + 1 {
+        let Some(Ok(line)) = out.next() else { break };
+        if metrics.is_none() && line.starts_with("metrics on") {
+            metrics = url_in(&line);
+        } else {
+            lines.push(line);
+        }
+        if lines.len() == banner {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in out {});
+    Served {
+        child,
+        base,
+        metrics,
+        lines,
+    }
+}
+
+/// `barista serve` on free ports over a SQLite file, with extra flags.
+pub fn serve_command(program: Command, db: &std::path::Path, extra: &[&str]) -> Command {
+    let mut c = program;
+    c.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--database",
+    ])
+    .arg(format!("sqlite://{}", db.display()))
+    .args(extra);
+    c
+}
