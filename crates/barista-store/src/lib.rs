@@ -12,6 +12,7 @@
 
 mod error;
 mod feed;
+pub mod postgres;
 mod records;
 pub mod sqlite;
 
@@ -98,9 +99,7 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open(url: &str, options: &OpenOptions) -> Result<Arc<dyn Store>> {
     match DatabaseUrl::parse(url)? {
         DatabaseUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(&path, options).await?)),
-        DatabaseUrl::Postgres(_) => Err(StoreError::Config(
-            "PostgreSQL is not supported by this build yet; use sqlite://FILE".into(),
-        )),
+        DatabaseUrl::Postgres(url) => Ok(Arc::new(postgres::PostgresStore::open(&url).await?)),
     }
 }
 

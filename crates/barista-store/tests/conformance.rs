@@ -336,3 +336,22 @@ async fn a_sqlite_order_survives_reopening_the_database() {
         .unwrap();
     assert!(store.order(&shop, id).await.unwrap().is_some());
 }
+
+/// The same story on PostgreSQL, when the test command provides one
+/// (`scripts/with-postgres`, used by `scripts/test`, always does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_store_passes_the_conformance_story() {
+    let Ok(url) = std::env::var("BARISTA_TEST_POSTGRES_URL") else {
+        eprintln!("not run: BARISTA_TEST_POSTGRES_URL is unset (scripts/with-postgres sets it)");
+        return;
+    };
+    let store = barista_store::open(&url, &Default::default())
+        .await
+        .unwrap();
+    // Slugs unique to this run: the database outlives it.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    story(store, &format!("pg{nanos:x}")).await;
+}

@@ -39,12 +39,48 @@ pub async fn spawn_app() -> App {
     spawn_app_with(config(), OpenOptions::default()).await
 }
 
+/// Whether this run uses PostgreSQL (`BARISTA_TEST_BACKEND=postgres`, with
+/// `BARISTA_TEST_POSTGRES_URL` from scripts/with-postgres) instead of SQLite.
+pub fn on_postgres() -> bool {
+    std::env::var("BARISTA_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// A fresh PostgreSQL database for one test; returns its URL.
+async fn fresh_postgres_database() -> String {
+    let admin = std::env::var("BARISTA_TEST_POSTGRES_URL")
+        .expect("BARISTA_TEST_POSTGRES_URL (scripts/with-postgres)");
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let name = format!("t{:x}", uuid_like());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
+    format!("{base}/{name}")
+}
+
+fn uuid_like() -> u128 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    t ^ (u128::from(std::process::id()) << 64) ^ u128::from(N.fetch_add(1, Ordering::Relaxed))
+}
+
 pub async fn spawn_app_with(config: Config, options: OpenOptions) -> App {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("barista.db");
-    let store = barista_store::open(&format!("sqlite://{}", db_path.display()), &options)
-        .await
-        .unwrap();
+    let url = if on_postgres() {
+        fresh_postgres_database().await
+    } else {
+        format!("sqlite://{}", db_path.display())
+    };
+    let store = barista_store::open(&url, &options).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let ops_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

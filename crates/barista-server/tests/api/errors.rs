@@ -224,6 +224,10 @@ async fn past_the_in_flight_limit_requests_get_a_fast_503_overloaded() {
 
 #[tokio::test]
 async fn a_database_locked_by_another_process_gives_503_unavailable_and_no_order() {
+    if on_postgres() {
+        // A file lock held by another process is SQLite's way to be unavailable.
+        return;
+    }
     let options = OpenOptions {
         busy_timeout: Duration::from_millis(100),
     };

@@ -124,7 +124,7 @@ impl SqliteStore {
 }
 
 /// Microseconds since the Unix epoch, now.
-pub(crate) fn now_micros() -> i64 {
+pub fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
