@@ -17,7 +17,7 @@ mod routes;
 mod state;
 
 pub use error::ApiError;
-pub use state::{AppState, Config};
+pub use state::{AppState, Config, Role};
 
 use barista_store::Store;
 use std::future::Future;
@@ -43,6 +43,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let (drain, draining) = watch::channel(false);
     let state = AppState::new(store, config, draining.clone());
+    let refresher = tokio::spawn(keep_menus_fresh(state.clone(), draining.clone()));
     let ops = listeners.ops.map(|listener| {
         let app = observe::ops::router(state.clone());
         let mut draining = draining.clone();
@@ -75,5 +76,31 @@ pub async fn run(
     if let Some(ops) = ops {
         let _ = ops.await;
     }
+    refresher.abort();
     served
+}
+
+/// How often held menus are checked against the database.
+const MENU_FRESHNESS: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Drops cached menus that another replica changed, so none is served more
+/// than about a second after a change, whatever happened to notifications.
+async fn keep_menus_fresh(state: AppState, mut draining: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(MENU_FRESHNESS);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = draining.changed() => return,
+        }
+        for (shop_id, held) in state.menu_cache.held() {
+            let Some(shop) = state.known_shop(shop_id) else {
+                continue;
+            };
+            if let Ok(current) = state.store.menu_version(&shop).await
+                && current > held
+            {
+                state.menu_cache.invalidate(shop_id, current);
+            }
+        }
+    }
 }

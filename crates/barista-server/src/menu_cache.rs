@@ -59,6 +59,18 @@ impl MenuCache {
         menu
     }
 
+    /// (shop id, version) of every menu held, for the freshness check.
+    pub fn held(&self) -> Vec<(i64, i64)> {
+        let shops = self.shops.read().unwrap_or_else(|p| p.into_inner());
+        shops
+            .iter()
+            .filter_map(|(id, slot)| match slot {
+                Slot::Ready(m) => Some((*id, m.version)),
+                Slot::Stale { .. } => None,
+            })
+            .collect()
+    }
+
     /// Forgets the shop's menu: the next read loads version `version` or later.
     pub fn invalidate(&self, shop_id: i64, version: i64) {
         let mut shops = self.shops.write().unwrap_or_else(|p| p.into_inner());

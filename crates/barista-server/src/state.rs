@@ -24,6 +24,37 @@ pub struct Config {
     pub shop_rate_limit: Option<u32>,
     /// Record metrics on the request path (off only to measure what they cost).
     pub metrics: bool,
+    /// Which part of the API this replica serves.
+    pub role: Role,
+}
+
+/// A replica's part of the API, so menu reads and orders can be sized apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    All,
+    /// Shop and menu reads (and health): cheap, cacheable, the bulk of traffic.
+    Menu,
+    /// Everything else: orders, the queue, menu writes, events, shops.
+    Orders,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "all" => Some(Role::All),
+            "menu" => Some(Role::Menu),
+            "orders" => Some(Role::Orders),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Menu => "menu",
+            Role::Orders => "orders",
+        }
+    }
 }
 
 impl Default for Config {
@@ -33,6 +64,7 @@ impl Default for Config {
             max_in_flight: 1024,
             shop_rate_limit: None,
             metrics: true,
+            role: Role::All,
         }
     }
 }
@@ -119,6 +151,12 @@ impl AppState {
             .unwrap_or_else(|p| p.into_inner())
             .insert(slug.to_owned(), shop.clone());
         Ok(shop)
+    }
+
+    /// A shop already looked up, by id.
+    pub fn known_shop(&self, id: i64) -> Option<Arc<ShopRecord>> {
+        let shops = self.shops.read().unwrap_or_else(|p| p.into_inner());
+        shops.values().find(|s| s.id == id).cloned()
     }
 
     pub fn is_draining(&self) -> bool {

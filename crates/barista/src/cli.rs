@@ -65,6 +65,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BARISTA_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// Which part of the API to serve: `all`, `menu` (shop and menu reads, for scaling reads
+    /// alone) or `orders` (everything else). Other routes answer 404 saying where to go.
+    #[arg(long, env = "BARISTA_ROLE", default_value = "all", value_parser = ["all", "menu", "orders"])]
+    pub role: String,
+
     /// Do not create the `demo` shop in an empty database.
     #[arg(long, env = "BARISTA_NO_DEMO")]
     pub no_demo: bool,

@@ -79,9 +79,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let ops_addr = ops.as_ref().map(|l| l.local_addr()).transpose()?;
 
     let mut banner = format!(
-        "barista {} serving on http://{addr} (database {})\n",
+        "barista {} serving on http://{addr} (database {}, role {})\n",
         env!("CARGO_PKG_VERSION"),
-        args.db.database
+        redact(&args.db.database),
+        args.role
     );
     if let Some(ops) = ops_addr {
         banner += &format!(
@@ -89,14 +90,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     if !args.no_demo && !store.has_shops().await? {
-        let key = demo::seed(store.as_ref())
-            .await
-            .context("cannot create the demo shop")?;
-        banner += &format!(
-            "created the demo shop `{}`; its staff key, shown only this once:\n  {key}\ntry: curl http://{addr}/v1/shops/{}/menu\n",
-            demo::DEMO_SLUG,
-            demo::DEMO_SLUG
-        );
+        match demo::seed(store.as_ref()).await {
+            Ok(key) => {
+                banner += &format!(
+                    "created the demo shop `{}`; its staff key, shown only this once:\n  {key}\ntry: curl http://{addr}/v1/shops/{}/menu\n",
+                    demo::DEMO_SLUG,
+                    demo::DEMO_SLUG
+                );
+            }
+            // Another replica starting at the same time created it first.
+            Err(barista_store::StoreError::SlugTaken) => {}
+            Err(e) => return Err(anyhow::Error::new(e).context("cannot create the demo shop")),
+        }
     }
     say(&banner);
 
@@ -105,11 +110,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_in_flight: args.max_in_flight,
         shop_rate_limit: args.shop_rate_limit,
         metrics: !args.no_metrics,
+        role: barista_server::Role::parse(&args.role).unwrap_or(barista_server::Role::All),
     };
     let listeners = barista_server::Listeners { api: listener, ops };
     barista_server::run(config, store, listeners, shutdown_signal()).await?;
     say("barista stopped\n");
     Ok(())
+}
+
+/// A database URL without its password, for printing.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:****{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Prints to stdout, best effort: a server must not fail (or panic, as

@@ -19,7 +19,7 @@ const ADMIN: &str = "cli-admin";
 fn start(db: &Path, extra: &[&str]) -> Served {
     let mut args = vec!["--admin-token", ADMIN];
     args.extend_from_slice(extra);
-    let banner = if extra.contains(&"--no-demo") { 0 } else { 3 };
+    let banner = if extra.contains(&"--no-demo") { 1 } else { 4 };
     let served = serve(serve_command(Command::new(BIN), db, &args), banner);
     assert!(served.metrics.is_some(), "a metrics line");
     served

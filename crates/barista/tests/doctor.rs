@@ -144,7 +144,7 @@ fn a_real_barista_is_read_through_its_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(
         serve_command(pinned(0, BIN), &dir.path().join("doc.db"), &[]),
-        3,
+        4, // the metrics line and the demo banner
     );
     let metrics = server.metrics.clone().expect("a metrics listener");
     let json = dir.path().join("d.json");

@@ -258,7 +258,7 @@ fn rush_runs_the_coffee_shop_mix_against_a_real_barista() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(
         serve_command(Command::new(BIN), &dir.path().join("rush.db"), &[]),
-        3,
+        4, // the metrics line and the demo banner
     );
     let base = server.base.clone();
     let json = dir.path().join("rush.json");

@@ -8,7 +8,7 @@ mod orders;
 mod shops;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, Role};
 use axum::Router;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
@@ -251,10 +251,40 @@ pub const ROUTES: &[RouteSpec] = &[
     },
 ];
 
+/// Whether a replica of `role` serves `spec`.
+fn serves(role: Role, spec: &RouteSpec) -> bool {
+    let menu_read = spec.method == Method::GET
+        && matches!(spec.path, "/v1/shops/{shop}" | "/v1/shops/{shop}/menu");
+    let everyone = matches!(spec.path, "/healthz" | "/readyz" | "/openapi.json");
+    match role {
+        Role::All => true,
+        Role::Menu => menu_read || everyone,
+        Role::Orders => !menu_read || everyone,
+    }
+}
+
 pub fn router(state: AppState) -> Router {
+    let role = state.config.role;
     let mut router = Router::new();
     for spec in ROUTES {
-        router = router.route(spec.path, (spec.handler)());
+        let handler = if serves(role, spec) {
+            (spec.handler)()
+        } else {
+            axum::routing::on(
+                axum::routing::MethodFilter::try_from(spec.method.clone())
+                    .unwrap_or(axum::routing::MethodFilter::GET),
+                move || async move {
+                    ApiError::not_found(format!(
+                        "this replica serves the `{}` role; send {} {} to a replica with the `{}` role",
+                        role.name(),
+                        spec.method,
+                        spec.path,
+                        if role == Role::Menu { "orders" } else { "menu" }
+                    ))
+                },
+            )
+        };
+        router = router.route(spec.path, handler);
     }
     let router = router
         .fallback(health::no_route)

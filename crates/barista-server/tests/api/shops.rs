@@ -108,3 +108,65 @@ async fn an_unknown_shop_is_404() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn each_role_serves_its_part_and_points_the_rest_elsewhere() {
+    use barista_server::Role;
+    let orders = spawn_app_with(
+        Config {
+            role: Role::Orders,
+            ..config()
+        },
+        Default::default(),
+    )
+    .await;
+    orders.shop_with_menu("roles").await;
+    assert_eq!(
+        orders
+            .order("roles", json!([{"item_id": "bun", "quantity": 1}]))
+            .await
+            .status(),
+        201
+    );
+    let body = assert_problem(
+        orders.get("/v1/shops/roles/menu", None).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("`menu` role"),
+        "{body}"
+    );
+
+    let menu = spawn_app_with(
+        Config {
+            role: Role::Menu,
+            ..config()
+        },
+        Default::default(),
+    )
+    .await;
+    let refused = menu
+        .post_json(
+            "/v1/shops",
+            Some(ADMIN),
+            &json!({"slug": "abc", "name": "A", "currency": "EUR"}),
+        )
+        .await;
+    let body = assert_problem(refused, 404, "not_found").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("`orders` role"),
+        "{body}"
+    );
+    let body = assert_problem(menu.order("roles", json!([])).await, 404, "not_found").await;
+    assert!(body["detail"].as_str().unwrap().contains("role"), "{body}");
+    for app in [&orders, &menu] {
+        assert_eq!(
+            app.get("/healthz", None).await.status(),
+            200,
+            "health on every role"
+        );
+        assert_eq!(app.get("/openapi.json", None).await.status(), 200);
+    }
+}

@@ -30,9 +30,10 @@ fn url_in(line: &str) -> Option<String> {
         .map(|w| w.trim_end_matches(',').to_owned())
 }
 
-/// Runs `command` (a `barista serve ...`), reads its address line, its metrics
-/// line when there is one, and `banner` more lines; the rest is drained.
-pub fn serve(mut command: Command, banner: usize) -> Served {
+/// Runs `command` (a `barista serve ...`), reads its address line and the
+/// `following` lines after it (the metrics line, the demo banner); the rest is
+/// drained. Ask only for lines the server prints, or this waits for them.
+pub fn serve(mut command: Command, following: usize) -> Served {
     let mut child = command
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -43,15 +44,12 @@ pub fn serve(mut command: Command, banner: usize) -> Served {
     let base = url_in(&first).expect("an address");
     let mut lines = vec![];
     let mut metrics = None;
-    for _ in 0..banner + 1 {
+    for _ in 0..following {
         let Some(Ok(line)) = out.next() else { break };
         if metrics.is_none() && line.starts_with("metrics on") {
             metrics = url_in(&line);
         } else {
             lines.push(line);
-        }
-        if lines.len() == banner {
-            break;
         }
     }
     std::thread::spawn(move || for _ in out {});
