@@ -303,20 +303,11 @@ pub(super) async fn place_order(
             ));
         }
     }
-    // Lock the shop row (it orders this shop's events) before any item.
-    let seq_lock: i64 = c
-        .query_one(
-            "SELECT event_seq FROM shops WHERE id = $1 FOR UPDATE",
-            &[&shop.id],
-        )
-        .await?
-        .get(0);
-    let _ = seq_lock;
-    let mut order_of_lock: Vec<usize> = (0..new.lines.len()).collect();
-    order_of_lock.sort_by(|a, b| new.lines[*a].item_id.cmp(&new.lines[*b].item_id));
-    let mut found: Vec<Option<MenuItem>> = vec![None; new.lines.len()];
-    for i in order_of_lock.iter().copied() {
-        found[i] = item(c, shop.id, &new.lines[i].item_id, true).await?;
+    // Prices as committed now; no lock: the conditional stock update below is
+    // what guards stock, and it locks only the stocked items, in id order.
+    let mut found: Vec<Option<MenuItem>> = Vec::with_capacity(new.lines.len());
+    for line in &new.lines {
+        found.push(item(c, shop.id, &line.item_id, false).await?);
     }
     let mut errors = vec![];
     let mut lines = vec![];
