@@ -13,6 +13,7 @@
 mod error;
 mod feed;
 pub mod postgres;
+mod pricing;
 mod records;
 pub mod sqlite;
 

@@ -2,14 +2,15 @@
 //! COMMITTED with explicit row locks taken in a fixed order (the shop row, then
 //! items by id); deadlocks and serialization failures come back as `Retry`.
 
+use crate::pricing::{self, Priced};
 use crate::sqlite::now_micros;
 use crate::{
     Event, IdempotentRequest, ItemWrite, NewShop, OrderChange, OrderPage, Placed, ShopRecord,
     StoreError,
 };
 use barista_domain::{
-    Currency, FieldError, Invalid, ItemFields, ItemId, ItemPatch, MenuItem, NewOrder, Order,
-    OrderId, OrderLine, Slug, Status, Timestamp,
+    Currency, Invalid, ItemFields, ItemId, ItemPatch, MenuItem, NewOrder, Order, OrderId, Slug,
+    Status, Timestamp,
 };
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{GenericClient, Row};
@@ -309,37 +310,7 @@ pub(super) async fn place_order(
     for line in &new.lines {
         found.push(item(c, shop.id, &line.item_id, false).await?);
     }
-    let mut errors = vec![];
-    let mut lines = vec![];
-    let mut stocked = vec![];
-    for (i, (line, item)) in new.lines.iter().zip(found).enumerate() {
-        match item {
-            None => errors.push(FieldError::new(
-                format!("lines[{i}].item_id"),
-                "is not on the menu",
-            )),
-            Some(item) if !item.available => errors.push(FieldError::new(
-                format!("lines[{i}].item_id"),
-                "is not available",
-            )),
-            Some(item) => {
-                if item.stock.is_some() {
-                    stocked.push((item.id.clone(), line.quantity));
-                }
-                lines.push(OrderLine {
-                    item_id: item.id.to_string(),
-                    name: item.name,
-                    quantity: line.quantity,
-                    unit_price_cents: item.price_cents,
-                    line_total_cents: item.price_cents * line.quantity,
-                });
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(Invalid(errors).into());
-    }
-    stocked.sort();
+    let Priced { lines, stocked } = pricing::price(new, found)?;
     for (item_id, quantity) in &stocked {
         let taken = c
             .execute(
@@ -360,19 +331,7 @@ pub(super) async fn place_order(
         Some(bump_menu_version(c, shop.id).await?)
     };
     let now = now_micros();
-    let order = Order {
-        id: OrderId(uuid::Uuid::now_v7()),
-        shop: shop.slug.clone(),
-        status: Status::Placed,
-        customer_name: new.customer_name.clone(),
-        note: new.note.clone(),
-        total_cents: lines.iter().map(|l| l.line_total_cents).sum(),
-        lines,
-        currency: shop.currency,
-        version: 1,
-        created_at: Timestamp(now),
-        updated_at: Timestamp(now),
-    };
+    let order = pricing::placed_order(shop, new, lines, now);
     let lines_json =
         serde_json::to_string(&order.lines).map_err(|e| StoreError::Internal(e.to_string()))?;
     c.execute(

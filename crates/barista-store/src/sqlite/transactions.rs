@@ -2,13 +2,14 @@
 //! a transaction its caller opened (the writer's batch, or a plain read).
 
 use super::now_micros;
+use crate::pricing::{self, Priced};
 use crate::{
     Event, IdempotentRequest, ItemWrite, NewShop, OrderChange, OrderPage, Placed, Result,
     ShopRecord, StoreError,
 };
 use barista_domain::{
-    Currency, FieldError, Invalid, ItemFields, ItemId, ItemPatch, Menu, MenuItem, NewOrder, Order,
-    OrderId, OrderLine, Slug, Status, Timestamp,
+    Currency, ItemFields, ItemId, ItemPatch, Menu, MenuItem, NewOrder, Order, OrderId, Slug,
+    Status, Timestamp,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -256,39 +257,14 @@ pub(super) fn place_order(
         }
     }
 
-    let mut lines = Vec::with_capacity(new.lines.len());
-    let mut errors = vec![];
-    let mut stocked = vec![];
-    for (i, line) in new.lines.iter().enumerate() {
-        match item(c, shop.id, &line.item_id)? {
-            None => errors.push(FieldError::new(
-                format!("lines[{i}].item_id"),
-                "is not on the menu",
-            )),
-            Some(item) if !item.available => errors.push(FieldError::new(
-                format!("lines[{i}].item_id"),
-                "is not available",
-            )),
-            Some(item) => {
-                if item.stock.is_some() {
-                    stocked.push((item.id.clone(), line.quantity));
-                }
-                lines.push(OrderLine {
-                    item_id: item.id.to_string(),
-                    name: item.name,
-                    quantity: line.quantity,
-                    unit_price_cents: item.price_cents,
-                    line_total_cents: item.price_cents * line.quantity,
-                });
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(Invalid(errors).into());
-    }
+    let found = new
+        .lines
+        .iter()
+        .map(|line| item(c, shop.id, &line.item_id))
+        .collect::<Result<Vec<_>>>()?;
+    let Priced { lines, stocked } = pricing::price(new, found)?;
 
     // Take stock in item order, all or nothing: a failure rolls back the savepoint.
-    stocked.sort();
     let mut take = c.prepare_cached(
         "UPDATE menu_items SET stock = stock - ?3 WHERE shop_id = ?1 AND item_id = ?2 AND stock >= ?3",
     )?;
@@ -306,19 +282,7 @@ pub(super) fn place_order(
     };
 
     let now = now_micros();
-    let order = Order {
-        id: OrderId(uuid::Uuid::now_v7()),
-        shop: shop.slug.clone(),
-        status: Status::Placed,
-        customer_name: new.customer_name.clone(),
-        note: new.note.clone(),
-        total_cents: lines.iter().map(|l| l.line_total_cents).sum(),
-        lines,
-        currency: shop.currency,
-        version: 1,
-        created_at: Timestamp(now),
-        updated_at: Timestamp(now),
-    };
+    let order = pricing::placed_order(shop, new, lines, now);
     let lines_json =
         serde_json::to_string(&order.lines).map_err(|e| StoreError::Internal(e.to_string()))?;
     c.prepare_cached(
