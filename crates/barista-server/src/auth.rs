@@ -45,11 +45,7 @@ pub fn new_staff_key() -> Result<String, ApiError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| {
         tracing::error!(error = %e, "no randomness for a staff key");
-        ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "an internal error occurred",
-        )
+        ApiError::internal()
     })?;
     Ok(format!("bsk_{}", hex(&bytes)))
 }

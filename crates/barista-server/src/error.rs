@@ -4,6 +4,7 @@
 //! Server-side failures are logged here, once, with their cause, and the
 //! client gets a generic message: never an internal detail.
 
+use crate::problem::Code;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use barista_domain::{FieldError, Invalid};
@@ -27,8 +28,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub detail: String,
     pub errors: Vec<FieldError>,
     /// Seconds, for 429 and 503.
@@ -36,9 +36,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(code: Code, detail: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             detail: detail.into(),
             errors: vec![],
@@ -47,27 +46,22 @@ impl ApiError {
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+        Self::new(Code::NotFound, detail)
     }
 
     pub fn unauthorized() -> Self {
         Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            Code::Unauthorized,
             "a valid `Authorization: Bearer` credential is required",
         )
     }
 
     pub fn malformed(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed_json", detail)
+        Self::new(Code::MalformedJson, detail)
     }
 
     pub fn invalid(invalid: Invalid) -> Self {
-        let mut e = Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            invalid.to_string(),
-        );
+        let mut e = Self::new(Code::ValidationFailed, invalid.to_string());
         e.errors = invalid.0;
         e
     }
@@ -76,8 +70,9 @@ impl ApiError {
         Self::invalid(Invalid::one(field, message))
     }
 
-    pub fn unavailable(code: &'static str, detail: impl Into<String>) -> Self {
-        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, code, detail);
+    /// A 503 (`Overloaded` or `Unavailable`), with `Retry-After`.
+    pub fn unavailable(code: Code, detail: impl Into<String>) -> Self {
+        let mut e = Self::new(code, detail);
         e.retry_after = Some(1);
         e
     }
@@ -90,8 +85,13 @@ impl ApiError {
         }
     }
 
-    fn title(&self) -> &'static str {
-        self.status.canonical_reason().unwrap_or("Error")
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    /// The generic 500: the cause is logged by whoever calls this, never sent.
+    pub fn internal() -> Self {
+        Self::new(Code::Internal, "an internal error occurred")
     }
 }
 
@@ -105,36 +105,32 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::not_found("no such resource"),
-            StoreError::SlugTaken => Self::new(
-                StatusCode::CONFLICT,
-                "slug_taken",
-                "a shop with this slug exists",
-            ),
+            StoreError::SlugTaken => Self::new(Code::SlugTaken, "a shop with this slug exists"),
             StoreError::OutOfStock { item } => Self::new(
-                StatusCode::CONFLICT,
-                "out_of_stock",
+                Code::OutOfStock,
                 format!("not enough `{item}` left; nothing was taken"),
             ),
-            StoreError::InvalidTransition(t) => {
-                Self::new(StatusCode::CONFLICT, "invalid_transition", t.to_string())
+            StoreError::ItemUnavailable(lines) => {
+                let mut e = Self::new(Code::ItemUnavailable, lines.to_string());
+                e.errors = lines.0;
+                e
             }
+            StoreError::InvalidTransition(t) => Self::new(Code::InvalidTransition, t.to_string()),
             StoreError::Invalid(invalid) => Self::invalid(invalid),
             StoreError::IdempotencyKeyReused => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
+                Code::IdempotencyKeyReused,
                 "this Idempotency-Key was used with a different request body",
             ),
             StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");
-                Self::unavailable("unavailable", "the database is unavailable; retry shortly")
+                Self::unavailable(
+                    Code::Unavailable,
+                    "the database is unavailable; retry shortly",
+                )
             }
             StoreError::Config(cause) | StoreError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "an internal error occurred",
-                )
+                Self::internal()
             }
         }
     }
@@ -143,15 +139,15 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Problem {
-            kind: format!("/problems/{}", self.code),
-            title: self.title(),
-            status: self.status.as_u16(),
+            kind: self.code.type_uri(),
+            title: self.code.entry().title,
+            status: self.status().as_u16(),
             detail: &self.detail,
-            code: self.code,
+            code: self.code.as_str(),
             errors: &self.errors,
         };
         let body = serde_json::to_string(&body).unwrap_or_default();
-        let mut response = (self.status, body).into_response();
+        let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(secs) = self.retry_after {

@@ -2,12 +2,13 @@
 //! request gets the same problem+json shape as any other error.
 
 use crate::error::ApiError;
+use crate::problem::Code;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{header, request::Parts};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
-/// Largest request body accepted (API.md: 413 above 64 KiB).
+/// Largest request body accepted (docs/api.md: 413 above 64 KiB).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// A JSON body: `application/json`, at most 64 KiB, of the expected shape.
@@ -29,15 +30,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .unwrap_or("");
         if !is_json(content_type) {
             return Err(ApiError::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                Code::UnsupportedMediaType,
                 "the body must be `Content-Type: application/json`",
             ));
         }
         let too_large = || {
             ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                Code::PayloadTooLarge,
                 format!("the body must be at most {BODY_LIMIT} bytes"),
             )
         };

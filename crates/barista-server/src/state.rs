@@ -124,8 +124,7 @@ impl AppState {
         {
             self.metrics.rate_limited.inc();
             let mut e = ApiError::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                crate::problem::Code::RateLimited,
                 "this shop is over its request budget; retry later",
             );
             e.retry_after = Some(wait);

@@ -12,6 +12,9 @@ pub enum StoreError {
     SlugTaken,
     #[error("not enough stock of {item}")]
     OutOfStock { item: ItemId },
+    /// Lines naming items that are not on the menu now, or not available.
+    #[error("{0}")]
+    ItemUnavailable(Invalid),
     #[error(transparent)]
     InvalidTransition(#[from] InvalidTransition),
     #[error("{0}")]

@@ -3,7 +3,7 @@
 //! reported by line; stocked items are listed, in id order, for the backend's
 //! conditional stock update.
 
-use crate::ShopRecord;
+use crate::{ShopRecord, StoreError};
 use barista_domain::{
     FieldError, Invalid, ItemId, MenuItem, NewOrder, Order, OrderId, OrderLine, Status, Timestamp,
 };
@@ -15,7 +15,7 @@ pub(crate) struct Priced {
 }
 
 /// `found[i]` is the menu item named by line `i`, if there is one.
-pub(crate) fn price(new: &NewOrder, found: Vec<Option<MenuItem>>) -> Result<Priced, Invalid> {
+pub(crate) fn price(new: &NewOrder, found: Vec<Option<MenuItem>>) -> Result<Priced, StoreError> {
     let mut lines = Vec::with_capacity(new.lines.len());
     let mut errors = vec![];
     let mut stocked = vec![];
@@ -44,7 +44,7 @@ pub(crate) fn price(new: &NewOrder, found: Vec<Option<MenuItem>>) -> Result<Pric
         }
     }
     if !errors.is_empty() {
-        return Err(Invalid(errors));
+        return Err(StoreError::ItemUnavailable(Invalid(errors)));
     }
     // A fixed order for the stock updates' row locks.
     stocked.sort();

@@ -163,7 +163,7 @@ pub async fn story(store: Arc<dyn Store>, slug_prefix: &str) {
         .place_order(&shop, order_of(&[("nope", 1)]), None)
         .await;
     assert!(
-        matches!(unknown, Err(StoreError::Invalid(_))),
+        matches!(unknown, Err(StoreError::ItemUnavailable(_))),
         "{unknown:?}"
     );
 

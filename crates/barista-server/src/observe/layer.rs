@@ -203,8 +203,10 @@ where
             let in_flight = shared.metrics.active_requests.add(1) + 1;
             if shared.max_in_flight > 0 && in_flight > shared.max_in_flight {
                 shared.metrics.admission_rejections.inc();
-                let overloaded =
-                    ApiError::unavailable("overloaded", "the server is at capacity; retry shortly");
+                let overloaded = ApiError::unavailable(
+                    crate::problem::Code::Overloaded,
+                    "the server is at capacity; retry shortly",
+                );
                 shed = Some(overloaded.into_response());
             }
         }

@@ -4,7 +4,7 @@
 
 use crate::error::ApiError;
 use axum::extract::Query;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,8 +58,7 @@ pub async fn cpu_profile(
     };
     if RUNNING.swap(true, Ordering::SeqCst) {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "profile_in_progress",
+            crate::problem::Code::ProfileInProgress,
             "a profile is being taken; try again when it ends",
         ));
     }
@@ -74,8 +73,7 @@ pub async fn cpu_profile(
     .map_err(|cause| {
         tracing::error!(%cause, "CPU profile failed");
         ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            crate::problem::Code::Internal,
             "the profile could not be taken",
         )
     })?;

@@ -2,6 +2,7 @@
 
 use super::json_response;
 use crate::error::ApiError;
+use crate::problem::Code;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
@@ -17,7 +18,7 @@ pub async fn healthz() -> Response {
 pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
     if state.is_draining() {
         return Err(ApiError::unavailable(
-            "unavailable",
+            Code::Unavailable,
             "the server is shutting down",
         ));
     }
@@ -25,7 +26,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError>
         .store
         .ping()
         .await
-        .map_err(|_| ApiError::unavailable("unavailable", "the database does not answer"))?;
+        .map_err(|_| ApiError::unavailable(Code::Unavailable, "the database does not answer"))?;
     Ok(json_response(StatusCode::OK, r#"{"status":"ready"}"#))
 }
 
@@ -41,8 +42,7 @@ pub async fn no_route(uri: Uri) -> ApiError {
 
 pub async fn wrong_method(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        Code::MethodNotAllowed,
         format!("{method} is not allowed on {}", uri.path()),
     )
 }
