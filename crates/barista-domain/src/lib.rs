@@ -11,15 +11,16 @@ mod order;
 mod status;
 mod time;
 mod validation;
+mod whole;
 
 pub use ids::{Currency, IdempotencyKey, ItemId, OrderId, Slug};
 pub use menu::{ItemFields, ItemPatch, Menu, MenuItem, Stock};
 pub use order::{NewOrder, NewOrderBody, NewOrderLine, NewOrderLineBody, Order, OrderLine};
 pub use status::{InvalidTransition, Status};
 pub use time::Timestamp;
-pub use validation::{FieldError, Invalid, check_text};
+pub use validation::{FieldError, Invalid, check_text, text_pattern};
 
-/// Limits from API.md, in one place so the OpenAPI document can quote them.
+/// Limits from docs/api.md, in one place so the OpenAPI document can quote them.
 pub mod limits {
     pub const NAME_MAX: usize = 100;
     pub const DESCRIPTION_MAX: usize = 500;

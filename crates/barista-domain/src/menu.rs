@@ -36,10 +36,11 @@ pub struct ItemFields {
     #[serde(default)]
     pub description: String,
     pub category: String,
+    #[serde(deserialize_with = "crate::whole::number")]
     pub price_cents: i64,
     #[serde(default = "yes")]
     pub available: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole::optional")]
     pub stock: Stock,
 }
 
@@ -47,22 +48,28 @@ fn yes() -> bool {
     true
 }
 
+/// A field that, when present, must hold a value: `null` is refused, not taken as absent.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 /// Any subset of the writable fields: the body of `PATCH .../items/{item}`.
 /// `stock` distinguishes "absent" (`None`) from "set to unlimited" (`Some(None)`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ItemPatch {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub category: Option<String>,
-    pub price_cents: Option<i64>,
-    pub available: Option<bool>,
     #[serde(default, deserialize_with = "present")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub category: Option<String>,
+    #[serde(default, deserialize_with = "crate::whole::present")]
+    pub price_cents: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    pub available: Option<bool>,
+    /// Present (even as `null`) is `Some`.
+    #[serde(default, deserialize_with = "crate::whole::present_optional")]
     pub stock: Option<Stock>,
-}
-
-/// Deserializes a field that is present (even as `null`) into `Some`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
 }
 
 fn check_price(errors: &mut Vec<FieldError>, price: i64) {
@@ -86,7 +93,7 @@ fn check_stock(errors: &mut Vec<FieldError>, stock: Stock) {
 }
 
 impl ItemFields {
-    /// Checks every limit of API.md, reporting all failures at once.
+    /// Checks every limit of docs/api.md, reporting all failures at once.
     pub fn validate(self) -> Result<Self, Invalid> {
         let mut errors = vec![];
         check_text(&mut errors, "name", &self.name, 1, NAME_MAX);
@@ -192,6 +199,16 @@ mod tests {
         assert_eq!(unlimited.stock, Some(None));
         let five: ItemPatch = serde_json::from_str(r#"{"stock":5}"#).unwrap();
         assert_eq!(five.stock, Some(Some(5)));
+        for field in [
+            "name",
+            "description",
+            "category",
+            "price_cents",
+            "available",
+        ] {
+            let null = format!(r#"{{"{field}":null}}"#);
+            assert!(serde_json::from_str::<ItemPatch>(&null).is_err(), "{field}");
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub struct NewOrderBody {
 #[derive(Debug, Deserialize)]
 pub struct NewOrderLineBody {
     pub item_id: String,
+    #[serde(deserialize_with = "crate::whole::number")]
     pub quantity: i64,
 }
 
@@ -39,7 +40,7 @@ pub struct NewOrderLine {
 }
 
 impl NewOrder {
-    /// Checks every limit of API.md on a body that had the right shape,
+    /// Checks every limit of docs/api.md on a body that had the right shape,
     /// reporting all failures at once (422 `validation_failed`).
     pub fn validate(body: NewOrderBody) -> Result<NewOrder, Invalid> {
         let mut errors = vec![];

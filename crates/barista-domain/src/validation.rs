@@ -41,6 +41,25 @@ impl std::fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
+/// The control characters free text may not hold (Rust's `char::is_control`
+/// less tab and newline), as a regular-expression class body.
+const CONTROL_CLASS: &str = r"\u0000-\u0008\u000B-\u001F\u007F-\u009F";
+/// What `str::trim` removes (Unicode `White_Space`), as a class body.
+const SPACE_CLASS: &str =
+    r"\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+
+/// The ECMA-262 pattern of exactly the text [`check_text`] accepts within its
+/// length: no control characters and, when `nonblank`, something besides
+/// white space. Published in the OpenAPI document so the schema and the
+/// server agree on every string.
+pub fn text_pattern(nonblank: bool) -> String {
+    if nonblank {
+        format!("^[^{CONTROL_CLASS}]*[^{CONTROL_CLASS}{SPACE_CLASS}][^{CONTROL_CLASS}]*$")
+    } else {
+        format!("^[^{CONTROL_CLASS}]*$")
+    }
+}
+
 /// Checks a free-text field: length in characters (not bytes), no control characters,
 /// and, when `min > 0`, not blank.
 pub fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, min: usize, max: usize) {

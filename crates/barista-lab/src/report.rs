@@ -1,4 +1,4 @@
-//! What a run says: a JSON document (fields of API.md, plus the per-second
+//! What a run says: a JSON document (the fields docs/cli.md lists, plus the per-second
 //! series, per-name results and the latency spectrum; described by
 //! `schema/load-result.schema.json`) and the table printed at the end.
 

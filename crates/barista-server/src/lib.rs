@@ -12,11 +12,17 @@ mod extract;
 mod menu_cache;
 pub mod observe;
 mod openapi;
+pub mod problem;
 mod rate_limit;
 mod routes;
 mod state;
 
 pub use error::ApiError;
+
+/// The OpenAPI document `/openapi.json` serves.
+pub fn openapi_document() -> serde_json::Value {
+    openapi::document()
+}
 pub use state::{AppState, Config, Role};
 
 use barista_store::Store;

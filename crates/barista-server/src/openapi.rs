@@ -1,76 +1,242 @@
-//! The OpenAPI 3.1 document, built from the route table (`routes::ROUTES`) and
-//! the domain limits, so it covers every route and quotes the real bounds.
+//! The OpenAPI 3.1 document, built from the route table (`routes::ROUTES`), the
+//! domain's limits and text patterns, and the problem catalogue, so it covers
+//! every route and quotes the bounds the server enforces.
+//!
+//! It carries what a client or a fuzzer needs to reach every operation: an
+//! example for every parameter and body (the demo shop `demo` and its items),
+//! and links (the shop `POST /v1/shops` creates feeds the shop routes, the
+//! order `POST .../orders` places feeds the order routes). The HTTP suite
+//! checks every response it receives against this document, and the test
+//! command runs schemathesis against it, so it cannot drift from what the
+//! server sends.
 
-use crate::routes::{Auth, ROUTES};
+use crate::problem::CATALOGUE;
+use crate::routes::{Auth, ROUTES, RouteSpec};
 use barista_domain::limits::*;
+use barista_domain::text_pattern;
 use serde_json::{Map, Value, json};
 
-fn problem_ref() -> Value {
-    json!({"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
-}
+const SLUG: &str = "^[a-z0-9-]{3,40}$";
+const ITEM: &str = "^[a-z0-9-]{1,40}$";
+/// Printable ASCII, without the leading or trailing space HTTP would strip.
+const IDEMPOTENCY_KEY: &str = "^[\\x21-\\x7E]([\\x20-\\x7E]{0,253}[\\x21-\\x7E])?$";
+const DEMO_SHOP: &str = crate::demo::DEMO_SLUG;
+/// The demo item the examples order: unlimited, so an example order succeeds.
+const DEMO_ITEM: &str = "espresso";
+/// The item the menu-writing examples create, change and remove, so they never
+/// take away what the order examples need.
+const EXAMPLE_ITEM: &str = "seasonal-special";
 
 fn schema_ref(name: &str) -> Value {
-    if name == "EventStream" {
-        return json!({"text/event-stream": {"schema": {"type": "string"}}});
-    }
-    json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}})
+    json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
-fn path_params(path: &str) -> Vec<Value> {
-    path.split('/')
+/// The `content` of a body or response named `name` in the route table.
+fn content(name: &str) -> Value {
+    match name {
+        "EventStream" => json!({"text/event-stream": {"schema": schema_ref("OrderEvent")}}),
+        "Html" => json!({"text/html": {"schema": {"type": "string"}}}),
+        "OpenApi" => json!({"application/json": {"schema": {"type": "object"}}}),
+        _ => json!({"application/json": {"schema": schema_ref(name)}}),
+    }
+}
+
+fn header(description: &str, schema: Value) -> Value {
+    json!({"description": description, "required": true, "schema": schema})
+}
+
+/// Response headers every answer carries, and those of some statuses.
+fn response_headers(spec: &RouteSpec, status: u16) -> Value {
+    let mut headers = Map::new();
+    headers.insert(
+        "x-request-id".into(),
+        header(
+            "the request's id: the client's own when it sent a sane one, else a fresh one; logs carry it",
+            json!({"type": "string", "minLength": 1, "maxLength": 128}),
+        ),
+    );
+    if status == 201 {
+        headers.insert(
+            "Location".into(),
+            header(
+                "the path of what was created",
+                json!({"type": "string", "pattern": "^/v1/shops/"}),
+            ),
+        );
+    }
+    if spec.operation_id == "placeOrder" && status == 201 {
+        headers.insert("Idempotent-Replayed".into(), json!({
+            "description": "`true` when this is the stored answer to an earlier request with the same Idempotency-Key",
+            "schema": {"type": "string", "enum": ["true"]}}));
+    }
+    if spec.operation_id == "getMenu" && (status == 200 || status == 304) {
+        headers.insert(
+            "ETag".into(),
+            header(
+                "a strong tag of this menu version",
+                json!({"type": "string", "pattern": "^\"[0-9]+-[0-9a-f]{16}\"$"}),
+            ),
+        );
+        headers.insert(
+            "Cache-Control".into(),
+            header(
+                "how long a cache may keep it",
+                json!({"type": "string", "enum": ["public, max-age=1"]}),
+            ),
+        );
+    }
+    if status == 429 || status == 503 {
+        headers.insert(
+            "Retry-After".into(),
+            header(
+                "seconds to wait before retrying",
+                json!({"type": "string", "pattern": "^[0-9]+$"}),
+            ),
+        );
+    }
+    Value::Object(headers)
+}
+
+/// A path parameter, with an example that names something the demo shop has.
+fn path_parameter(name: &str) -> Value {
+    let (schema, example, description) = match name {
+        "shop" => (
+            json!({"type": "string", "pattern": SLUG}),
+            json!(DEMO_SHOP),
+            "the shop's slug",
+        ),
+        "item" => (
+            json!({"type": "string", "pattern": ITEM}),
+            json!(EXAMPLE_ITEM),
+            "the menu item's id",
+        ),
+        "code" => (
+            json!({"type": "string", "enum": CATALOGUE.iter().map(|e| e.code.as_str()).collect::<Vec<_>>()}),
+            json!("out_of_stock"),
+            "a problem code",
+        ),
+        _ => (
+            json!({"type": "string", "format": "uuid"}),
+            json!("01937d5c-2a44-7b7e-9c1d-3f2a5b6c7d8e"),
+            "the order's id (from placing it)",
+        ),
+    };
+    json!({"name": name, "in": "path", "required": true, "description": description,
+        "schema": schema, "example": example})
+}
+
+fn parameters(spec: &RouteSpec) -> Vec<Value> {
+    let mut parameters: Vec<Value> = spec
+        .path
+        .split('/')
         .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
-        .map(|name| {
-            let schema = match name {
-                "shop" => json!({"type": "string", "pattern": "^[a-z0-9-]{3,40}$"}),
-                "item" => json!({"type": "string", "pattern": "^[a-z0-9-]{1,40}$"}),
-                _ => json!({"type": "string", "format": "uuid"}),
-            };
-            json!({"name": name, "in": "path", "required": true, "schema": schema})
-        })
-        .collect()
+        .map(path_parameter)
+        .collect();
+    match spec.operation_id {
+        "listOrders" => {
+            parameters.push(json!({"name": "status", "in": "query", "required": false,
+                "description": "only orders in this status",
+                "schema": {"type": "string", "enum": barista_domain::Status::ALL.map(|s| s.as_str())},
+                "example": "placed"}));
+            parameters.push(json!({"name": "limit", "in": "query", "required": false,
+                "description": format!("page size, 1 to {LIST_LIMIT_MAX} (default {LIST_LIMIT_DEFAULT})"),
+                "schema": {"type": "integer", "minimum": 1, "maximum": LIST_LIMIT_MAX}, "example": 20}));
+            parameters.push(json!({"name": "cursor", "in": "query", "required": false,
+                "description": "the `next_cursor` of the previous page, as it was given; empty is the first page",
+                "schema": {"anyOf": [{"type": "string", "format": "uuid"}, {"type": "string", "maxLength": 0}]}}));
+        }
+        "placeOrder" => parameters.push(json!({"name": "Idempotency-Key", "in": "header",
+            "required": false,
+            "description": "makes a retry safe: the same key and body give the first answer again",
+            "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY}, "example": "ana-7f3c2e"})),
+        "getMenu" => parameters.push(json!({"name": "If-None-Match", "in": "header",
+            "required": false, "description": "an ETag of the menu held; 304 when it is current",
+            "schema": {"type": "string"}, "example": "\"1-0123456789abcdef\""})),
+        "orderEvents" | "shopEvents" => parameters.push(json!({"name": "Last-Event-ID",
+            "in": "header", "required": false,
+            "description": "resume after this event (the last `id:` received)",
+            "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}, "example": "0"})),
+        _ => {}
+    }
+    parameters
 }
 
-fn operation(spec: &crate::routes::RouteSpec) -> Value {
-    let mut parameters = path_params(spec.path);
-    for (name, description) in spec.query {
-        parameters.push(json!({"name": name, "in": "query", "required": false,
-            "description": description, "schema": {"type": "string"}}));
-    }
-    if spec.operation_id == "placeOrder" {
-        parameters.push(
-            json!({"name": "Idempotency-Key", "in": "header", "required": false,
-            "schema": {"type": "string", "minLength": 1, "maxLength": 255}}),
-        );
-    }
-    if spec.operation_id.ends_with("Events") {
-        parameters.push(
-            json!({"name": "Last-Event-ID", "in": "header", "required": false,
-            "schema": {"type": "string"}}),
-        );
-    }
-    if spec.operation_id == "getMenu" {
-        parameters.push(
-            json!({"name": "If-None-Match", "in": "header", "required": false,
-            "schema": {"type": "string"}}),
-        );
-    }
+/// Links from an operation's success to the operations its answer feeds.
+fn links(operation_id: &str) -> Option<Value> {
+    let shop_from_created = "$response.body#/shop/slug";
+    let to = |targets: &[&str], params: Value| -> Value {
+        let mut links = Map::new();
+        for target in targets {
+            let mut params = params.clone();
+            if target.ends_with("MenuItem") && params.get("item").is_none() {
+                params["item"] = json!(EXAMPLE_ITEM);
+            }
+            links.insert(
+                format!("{}{}", target[..1].to_uppercase(), &target[1..]),
+                json!({"operationId": target, "parameters": params}),
+            );
+        }
+        Value::Object(links)
+    };
+    let order = json!({"shop": "$request.path.shop", "id": "$response.body#/id"});
+    Some(match operation_id {
+        "createShop" => to(
+            &[
+                "getShop",
+                "getMenu",
+                "putMenuItem",
+                "placeOrder",
+                "listOrders",
+                "claimOrder",
+                "shopEvents",
+            ],
+            json!({"shop": shop_from_created}),
+        ),
+        "putMenuItem" | "patchMenuItem" => to(
+            &["patchMenuItem", "deleteMenuItem"],
+            json!({"shop": "$request.path.shop", "item": "$response.body#/id"}),
+        ),
+        "placeOrder" | "claimOrder" => to(&["getOrder", "setOrderStatus", "orderEvents"], order),
+        _ => return None,
+    })
+}
+
+fn operation(spec: &RouteSpec) -> Value {
     let mut responses = Map::new();
-    for (status, description, schema) in spec.success {
-        let mut response = json!({"description": description});
-        if let Some(schema) = schema {
-            response["content"] = schema_ref(schema);
+    for (status, description, body) in spec.success {
+        let mut response = json!({"description": description,
+            "headers": response_headers(spec, *status)});
+        if let Some(body) = body {
+            response["content"] = content(body);
+        }
+        if let Some(links) = links(spec.operation_id).filter(|_| body.is_some()) {
+            response["links"] = links;
         }
         responses.insert(status.to_string(), response);
     }
-    for status in spec.errors {
-        let mut response = problem_ref();
-        response["description"] = json!("problem details (RFC 9457)");
-        responses.insert(status.to_string(), response);
+    // Admission control can shed any request but a health check.
+    let shed = (spec.tag != "operations" || spec.path == "/openapi.json").then_some(503);
+    for status in spec.errors.iter().copied().chain(shed) {
+        let status = &status;
+        let codes: Vec<&str> = CATALOGUE
+            .iter()
+            .filter(|e| e.status.as_u16() == *status)
+            .map(|e| e.code.as_str())
+            .collect();
+        responses.insert(
+            status.to_string(),
+            json!({
+                "description": format!("a problem (RFC 9457): {}", codes.join(", ")),
+                "headers": response_headers(spec, *status),
+                "content": {"application/problem+json": {"schema": schema_ref("Problem")}},
+            }),
+        );
     }
     let mut op = json!({
         "operationId": spec.operation_id,
         "summary": spec.summary,
-        "parameters": parameters,
+        "tags": [spec.tag],
+        "parameters": parameters(spec),
         "responses": responses,
     });
     match spec.auth {
@@ -79,13 +245,45 @@ fn operation(spec: &crate::routes::RouteSpec) -> Value {
         Auth::Admin => op["security"] = json!([{"adminToken": []}]),
     }
     if let Some(body) = spec.body {
-        op["requestBody"] = json!({"required": true, "content": schema_ref(body)});
+        let mut content = content(body);
+        if let Some(example) = request_example(body) {
+            content["application/json"]["example"] = example;
+        }
+        op["requestBody"] = json!({"required": true, "content": content});
     }
     op
 }
 
+fn request_example(body: &str) -> Option<Value> {
+    Some(match body {
+        "ShopCreate" => json!({"slug": "blue-door", "name": "Blue Door Coffee", "currency": "EUR"}),
+        "MenuItemWrite" => json!({"name": "Pumpkin spice latte", "description": "while it lasts",
+            "category": "coffee", "price_cents": 450, "available": true, "stock": 40}),
+        "MenuItemPatch" => json!({"price_cents": 390}),
+        "OrderCreate" => json!({"customer_name": "Ana", "note": "oat milk",
+            "lines": [{"item_id": DEMO_ITEM, "quantity": 2}]}),
+        "StatusChange" => json!({"status": "cancelled"}),
+        _ => return None,
+    })
+}
+
+/// Free text the server accepts: a length in characters and, past zero, not blank.
 fn text(min: usize, max: usize) -> Value {
-    json!({"type": "string", "minLength": min, "maxLength": max})
+    json!({"type": "string", "minLength": min, "maxLength": max, "pattern": text_pattern(min > 0)})
+}
+
+fn integer(min: i64, max: i64) -> Value {
+    json!({"type": "integer", "minimum": min, "maximum": max})
+}
+
+/// An object the server sends: exactly these fields, all present.
+fn sent(properties: Value) -> Value {
+    let required: Vec<String> = properties
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    json!({"type": "object", "required": required, "properties": properties,
+        "additionalProperties": false})
 }
 
 fn schemas() -> Value {
@@ -93,59 +291,71 @@ fn schemas() -> Value {
         "name": text(1, NAME_MAX),
         "description": text(0, DESCRIPTION_MAX),
         "category": text(1, CATEGORY_MAX),
-        "price_cents": {"type": "integer", "minimum": 0, "maximum": PRICE_MAX},
+        "price_cents": integer(0, PRICE_MAX),
         "available": {"type": "boolean"},
-        "stock": {"type": ["integer", "null"], "minimum": 0, "maximum": STOCK_MAX},
+        "stock": {"type": ["integer", "null"], "minimum": 0, "maximum": STOCK_MAX,
+            "description": "units left; null is unlimited"},
     });
     let mut item = item_fields.clone();
-    item["id"] = json!({"type": "string", "pattern": "^[a-z0-9-]{1,40}$"});
-    let status =
-        json!({"type": "string", "enum": ["placed", "brewing", "ready", "collected", "cancelled"]});
+    item["id"] = json!({"type": "string", "pattern": ITEM});
+    let statuses = barista_domain::Status::ALL.map(|s| s.as_str());
+    let timestamp = json!({"type": "string", "format": "date-time"});
+    let currency = json!({"type": "string", "pattern": "^[A-Z]{3}$"});
     json!({
-        "Shop": {"type": "object", "required": ["slug", "name", "currency", "created_at"], "properties": {
-            "slug": {"type": "string"}, "name": {"type": "string"},
-            "currency": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}}},
+        "Shop": sent(json!({"slug": {"type": "string", "pattern": SLUG}, "name": {"type": "string"},
+            "currency": currency, "created_at": timestamp})),
         "ShopCreate": {"type": "object", "required": ["slug", "name", "currency"], "properties": {
-            "slug": {"type": "string", "pattern": "^[a-z0-9-]{3,40}$"},
+            "slug": {"type": "string", "pattern": SLUG},
             "name": text(1, NAME_MAX),
-            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}}},
-        "ShopCreated": {"type": "object", "required": ["shop", "staff_key"], "properties": {
-            "shop": {"$ref": "#/components/schemas/Shop"}, "staff_key": {"type": "string"}}},
-        "MenuItem": {"type": "object", "required": ["id", "name", "description", "category", "price_cents", "available", "stock"],
-            "properties": item},
-        "MenuItemWrite": {"type": "object", "required": ["name", "category", "price_cents"], "properties": item_fields.clone()},
+            "currency": currency}},
+        "ShopCreated": sent(json!({"shop": schema_ref("Shop"),
+            "staff_key": {"type": "string", "pattern": "^bsk_[0-9a-f]{64}$",
+                "description": "shown this once; only its hash is kept"}})),
+        "MenuItem": sent(item),
+        "MenuItemWrite": {"type": "object", "required": ["name", "category", "price_cents"],
+            "properties": item_fields.clone()},
         "MenuItemPatch": {"type": "object", "properties": item_fields},
-        "Menu": {"type": "object", "required": ["shop", "currency", "version", "items"], "properties": {
-            "shop": {"type": "string"}, "currency": {"type": "string"}, "version": {"type": "integer"},
-            "items": {"type": "array", "items": {"$ref": "#/components/schemas/MenuItem"}}}},
+        "Menu": sent(json!({"shop": {"type": "string", "pattern": SLUG}, "currency": currency,
+            "version": {"type": "integer", "minimum": 1},
+            "items": {"type": "array", "items": schema_ref("MenuItem")}})),
         "OrderCreate": {"type": "object", "required": ["customer_name", "lines"], "properties": {
             "customer_name": text(1, CUSTOMER_NAME_MAX),
             "note": text(0, NOTE_MAX),
             "lines": {"type": "array", "minItems": 1, "maxItems": LINES_MAX, "items": {
                 "type": "object", "required": ["item_id", "quantity"], "properties": {
-                    "item_id": {"type": "string", "pattern": "^[a-z0-9-]{1,40}$"},
-                    "quantity": {"type": "integer", "minimum": 1, "maximum": QUANTITY_MAX}}}}}},
-        "OrderLine": {"type": "object", "required": ["item_id", "name", "quantity", "unit_price_cents", "line_total_cents"],
-            "properties": {"item_id": {"type": "string"}, "name": {"type": "string"}, "quantity": {"type": "integer"},
-                "unit_price_cents": {"type": "integer"}, "line_total_cents": {"type": "integer"}}},
-        "Order": {"type": "object", "required": ["id", "shop", "status", "customer_name", "note", "lines",
-            "total_cents", "currency", "version", "created_at", "updated_at"], "properties": {
-            "id": {"type": "string", "format": "uuid"}, "shop": {"type": "string"}, "status": status,
+                    "item_id": {"type": "string", "pattern": ITEM},
+                    "quantity": integer(1, QUANTITY_MAX)}}}}},
+        "OrderLine": sent(json!({"item_id": {"type": "string", "pattern": ITEM},
+            "name": {"type": "string"}, "quantity": integer(1, QUANTITY_MAX),
+            "unit_price_cents": integer(0, PRICE_MAX), "line_total_cents": {"type": "integer", "minimum": 0}})),
+        "Order": sent(json!({
+            "id": {"type": "string", "format": "uuid"}, "shop": {"type": "string", "pattern": SLUG},
+            "status": {"type": "string", "enum": statuses},
             "customer_name": {"type": "string"}, "note": {"type": "string"},
-            "lines": {"type": "array", "items": {"$ref": "#/components/schemas/OrderLine"}},
-            "total_cents": {"type": "integer"}, "currency": {"type": "string"}, "version": {"type": "integer"},
-            "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}},
-        "OrderList": {"type": "object", "required": ["orders", "next_cursor"], "properties": {
-            "orders": {"type": "array", "items": {"$ref": "#/components/schemas/Order"}},
-            "next_cursor": {"type": ["string", "null"]}}},
+            "lines": {"type": "array", "minItems": 1, "items": schema_ref("OrderLine")},
+            "total_cents": {"type": "integer", "minimum": 0}, "currency": currency,
+            "version": {"type": "integer", "minimum": 1},
+            "created_at": timestamp, "updated_at": timestamp})),
+        "OrderEvent": {"type": "object", "required": ["id", "event", "data"], "properties": {
+            "id": {"type": "string", "pattern": "^[0-9]+$"},
+            "event": {"type": "string", "enum": ["order"]},
+            "data": {"type": "string", "contentMediaType": "application/json",
+                "contentSchema": schema_ref("Order")}}},
+        "OrderList": sent(json!({
+            "orders": {"type": "array", "items": schema_ref("Order")},
+            "next_cursor": {"type": ["string", "null"], "format": "uuid"}})),
         "StatusChange": {"type": "object", "required": ["status"], "properties": {
             "status": {"type": "string", "enum": ["ready", "collected", "cancelled"]}}},
-        "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
-        "Problem": {"type": "object", "required": ["type", "title", "status", "detail", "code"], "properties": {
-            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-            "detail": {"type": "string"}, "code": {"type": "string"},
-            "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"], "properties": {
-                "field": {"type": "string"}, "message": {"type": "string"}}}}}},
+        "Health": sent(json!({"status": {"type": "string", "enum": ["ok", "ready"]}})),
+        "Problem": {"type": "object", "required": ["type", "title", "status", "detail", "code"],
+            "additionalProperties": false, "properties": {
+            "type": {"type": "string", "pattern": "^/problems/[a-z_]+$",
+                "description": "resolves to this problem's page in the catalogue"},
+            "title": {"type": "string"}, "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string"},
+            "code": {"type": "string", "enum": CATALOGUE.iter().map(|e| e.code.as_str()).collect::<Vec<_>>()},
+            "errors": {"type": "array", "minItems": 1, "items": sent(json!({
+                "field": {"type": "string"}, "message": {"type": "string"}}))}}},
     })
 }
 
@@ -160,7 +370,10 @@ pub fn document() -> Value {
         "info": {
             "title": "Barista",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "A multi-tenant coffee-shop ordering API. Errors are RFC 9457 problem details.",
+            "description": "A multi-tenant coffee-shop ordering API. Errors are RFC 9457 problem details; \
+                each `type` resolves to its entry in the problem catalogue (`/problems/{code}`). \
+                A readable reference is served at `/docs`.",
+            "license": {"name": "MIT OR Apache-2.0", "identifier": "MIT OR Apache-2.0"},
         },
         "paths": paths,
         "components": {

@@ -25,7 +25,7 @@ pub struct ShopRecord {
 }
 
 impl ShopRecord {
-    /// The public form (API.md's Shop).
+    /// The public form (docs/api.md's Shop).
     pub fn public(&self) -> PublicShop<'_> {
         PublicShop {
             slug: &self.slug,

@@ -79,7 +79,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let ops_addr = ops.as_ref().map(|l| l.local_addr()).transpose()?;
 
     let mut banner = format!(
-        "barista {} serving on http://{addr} (database {}, role {})\n",
+        "barista {} serving on http://{addr} (database {}, role {})\nAPI reference on http://{addr}/docs\n",
         env!("CARGO_PKG_VERSION"),
         redact(&args.db.database),
         args.role

@@ -95,12 +95,12 @@ pub async fn put_item(
     let fields = fields.validate()?;
     let written = state.store.put_item(&shop, id, fields).await?;
     state.menu_cache.invalidate(shop.id, written.menu_version);
-    let status = if written.created {
-        StatusCode::CREATED
+    let body = to_json(&written.item)?;
+    Ok(if written.created {
+        super::created(&format!("/v1/shops/{slug}/menu/items/{item}"), body)
     } else {
-        StatusCode::OK
-    };
-    Ok(json_response(status, to_json(&written.item)?))
+        json_response(StatusCode::OK, body)
+    })
 }
 
 fn existing_item(item: &str) -> Result<ItemId, ApiError> {

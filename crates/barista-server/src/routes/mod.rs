@@ -5,6 +5,7 @@ mod events;
 mod health;
 mod menu;
 mod orders;
+mod reference;
 mod shops;
 
 use crate::error::ApiError;
@@ -29,22 +30,16 @@ pub struct RouteSpec {
     pub operation_id: &'static str,
     pub summary: &'static str,
     pub auth: Auth,
+    /// The group the reference lists it under.
+    pub tag: &'static str,
     /// Schema name of the JSON request body, if any.
     pub body: Option<&'static str>,
-    /// Query parameters: (name, description).
-    pub query: &'static [(&'static str, &'static str)],
     /// Success responses: (status, description, schema name).
     pub success: &'static [(u16, &'static str, Option<&'static str>)],
     /// Error statuses this operation may answer with (as problem details).
     pub errors: &'static [u16],
     pub handler: fn() -> MethodRouter<AppState>,
 }
-
-const LIST_QUERY: &[(&str, &str)] = &[
-    ("status", "only orders in this status"),
-    ("limit", "page size, 1 to 200 (default 50)"),
-    ("cursor", "the `next_cursor` of the previous page"),
-];
 
 pub const ROUTES: &[RouteSpec] = &[
     RouteSpec {
@@ -53,8 +48,8 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "createShop",
         summary: "Create a shop; its staff key is returned once",
         auth: Auth::Admin,
+        tag: "shops",
         body: Some("ShopCreate"),
-        query: &[],
         success: &[(201, "created", Some("ShopCreated"))],
         errors: &[400, 401, 404, 409, 413, 415, 422],
         handler: || post(shops::create_shop),
@@ -65,8 +60,8 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "getShop",
         summary: "Read a shop",
         auth: Auth::Anyone,
+        tag: "shops",
         body: None,
-        query: &[],
         success: &[(200, "the shop", Some("Shop"))],
         errors: &[404, 429],
         handler: || get(shops::get_shop),
@@ -77,8 +72,8 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "getMenu",
         summary: "Read the menu (strong ETag; 304 on If-None-Match)",
         auth: Auth::Anyone,
+        tag: "menu",
         body: None,
-        query: &[],
         success: &[(200, "the menu", Some("Menu")), (304, "not modified", None)],
         errors: &[404, 429],
         handler: || get(menu::get_menu),
@@ -89,8 +84,8 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "putMenuItem",
         summary: "Create or replace a menu item",
         auth: Auth::Staff,
+        tag: "menu",
         body: Some("MenuItemWrite"),
-        query: &[],
         success: &[
             (201, "created", Some("MenuItem")),
             (200, "replaced", Some("MenuItem")),
@@ -104,8 +99,8 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "patchMenuItem",
         summary: "Change some fields of a menu item",
         auth: Auth::Staff,
+        tag: "menu",
         body: Some("MenuItemPatch"),
-        query: &[],
         success: &[(200, "changed", Some("MenuItem"))],
         errors: &[400, 401, 404, 413, 415, 422, 429],
         handler: || patch(menu::patch_item),
@@ -116,8 +111,8 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "deleteMenuItem",
         summary: "Remove a menu item",
         auth: Auth::Staff,
+        tag: "menu",
         body: None,
-        query: &[],
         success: &[(204, "removed", None)],
         errors: &[401, 404, 429],
         handler: || delete(menu::delete_item),
@@ -128,8 +123,8 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "placeOrder",
         summary: "Place an order (honours Idempotency-Key)",
         auth: Auth::Anyone,
+        tag: "orders",
         body: Some("OrderCreate"),
-        query: &[],
         success: &[(
             201,
             "placed (or replayed, with Idempotent-Replayed: true)",
@@ -144,8 +139,8 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "listOrders",
         summary: "List orders, oldest first",
         auth: Auth::Staff,
+        tag: "orders",
         body: None,
-        query: LIST_QUERY,
         success: &[(200, "a page of orders", Some("OrderList"))],
         errors: &[401, 404, 422, 429],
         handler: || get(orders::list_orders),
@@ -156,8 +151,8 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "getOrder",
         summary: "Read an order",
         auth: Auth::Anyone,
+        tag: "orders",
         body: None,
-        query: &[],
         success: &[(200, "the order", Some("Order"))],
         errors: &[404, 429],
         handler: || get(orders::get_order),
@@ -168,8 +163,8 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "claimOrder",
         summary: "Move the oldest placed order to brewing",
         auth: Auth::Staff,
+        tag: "queue",
         body: None,
-        query: &[],
         success: &[
             (200, "the claimed order", Some("Order")),
             (204, "no order is waiting", None),
@@ -183,8 +178,8 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "setOrderStatus",
         summary: "Move an order to ready, collected or cancelled",
         auth: Auth::Staff,
+        tag: "queue",
         body: Some("StatusChange"),
-        query: &[],
         success: &[(200, "the changed order", Some("Order"))],
         errors: &[400, 401, 404, 409, 413, 415, 422, 429],
         handler: || post(orders::set_status),
@@ -195,8 +190,8 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "orderEvents",
         summary: "Server-Sent Events of one order (current state first)",
         auth: Auth::Anyone,
+        tag: "events",
         body: None,
-        query: &[],
         success: &[(200, "an event stream", Some("EventStream"))],
         errors: &[404, 422, 429],
         handler: || get(events::order_events),
@@ -207,8 +202,8 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "shopEvents",
         summary: "Server-Sent Events of all the shop's orders",
         auth: Auth::Staff,
+        tag: "events",
         body: None,
-        query: &[],
         success: &[(200, "an event stream", Some("EventStream"))],
         errors: &[401, 404, 422, 429],
         handler: || get(events::shop_events),
@@ -219,8 +214,8 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "healthz",
         summary: "Liveness: the process answers (never touches the database)",
         auth: Auth::Anyone,
+        tag: "operations",
         body: None,
-        query: &[],
         success: &[(200, "alive", Some("Health"))],
         errors: &[],
         handler: || get(health::healthz),
@@ -231,8 +226,8 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "readyz",
         summary: "Readiness: the database answers and the server is not draining",
         auth: Auth::Anyone,
+        tag: "operations",
         body: None,
-        query: &[],
         success: &[(200, "ready", Some("Health"))],
         errors: &[503],
         handler: || get(health::readyz),
@@ -243,11 +238,35 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "openapi",
         summary: "This OpenAPI document",
         auth: Auth::Anyone,
+        tag: "operations",
         body: None,
-        query: &[],
-        success: &[(200, "the OpenAPI 3.1 document", None)],
+        success: &[(200, "the OpenAPI 3.1 document", Some("OpenApi"))],
         errors: &[],
         handler: || get(health::openapi),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/docs",
+        operation_id: "reference",
+        summary: "This API reference, as a page to read (rendered from the OpenAPI document)",
+        auth: Auth::Anyone,
+        tag: "documentation",
+        body: None,
+        success: &[(200, "the reference", Some("Html"))],
+        errors: &[],
+        handler: || get(reference::reference),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/problems/{code}",
+        operation_id: "problem",
+        summary: "What a problem code means and what to do (the `type` of every error points here)",
+        auth: Auth::Anyone,
+        tag: "documentation",
+        body: None,
+        success: &[(200, "the catalogue entry", Some("Html"))],
+        errors: &[404],
+        handler: || get(reference::problem),
     },
 ];
 
@@ -255,7 +274,7 @@ pub const ROUTES: &[RouteSpec] = &[
 fn serves(role: Role, spec: &RouteSpec) -> bool {
     let menu_read = spec.method == Method::GET
         && matches!(spec.path, "/v1/shops/{shop}" | "/v1/shops/{shop}/menu");
-    let everyone = matches!(spec.path, "/healthz" | "/readyz" | "/openapi.json");
+    let everyone = matches!(spec.tag, "operations" | "documentation");
     match role {
         Role::All => true,
         Role::Menu => menu_read || everyone,
@@ -303,13 +322,137 @@ pub fn json_response(status: StatusCode, body: impl Into<axum::body::Body>) -> R
     response
 }
 
+/// A 201 with the created resource's path in `Location` (built from validated ids).
+pub fn created(location: &str, body: impl Into<axum::body::Body>) -> Response {
+    let mut response = json_response(StatusCode::CREATED, body);
+    if let Ok(location) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
 pub fn to_json(value: &impl serde::Serialize) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(value).map_err(|e| {
         tracing::error!(error = %e, "serialization failed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "an internal error occurred",
-        )
+        ApiError::internal()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::de::{self, Deserialize, Deserializer, Visitor};
+    use serde_json::Value;
+
+    /// A deserializer that only records the field names a struct accepts.
+    struct FieldNames<'a>(&'a mut Vec<&'static str>);
+
+    impl<'de> Deserializer<'de> for FieldNames<'_> {
+        type Error = de::value::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0.extend(fields);
+            Err(de::Error::custom("recorded"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+            enum identifier ignored_any
+        }
+    }
+
+    fn fields_of<'de, T: Deserialize<'de>>() -> Vec<String> {
+        let mut names = vec![];
+        let _ = T::deserialize(FieldNames(&mut names));
+        let mut names: Vec<String> = names.into_iter().map(str::to_owned).collect();
+        names.sort();
+        names
+    }
+
+    fn properties(schema: &Value) -> Vec<String> {
+        let mut names: Vec<String> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn request_schemas_name_exactly_the_fields_the_handlers_read() {
+        let doc = crate::openapi::document();
+        let schema = |name: &str| doc["components"]["schemas"][name].clone();
+        use barista_domain::{ItemFields, ItemPatch, NewOrderBody, NewOrderLineBody};
+        assert_eq!(
+            fields_of::<super::shops::ShopCreate>(),
+            properties(&schema("ShopCreate"))
+        );
+        assert_eq!(
+            fields_of::<ItemFields>(),
+            properties(&schema("MenuItemWrite"))
+        );
+        assert_eq!(
+            fields_of::<ItemPatch>(),
+            properties(&schema("MenuItemPatch"))
+        );
+        assert_eq!(
+            fields_of::<NewOrderBody>(),
+            properties(&schema("OrderCreate"))
+        );
+        assert_eq!(
+            fields_of::<NewOrderLineBody>(),
+            properties(&schema("OrderCreate")["properties"]["lines"]["items"])
+        );
+        assert_eq!(
+            fields_of::<super::orders::StatusChange>(),
+            properties(&schema("StatusChange"))
+        );
+    }
+
+    #[test]
+    fn text_schemas_accept_exactly_what_the_domain_accepts() {
+        let doc = crate::openapi::document();
+        let schemas = &doc["components"]["schemas"];
+        for (schema, min) in [
+            (&schemas["OrderCreate"]["properties"]["customer_name"], 1),
+            (&schemas["OrderCreate"]["properties"]["note"], 0),
+        ] {
+            let validator = jsonschema::validator_for(schema).unwrap();
+            for text in [
+                "Ana",
+                "",
+                " ",
+                " \t\n",
+                "\u{3000}",
+                "\u{feff}",
+                "a\u{0}b",
+                "x\u{85}",
+                "tab\there",
+                "line\nbreak",
+                "\u{7f}",
+                "café ☕",
+                "\u{2028}",
+                "\u{a0}x",
+            ] {
+                let mut errors = vec![];
+                barista_domain::check_text(&mut errors, "t", text, min, 80);
+                assert_eq!(
+                    validator.is_valid(&Value::String(text.into())),
+                    errors.is_empty(),
+                    "{text:?} (min {min}): the schema and the domain disagree"
+                );
+            }
+        }
+    }
 }

@@ -5,9 +5,10 @@ use crate::auth::{require_staff, sha256};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, PathOf};
 use crate::observe::OrderOutcome;
+use crate::problem::Code;
 use crate::state::AppState;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use barista_domain::{
     FieldError, IdempotencyKey, Invalid, NewOrder, NewOrderBody, OrderId, Status,
@@ -32,11 +33,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
 }
 
 fn created(shop: &str, id: OrderId, json: impl Into<axum::body::Body>) -> Response {
-    let mut response = json_response(StatusCode::CREATED, json);
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/shops/{shop}/orders/{id}")) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
+    super::created(&format!("/v1/shops/{shop}/orders/{id}"), json)
 }
 
 pub async fn place_order(
@@ -50,7 +47,7 @@ pub async fn place_order(
     state.metrics.order(match &placed {
         Ok(r) if r.headers().contains_key("idempotent-replayed") => OrderOutcome::Replayed,
         Ok(_) => OrderOutcome::Created,
-        Err(e) if e.code == "out_of_stock" => OrderOutcome::OutOfStock,
+        Err(e) if e.code == Code::OutOfStock => OrderOutcome::OutOfStock,
         Err(_) => OrderOutcome::Rejected,
     });
     placed
@@ -107,7 +104,7 @@ pub async fn get_order(
 
 fn page(query: &HashMap<String, String>) -> Result<OrderPage, Invalid> {
     let mut errors = vec![];
-    let status = query.get("status").filter(|s| !s.is_empty()).and_then(|s| {
+    let status = query.get("status").and_then(|s| {
         let parsed = Status::parse(s);
         if parsed.is_none() {
             errors.push(FieldError::new(
@@ -117,7 +114,7 @@ fn page(query: &HashMap<String, String>) -> Result<OrderPage, Invalid> {
         }
         parsed
     });
-    let limit = match query.get("limit").filter(|s| !s.is_empty()) {
+    let limit = match query.get("limit") {
         None => LIST_LIMIT_DEFAULT,
         Some(s) => match s.parse::<i64>() {
             Ok(n) if (1..=LIST_LIMIT_MAX).contains(&n) => n,
@@ -130,6 +127,7 @@ fn page(query: &HashMap<String, String>) -> Result<OrderPage, Invalid> {
             }
         },
     };
+    // An empty cursor is the first page, as a client that pastes `next_cursor` into a URL writes it.
     let after = query.get("cursor").filter(|s| !s.is_empty()).and_then(|s| {
         let parsed = OrderId::parse(s).ok();
         if parsed.is_none() {

@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::extract::{JsonBody, PathOf};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use barista_domain::{Currency, FieldError, Invalid, Slug, check_text, limits::NAME_MAX};
 use barista_store::NewShop;
@@ -58,11 +58,7 @@ pub async fn create_shop(
         shop: shop.public(),
         staff_key: &staff_key,
     })?;
-    let mut response = json_response(StatusCode::CREATED, body);
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/shops/{}", shop.slug)) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(super::created(&format!("/v1/shops/{}", shop.slug), body))
 }
 
 pub async fn get_shop(

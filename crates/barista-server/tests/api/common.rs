@@ -2,12 +2,25 @@
 
 use barista_server::{Config, auth::Secret};
 use barista_store::OpenOptions;
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
 pub const ADMIN: &str = "test-admin-token";
+
+/// Sends a request and checks its answer against the OpenAPI document
+/// (`contract.rs`): every test's every response is also a contract test.
+pub trait SendChecked {
+    async fn send_checked(self) -> Response;
+}
+
+impl SendChecked for RequestBuilder {
+    async fn send_checked(self) -> Response {
+        let (client, request) = self.build_split();
+        crate::contract::send(&client, request.expect("a well-formed request")).await
+    }
+}
 
 pub struct App {
     pub base: String,
@@ -124,7 +137,7 @@ impl App {
         if let Some(token) = auth {
             req = req.bearer_auth(token);
         }
-        req.send().await.unwrap()
+        req.send_checked().await
     }
 
     /// Creates a shop with an empty menu; returns its staff key.
@@ -146,9 +159,8 @@ impl App {
             .put(self.url(&format!("/v1/shops/{shop}/menu/items/{id}")))
             .bearer_auth(key)
             .json(&item)
-            .send()
+            .send_checked()
             .await
-            .unwrap()
     }
 
     /// A shop with a coffee (unlimited), a bun (stock 5) and an unavailable cake.
@@ -192,7 +204,7 @@ impl App {
         if let Some(token) = auth {
             req = req.bearer_auth(token);
         }
-        req.send().await.unwrap()
+        req.send_checked().await
     }
 
     pub async fn stock(&self, shop: &str, item: &str) -> Value {

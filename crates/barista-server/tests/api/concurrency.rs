@@ -24,9 +24,7 @@ async fn a_flash_sale_of_200_orders_for_50_buns_sells_exactly_50() {
                 let res = client
                     .post(url)
                     .json(&json!({"customer_name": format!("c{i}"), "lines": [{"item_id": "bun", "quantity": 1}]}))
-                    .send()
-                    .await
-                    .unwrap();
+                    .send_checked().await;
                 let status = res.status().as_u16();
                 let body: Value = res.json().await.unwrap();
                 (status, body)
@@ -77,9 +75,7 @@ async fn twenty_concurrent_requests_with_one_idempotency_key_make_one_order() {
                     .post(url)
                     .header("idempotency-key", "tap-tap-tap")
                     .json(&json!({"customer_name": "Ana", "lines": [{"item_id": "bun", "quantity": 1}]}))
-                    .send()
-                    .await
-                    .unwrap();
+                    .send_checked().await;
                 let replayed = res.headers().contains_key("idempotent-replayed");
                 (res.status().as_u16(), replayed, res.json::<Value>().await.unwrap())
             })

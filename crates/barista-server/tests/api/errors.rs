@@ -1,4 +1,4 @@
-//! Every row of API.md's error table, and inputs that must never cause a 500.
+//! Every problem code of docs/api.md, and inputs that must never cause a 500.
 
 use crate::common::*;
 use barista_server::Config;
@@ -17,7 +17,7 @@ async fn raw_post(
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);
     }
-    req.send().await.unwrap()
+    req.send_checked().await
 }
 
 #[tokio::test]
@@ -113,16 +113,14 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
     let res = app
         .client
         .delete(app.url("/v1/shops/e404"))
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_problem(res, 405, "method_not_allowed").await;
     let res = app
         .client
         .put(app.url("/v1/shops/e404/orders"))
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_problem(res, 405, "method_not_allowed").await;
 }
 
@@ -294,9 +292,8 @@ async fn hostile_inputs_never_cause_a_server_error() {
                     .bearer_auth(&key)
                     .header("content-type", "application/json")
                     .body(body)
-                    .send()
-                    .await
-                    .unwrap();
+                    .send_checked()
+                    .await;
                 assert!(
                     res.status().as_u16() < 500,
                     "{method} {path} {body} gave {}",

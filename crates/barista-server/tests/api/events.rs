@@ -40,7 +40,7 @@ impl SseReader {
                     let (mut id, mut data, mut kind) = (None, None, None);
                     for line in block.lines() {
                         if let Some(v) = line.strip_prefix("id:") {
-                            id = Some(v.trim().parse().unwrap())
+                            id = Some(v.trim().parse::<i64>().unwrap())
                         }
                         if let Some(v) = line.strip_prefix("data:") {
                             data = Some(serde_json::from_str(v.trim()).unwrap())
@@ -50,7 +50,9 @@ impl SseReader {
                         }
                     }
                     if let (Some(id), Some(data)) = (id, data) {
-                        assert_eq!(kind.as_deref(), Some("order"));
+                        let kind = kind.unwrap_or_default();
+                        crate::contract::check_event(&id.to_string(), &kind, &data);
+                        assert_eq!(kind, "order");
                         return SseEvent { id, data };
                     }
                     continue; // a keep-alive comment
@@ -75,7 +77,7 @@ async fn open(app: &App, path: &str, key: Option<&str>, last_id: Option<i64>) ->
     if let Some(id) = last_id {
         req = req.header("last-event-id", id.to_string())
     }
-    SseReader::new(req.send().await.unwrap())
+    SseReader::new(req.send_checked().await)
 }
 
 #[tokio::test]
@@ -168,9 +170,8 @@ async fn the_shop_stream_is_for_staff_and_resumes_from_last_event_id() {
         .get(app.url("/v1/shops/sse-shop/events"))
         .header("last-event-id", "soon")
         .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_problem(res, 422, "validation_failed").await;
 }
 
@@ -182,9 +183,8 @@ async fn shutting_down_closes_event_streams_and_the_server_stops() {
         .client
         .get(app.url("/v1/shops/sse-stop/events"))
         .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_eq!(res.status(), 200);
     let mut body = res.bytes_stream();
     app.shut_down();

@@ -3,6 +3,7 @@
 
 mod common;
 mod concurrency;
+mod contract;
 mod errors;
 mod events;
 mod menu;

@@ -41,9 +41,8 @@ async fn a_matching_if_none_match_gets_304_and_no_body() {
         .client
         .get(app.url("/v1/shops/etag-shop/menu"))
         .header("if-none-match", etag.clone())
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_eq!(res.status(), 304);
     assert_eq!(res.headers()["etag"], etag);
     assert!(res.bytes().await.unwrap().is_empty());
@@ -73,9 +72,8 @@ async fn a_menu_change_is_served_on_the_very_next_request() {
         .client
         .get(app.url("/v1/shops/fresh/menu"))
         .header("if-none-match", etag.clone())
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_eq!(after.status(), 200, "the old ETag no longer matches");
     assert_ne!(after.headers()["etag"], etag);
     let menu: Value = after.json().await.unwrap();
@@ -119,9 +117,8 @@ async fn patch_changes_only_the_fields_given() {
         .patch(app.url("/v1/shops/patch-shop/menu/items/bun"))
         .bearer_auth(&key)
         .json(&json!({"price_cents": 320, "stock": null}))
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["price_cents"], 320);
@@ -134,9 +131,8 @@ async fn patch_changes_only_the_fields_given() {
         .patch(app.url("/v1/shops/patch-shop/menu/items/nothing"))
         .bearer_auth(&key)
         .json(&json!({"price_cents": 1}))
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_problem(res, 404, "not_found").await;
 }
 
@@ -149,9 +145,8 @@ async fn delete_removes_an_item_from_the_menu() {
         .client
         .delete(&url)
         .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_eq!(res.status(), 204);
     let menu: Value = app
         .get("/v1/shops/del-shop/menu", None)
@@ -170,9 +165,8 @@ async fn delete_removes_an_item_from_the_menu() {
         .client
         .delete(&url)
         .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_problem(again, 404, "not_found").await;
 }
 
@@ -192,17 +186,15 @@ async fn menu_writes_need_this_shops_staff_key() {
         .client
         .put(app.url("/v1/shops/mine/menu/items/x"))
         .json(&item)
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_problem(res, 401, "unauthorized").await;
     let res = app
         .client
         .delete(app.url("/v1/shops/mine/menu/items/bun"))
         .bearer_auth(&other_key)
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_problem(res, 401, "unauthorized").await;
     assert_eq!(app.stock("mine", "bun").await, 5, "nothing changed");
 }

@@ -126,12 +126,12 @@ async fn orders_are_counted_by_outcome() {
             .post(app.url("/v1/shops/counted/orders"))
             .header("idempotency-key", key)
             .json(&json!({"customer_name": "A", "lines": [{"item_id": "bun", "quantity": qty}]}))
-            .send()
+            .send_checked()
     };
-    assert_eq!(keyed("k1", 1).await.unwrap().status(), 201);
-    assert_eq!(keyed("k1", 1).await.unwrap().status(), 201);
-    assert_eq!(keyed("k2", 9).await.unwrap().status(), 409);
-    assert_eq!(keyed("k3", 0).await.unwrap().status(), 422);
+    assert_eq!(keyed("k1", 1).await.status(), 201);
+    assert_eq!(keyed("k1", 1).await.status(), 201);
+    assert_eq!(keyed("k2", 9).await.status(), 409);
+    assert_eq!(keyed("k3", 0).await.status(), 422);
     let text = scrape(&app).await;
     for (outcome, n) in [
         ("created", 1.0),
@@ -177,9 +177,8 @@ async fn request_ids_are_kept_when_sent_and_made_when_not() {
         .client
         .get(app.url("/healthz"))
         .header("x-request-id", "trace-me-42")
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_eq!(res.headers()["x-request-id"], "trace-me-42");
     let a = app.get("/healthz", None).await.headers()["x-request-id"].clone();
     let b = app.get("/nope", None).await.headers()["x-request-id"].clone();

@@ -1,9 +1,9 @@
-//! The OpenAPI document and the health endpoints.
+//! The OpenAPI document, the reference pages, and the health endpoints.
 
 use crate::common::*;
 use serde_json::Value;
 
-/// Every route of API.md, as (method, path template).
+/// Every route of docs/api.md, as (method, path template).
 const API_ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/shops"),
     ("get", "/v1/shops/{shop}"),
@@ -21,6 +21,8 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/openapi.json"),
+    ("get", "/docs"),
+    ("get", "/problems/{code}"),
 ];
 
 /// Every `$ref` in `value` points at an existing component.
@@ -89,4 +91,61 @@ async fn health_and_readiness_answer() {
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status(), 200);
     assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
+}
+
+#[tokio::test]
+async fn every_problem_type_resolves_to_its_catalogue_page() {
+    let app = spawn_app().await;
+    let problem = assert_problem(
+        app.get("/v1/shops/nowhere/menu", None).await,
+        404,
+        "not_found",
+    )
+    .await;
+    let page = app.get(problem["type"].as_str().unwrap(), None).await;
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let text = page.text().await.unwrap();
+    assert!(
+        text.contains("Not found") && text.contains("What to do"),
+        "{text}"
+    );
+    for entry in barista_server::problem::CATALOGUE {
+        let res = app.get(&entry.code.type_uri(), None).await;
+        assert_eq!(res.status(), 200, "{}", entry.code);
+    }
+    assert_problem(
+        app.get("/problems/no_such_code", None).await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_reference_page_is_served_without_scripts_or_network() {
+    let app = spawn_app().await;
+    let res = app.get("/docs", None).await;
+    assert_eq!(res.status(), 200);
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    let page = res.text().await.unwrap();
+    for needle in [
+        "placeOrder",
+        "POST",
+        "/v1/shops/{shop}/orders",
+        "out_of_stock",
+        "Idempotency-Key",
+    ] {
+        assert!(page.contains(needle), "the reference lacks {needle}");
+    }
+    assert!(!page.contains("<script") && !page.contains("http://") && !page.contains("https://"));
 }

@@ -42,7 +42,7 @@ async fn an_order_is_priced_from_the_menu_and_can_be_read_back() {
 }
 
 #[tokio::test]
-async fn items_off_the_menu_or_unavailable_are_422() {
+async fn items_off_the_menu_or_unavailable_are_409_naming_the_line() {
     let app = spawn_app().await;
     app.shop_with_menu("off-menu").await;
     let res = app
@@ -51,7 +51,7 @@ async fn items_off_the_menu_or_unavailable_are_422() {
             json!([{"item_id": "unicorn-latte", "quantity": 1}]),
         )
         .await;
-    let body = assert_problem(res, 422, "validation_failed").await;
+    let body = assert_problem(res, 409, "item_unavailable").await;
     assert_eq!(body["errors"][0]["field"], "lines[0].item_id");
     let res = app
         .order(
@@ -59,7 +59,7 @@ async fn items_off_the_menu_or_unavailable_are_422() {
             json!([{"item_id": "flat-white", "quantity": 1}, {"item_id": "cake", "quantity": 1}]),
         )
         .await;
-    let body = assert_problem(res, 422, "validation_failed").await;
+    let body = assert_problem(res, 409, "item_unavailable").await;
     assert_eq!(body["errors"][0]["field"], "lines[1].item_id");
 }
 
@@ -153,9 +153,8 @@ async fn place_keyed(app: &App, key: &str, quantity: i64) -> reqwest::Response {
         .post(app.url("/v1/shops/idem/orders"))
         .header("idempotency-key", key)
         .json(&json!({"customer_name": "Ana", "lines": [{"item_id": "bun", "quantity": quantity}]}))
-        .send()
+        .send_checked()
         .await
-        .unwrap()
 }
 
 #[tokio::test]

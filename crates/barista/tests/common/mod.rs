@@ -31,7 +31,8 @@ fn url_in(line: &str) -> Option<String> {
 }
 
 /// Runs `command` (a `barista serve ...`), reads its address line and the
-/// `following` lines after it (the metrics line, the demo banner); the rest is
+/// `following` lines after it (the metrics line, the demo banner; the line naming
+/// the API reference is not counted); the rest is
 /// drained. Ask only for lines the server prints, or this waits for them.
 pub fn serve(mut command: Command, following: usize) -> Served {
     let mut child = command
@@ -44,8 +45,13 @@ pub fn serve(mut command: Command, following: usize) -> Served {
     let base = url_in(&first).expect("an address");
     let mut lines = vec![];
     let mut metrics = None;
-    for _ in 0..following {
+    let mut read = 0;
+    while read < following {
         let Some(Ok(line)) = out.next() else { break };
+        if line.starts_with("API reference on") {
+            continue;
+        }
+        read += 1;
         if metrics.is_none() && line.starts_with("metrics on") {
             metrics = url_in(&line);
         } else {
