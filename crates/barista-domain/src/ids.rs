@@ -64,6 +64,11 @@ string_id!(
 pub struct OrderId(pub uuid::Uuid);
 
 impl OrderId {
+    /// A fresh id for an order placed now.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+
     pub fn parse(value: &str) -> Result<Self, String> {
         // Only the canonical hyphenated lower-case form, so one order has one URL.
         let id = uuid::Uuid::try_parse(value).map_err(|_| "is not a UUID".to_string())?;
@@ -117,26 +122,6 @@ impl Serialize for Currency {
     }
 }
 
-/// An `Idempotency-Key` header value: 1 to 255 printable ASCII characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    pub fn parse(value: &[u8]) -> Result<Self, String> {
-        if value.is_empty() || value.len() > 255 {
-            return Err("must be 1 to 255 characters long".into());
-        }
-        if !value.iter().all(|b| (0x20..=0x7e).contains(b)) {
-            return Err("may contain only printable ASCII characters".into());
-        }
-        Ok(Self(String::from_utf8_lossy(value).into_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,15 +160,5 @@ mod tests {
         assert!(Currency::parse("eur").is_err());
         assert!(Currency::parse("EURO").is_err());
         assert!(Currency::parse("E1R").is_err());
-    }
-
-    #[test]
-    fn idempotency_keys_are_printable_ascii_up_to_255() {
-        assert!(IdempotencyKey::parse(b"a key with spaces ~").is_ok());
-        assert!(IdempotencyKey::parse(&[b'k'; 255]).is_ok());
-        assert!(IdempotencyKey::parse(&[b'k'; 256]).is_err());
-        assert!(IdempotencyKey::parse(b"").is_err());
-        assert!(IdempotencyKey::parse(b"tab\there").is_err());
-        assert!(IdempotencyKey::parse("café".as_bytes()).is_err());
     }
 }

@@ -1,22 +1,34 @@
-//! Barista's domain model: the types every other crate trusts once parsed.
+//! Barista's domain model: the types every other crate trusts once parsed, and
+//! every rule of the business as functions over them.
 //!
 //! Everything a client sends is parsed here exactly once, at the edge, into a
-//! validated type (`Slug`, `ItemId`, `NewOrder`, ...). Past that point the
-//! server and the stores never re-check. Nothing in this crate does IO.
+//! type only its `parse` makes (`Slug`, `NewShop`, `ItemFields`, `NewOrder`, ...).
+//! Past that point the server and the stores never re-check. The rules live
+//! here too: pricing and placing an order (`order.rs`), each status move and
+//! what it gives back (`status.rs`), idempotency (`idempotency.rs`), shops
+//! (`shop.rs`). The stores only read and write rows. Nothing here does IO
+//! beyond reading the clock and the system's randomness for new ids.
 #![forbid(unsafe_code)]
 
+mod idempotency;
 mod ids;
 mod menu;
 mod order;
+mod shop;
 mod status;
 mod time;
 mod validation;
 mod whole;
 
-pub use ids::{Currency, IdempotencyKey, ItemId, OrderId, Slug};
-pub use menu::{ItemFields, ItemPatch, Menu, MenuItem, Stock};
-pub use order::{NewOrder, NewOrderBody, NewOrderLine, NewOrderLineBody, Order, OrderLine};
-pub use status::{InvalidTransition, Status};
+pub use idempotency::{IdempotencyKey, IdempotentRequest, KeyReused};
+pub use ids::{Currency, ItemId, OrderId, Slug};
+pub use menu::{ItemBody, ItemFields, ItemPatch, ItemPatchBody, Menu, MenuItem, Stock};
+pub use order::{
+    ItemsUnavailable, NewOrder, NewOrderBody, NewOrderLine, NewOrderLineBody, Order, OrderLine,
+    Priced, StockMove,
+};
+pub use shop::{NewShop, PublicShop, Shop, ShopBody};
+pub use status::{InvalidTransition, Moved, Status};
 pub use time::Timestamp;
 pub use validation::{FieldError, Invalid, check_text, text_pattern};
 

@@ -2,7 +2,7 @@
 
 use crate::ids::{Currency, ItemId, Slug};
 use crate::limits::{CATEGORY_MAX, DESCRIPTION_MAX, NAME_MAX, PRICE_MAX, STOCK_MAX};
-use crate::validation::{FieldError, Invalid, check_text};
+use crate::validation::{FieldError, Invalid, Parsed, check_text};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Units left: `None` is unlimited.
@@ -29,9 +29,9 @@ pub struct Menu {
     pub items: Vec<MenuItem>,
 }
 
-/// The writable fields of an item, validated: the body of `PUT .../items/{item}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ItemFields {
+/// The body of `PUT .../menu/items/{item}` as sent; [`ItemFields::parse`] makes it `ItemFields`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ItemBody {
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -48,15 +48,23 @@ fn yes() -> bool {
     true
 }
 
-/// A field that, when present, must hold a value: `null` is refused, not taken as absent.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
+/// Every writable field of an item, parsed: only [`ItemFields::parse`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemFields {
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub price_cents: i64,
+    pub available: bool,
+    pub stock: Stock,
+    _parsed: Parsed,
 }
 
-/// Any subset of the writable fields: the body of `PATCH .../items/{item}`.
-/// `stock` distinguishes "absent" (`None`) from "set to unlimited" (`Some(None)`).
+/// The body of `PATCH .../menu/items/{item}` as sent: any subset of the writable
+/// fields. A field that is present must hold a value (`null` is refused), except
+/// `stock`, where `null` means unlimited.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct ItemPatch {
+pub struct ItemPatchBody {
     #[serde(default, deserialize_with = "present")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "present")]
@@ -70,6 +78,17 @@ pub struct ItemPatch {
     /// Present (even as `null`) is `Some`.
     #[serde(default, deserialize_with = "crate::whole::present_optional")]
     pub stock: Option<Stock>,
+}
+
+/// A field that, when present, must hold a value: `null` is refused, not taken as absent.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// A change to some fields of an item, parsed: only [`ItemPatch::parse`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemPatch {
+    body: ItemPatchBody,
 }
 
 fn check_price(errors: &mut Vec<FieldError>, price: i64) {
@@ -94,70 +113,92 @@ fn check_stock(errors: &mut Vec<FieldError>, stock: Stock) {
 
 impl ItemFields {
     /// Checks every limit of docs/api.md, reporting all failures at once.
-    pub fn validate(self) -> Result<Self, Invalid> {
+    pub fn parse(body: ItemBody) -> Result<Self, Invalid> {
         let mut errors = vec![];
-        check_text(&mut errors, "name", &self.name, 1, NAME_MAX);
+        check_text(&mut errors, "name", &body.name, 1, NAME_MAX);
         check_text(
             &mut errors,
             "description",
-            &self.description,
+            &body.description,
             0,
             DESCRIPTION_MAX,
         );
-        check_text(&mut errors, "category", &self.category, 1, CATEGORY_MAX);
-        check_price(&mut errors, self.price_cents);
-        check_stock(&mut errors, self.stock);
-        if errors.is_empty() {
-            Ok(self)
-        } else {
-            Err(Invalid(errors))
+        check_text(&mut errors, "category", &body.category, 1, CATEGORY_MAX);
+        check_price(&mut errors, body.price_cents);
+        check_stock(&mut errors, body.stock);
+        if !errors.is_empty() {
+            return Err(Invalid(errors));
+        }
+        Ok(Self {
+            name: body.name,
+            description: body.description,
+            category: body.category,
+            price_cents: body.price_cents,
+            available: body.available,
+            stock: body.stock,
+            _parsed: Parsed,
+        })
+    }
+
+    /// The item these fields make, under `id`.
+    pub fn into_item(self, id: ItemId) -> MenuItem {
+        MenuItem {
+            id,
+            name: self.name,
+            description: self.description,
+            category: self.category,
+            price_cents: self.price_cents,
+            available: self.available,
+            stock: self.stock,
         }
     }
 }
 
 impl ItemPatch {
-    pub fn validate(self) -> Result<Self, Invalid> {
+    /// Checks every field given, reporting all failures at once.
+    pub fn parse(body: ItemPatchBody) -> Result<Self, Invalid> {
         let mut errors = vec![];
-        if let Some(name) = &self.name {
+        if let Some(name) = &body.name {
             check_text(&mut errors, "name", name, 1, NAME_MAX);
         }
-        if let Some(description) = &self.description {
+        if let Some(description) = &body.description {
             check_text(&mut errors, "description", description, 0, DESCRIPTION_MAX);
         }
-        if let Some(category) = &self.category {
+        if let Some(category) = &body.category {
             check_text(&mut errors, "category", category, 1, CATEGORY_MAX);
         }
-        if let Some(price) = self.price_cents {
+        if let Some(price) = body.price_cents {
             check_price(&mut errors, price);
         }
-        if let Some(stock) = self.stock {
+        if let Some(stock) = body.stock {
             check_stock(&mut errors, stock);
         }
         if errors.is_empty() {
-            Ok(self)
+            Ok(Self { body })
         } else {
             Err(Invalid(errors))
         }
     }
 
     /// The item after this patch; `id` is unchanged.
-    pub fn apply(self, mut item: MenuItem) -> MenuItem {
-        if let Some(v) = self.name {
+    pub fn apply(&self, mut item: MenuItem) -> MenuItem {
+        let b = self.body.clone();
+        if let Some(v) = b.name {
             item.name = v;
         }
-        if let Some(v) = self.description {
+        if let Some(v) = b.description {
             item.description = v;
         }
-        if let Some(v) = self.category {
+        if let Some(v) = b.category {
             item.category = v;
         }
-        if let Some(v) = self.price_cents {
+        if let Some(v) = b.price_cents {
             item.price_cents = v;
         }
-        if let Some(v) = self.available {
+        if let Some(v) = b.available {
             item.available = v;
         }
-        if let Some(v) = self.stock {
+        if let Some(v) = b.stock {
             item.stock = v;
         }
         item
@@ -169,7 +210,11 @@ mod tests {
     use super::*;
 
     fn fields(json: &str) -> Result<ItemFields, Invalid> {
-        serde_json::from_str::<ItemFields>(json).unwrap().validate()
+        ItemFields::parse(serde_json::from_str::<ItemBody>(json).unwrap())
+    }
+
+    fn patch(json: &str) -> ItemPatchBody {
+        serde_json::from_str(json).unwrap()
     }
 
     #[test]
@@ -193,12 +238,9 @@ mod tests {
 
     #[test]
     fn patch_tells_null_stock_from_absent_stock() {
-        let absent: ItemPatch = serde_json::from_str(r#"{"name":"x"}"#).unwrap();
-        assert_eq!(absent.stock, None);
-        let unlimited: ItemPatch = serde_json::from_str(r#"{"stock":null}"#).unwrap();
-        assert_eq!(unlimited.stock, Some(None));
-        let five: ItemPatch = serde_json::from_str(r#"{"stock":5}"#).unwrap();
-        assert_eq!(five.stock, Some(Some(5)));
+        assert_eq!(patch(r#"{"name":"x"}"#).stock, None);
+        assert_eq!(patch(r#"{"stock":null}"#).stock, Some(None));
+        assert_eq!(patch(r#"{"stock":5}"#).stock, Some(Some(5)));
         for field in [
             "name",
             "description",
@@ -207,7 +249,10 @@ mod tests {
             "available",
         ] {
             let null = format!(r#"{{"{field}":null}}"#);
-            assert!(serde_json::from_str::<ItemPatch>(&null).is_err(), "{field}");
+            assert!(
+                serde_json::from_str::<ItemPatchBody>(&null).is_err(),
+                "{field}"
+            );
         }
     }
 
@@ -222,16 +267,12 @@ mod tests {
             available: true,
             stock: Some(3),
         };
-        let patch: ItemPatch = serde_json::from_str(r#"{"price_cents":320,"stock":null}"#).unwrap();
-        let after = patch.validate().unwrap().apply(item.clone());
+        let after = ItemPatch::parse(patch(r#"{"price_cents":320,"stock":null}"#))
+            .unwrap()
+            .apply(item.clone());
         assert_eq!(after.price_cents, 320);
         assert_eq!(after.stock, None);
         assert_eq!(after.name, item.name);
-        assert!(
-            serde_json::from_str::<ItemPatch>(r#"{"price_cents":-1}"#)
-                .unwrap()
-                .validate()
-                .is_err()
-        );
+        assert!(ItemPatch::parse(patch(r#"{"price_cents":-1}"#)).is_err());
     }
 }

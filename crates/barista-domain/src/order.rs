@@ -1,14 +1,17 @@
-//! Orders: what a customer asks for (`NewOrder`, validated) and what the shop
-//! records (`Order`, priced from the menu at the moment of ordering).
+//! Orders: what a customer asks for (`NewOrder`, parsed), how it is priced from
+//! the menu at the moment of ordering (`NewOrder::price`), and what the shop
+//! records (`Order`).
 
 use crate::ids::{Currency, ItemId, OrderId, Slug};
 use crate::limits::{CUSTOMER_NAME_MAX, LINES_MAX, NOTE_MAX, QUANTITY_MAX};
+use crate::menu::MenuItem;
+use crate::shop::Shop;
 use crate::status::Status;
 use crate::time::Timestamp;
-use crate::validation::{FieldError, Invalid, check_text};
+use crate::validation::{FieldError, Invalid, Parsed, check_text};
 use serde::{Deserialize, Serialize};
 
-/// The body of `POST /v1/shops/{shop}/orders` as sent; `validate` turns it into a `NewOrder`.
+/// The body of `POST /v1/shops/{shop}/orders` as sent; [`NewOrder::parse`] makes it a `NewOrder`.
 #[derive(Debug, Deserialize)]
 pub struct NewOrderBody {
     pub customer_name: String,
@@ -24,13 +27,15 @@ pub struct NewOrderLineBody {
     pub quantity: i64,
 }
 
-/// A validated order request. Serializes canonically, which is what an
-/// idempotency key's request fingerprint is computed from.
+/// An order request, parsed: only [`NewOrder::parse`] makes one. Serializes
+/// canonically, which is what an idempotency key's fingerprint is computed from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewOrder {
     pub customer_name: String,
     pub note: String,
     pub lines: Vec<NewOrderLine>,
+    #[serde(skip)]
+    _parsed: Parsed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,7 +47,7 @@ pub struct NewOrderLine {
 impl NewOrder {
     /// Checks every limit of docs/api.md on a body that had the right shape,
     /// reporting all failures at once (422 `validation_failed`).
-    pub fn validate(body: NewOrderBody) -> Result<NewOrder, Invalid> {
+    pub fn parse(body: NewOrderBody) -> Result<NewOrder, Invalid> {
         let mut errors = vec![];
         check_text(
             &mut errors,
@@ -88,10 +93,100 @@ impl NewOrder {
                 customer_name: body.customer_name,
                 note: body.note,
                 lines,
+                _parsed: Parsed,
             })
         } else {
             Err(Invalid(errors))
         }
+    }
+}
+
+/// Units of one item to take from stock (or give back), in the fixed order
+/// (by item id) in which every write locks items.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StockMove {
+    pub item: ItemId,
+    pub quantity: i64,
+}
+
+/// Lines that name items not on the menu now, or not available (409 `item_unavailable`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemsUnavailable(pub Invalid);
+
+/// An order priced from the menu, ready to be placed once its stock is taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Priced {
+    lines: Vec<OrderLine>,
+    /// What to take from stocked items, sorted by item id; unlimited items are not listed.
+    pub stock: Vec<StockMove>,
+}
+
+impl NewOrder {
+    /// Prices each line from the item as the menu has it now; `found[i]` is the
+    /// item line `i` names, if the menu has it. A client never sets a price.
+    pub fn price(&self, found: Vec<Option<MenuItem>>) -> Result<Priced, ItemsUnavailable> {
+        let mut lines = Vec::with_capacity(self.lines.len());
+        let mut errors = vec![];
+        let mut stock = vec![];
+        for (i, (line, item)) in self.lines.iter().zip(found).enumerate() {
+            let field = || format!("lines[{i}].item_id");
+            match item {
+                None => errors.push(FieldError::new(field(), "is not on the menu")),
+                Some(item) if !item.available => {
+                    errors.push(FieldError::new(field(), "is not available"))
+                }
+                Some(item) => {
+                    if item.stock.is_some() {
+                        stock.push(StockMove {
+                            item: item.id.clone(),
+                            quantity: line.quantity,
+                        });
+                    }
+                    lines.push(OrderLine {
+                        item_id: item.id.to_string(),
+                        name: item.name,
+                        quantity: line.quantity,
+                        unit_price_cents: item.price_cents,
+                        line_total_cents: item.price_cents * line.quantity,
+                    });
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ItemsUnavailable(Invalid(errors)));
+        }
+        stock.sort();
+        Ok(Priced { lines, stock })
+    }
+}
+
+impl Priced {
+    /// The order as placed in `shop` at `now`: `placed`, version 1, priced lines.
+    pub fn place(self, shop: &Shop, new: &NewOrder, now: Timestamp) -> Order {
+        Order {
+            id: OrderId::generate(),
+            shop: shop.slug.clone(),
+            status: Status::Placed,
+            customer_name: new.customer_name.clone(),
+            note: new.note.clone(),
+            total_cents: self.lines.iter().map(|l| l.line_total_cents).sum(),
+            lines: self.lines,
+            currency: shop.currency,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+impl Order {
+    /// The order as the answer that placed it showed it: `placed`, version 1.
+    /// An idempotent replay answers this, whatever happened to the order since.
+    pub fn as_placed(mut self) -> Order {
+        self.status = Status::Placed;
+        self.version = 1;
+        self.updated_at = self.created_at;
+        self
     }
 }
 
@@ -126,7 +221,71 @@ mod tests {
     use super::*;
 
     fn parse(json: &str) -> Result<NewOrder, Invalid> {
-        NewOrder::validate(serde_json::from_str(json).unwrap())
+        NewOrder::parse(serde_json::from_str(json).unwrap())
+    }
+
+    fn item(id: &str, price: i64, stock: Option<i64>, available: bool) -> Option<MenuItem> {
+        Some(MenuItem {
+            id: ItemId::parse(id).unwrap(),
+            name: id.to_uppercase(),
+            description: String::new(),
+            category: "c".into(),
+            price_cents: price,
+            available,
+            stock,
+        })
+    }
+
+    #[test]
+    fn lines_are_priced_from_the_menu_and_stock_is_taken_in_item_order() {
+        let new = parse(
+            r#"{"customer_name":"Ana","lines":[{"item_id":"tea","quantity":2},{"item_id":"bun","quantity":3},{"item_id":"cake","quantity":1}]}"#,
+        )
+        .unwrap();
+        let priced = new
+            .price(vec![
+                item("tea", 300, Some(5), true),
+                item("bun", 250, Some(9), true),
+                item("cake", 400, None, true),
+            ])
+            .unwrap();
+        let stock: Vec<_> = priced
+            .stock
+            .iter()
+            .map(|m| (m.item.as_str(), m.quantity))
+            .collect();
+        assert_eq!(stock, [("bun", 3), ("tea", 2)]);
+        let shop = Shop {
+            id: 1,
+            slug: Slug::parse("abc").unwrap(),
+            name: "A".into(),
+            currency: Currency::parse("EUR").unwrap(),
+            created_at: Timestamp(0),
+            staff_key_hash: vec![],
+        };
+        let order = priced.place(&shop, &new, Timestamp(7));
+        assert_eq!(order.total_cents, 600 + 750 + 400);
+        assert_eq!(order.lines[1].line_total_cents, 750);
+        assert_eq!(
+            (order.status, order.version, order.updated_at),
+            (Status::Placed, 1, Timestamp(7))
+        );
+    }
+
+    #[test]
+    fn items_off_the_menu_or_unavailable_are_named_by_line() {
+        let new = parse(
+            r#"{"customer_name":"Ana","lines":[{"item_id":"tea","quantity":1},{"item_id":"gone","quantity":1},{"item_id":"off","quantity":1}]}"#,
+        )
+        .unwrap();
+        let ItemsUnavailable(why) = new
+            .price(vec![
+                item("tea", 1, None, true),
+                None,
+                item("off", 1, None, false),
+            ])
+            .unwrap_err();
+        assert_eq!(fields(why), ["lines[1].item_id", "lines[2].item_id"]);
     }
 
     fn fields(err: Invalid) -> Vec<String> {

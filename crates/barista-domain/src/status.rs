@@ -1,6 +1,9 @@
 //! The order status machine: `placed -> brewing -> ready -> collected`, and
 //! `placed | brewing | ready -> cancelled`. `collected` and `cancelled` are final.
+//! Every move bumps the order's version; cancelling gives its stock back.
 
+use crate::order::{Order, StockMove};
+use crate::time::Timestamp;
 use serde::{Serialize, Serializer};
 use std::fmt;
 
@@ -77,6 +80,40 @@ impl Status {
     }
 }
 
+/// An order after a status move, and what the move gives back to stock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub order: Order,
+    /// For a cancel: every line, by item id; the store gives back only stocked items.
+    pub stock_back: Vec<StockMove>,
+}
+
+impl Order {
+    /// The order moved to `to` at `now`: its version grows by one, `updated_at`
+    /// never goes backwards, and a cancel gives every line back.
+    pub fn moved(mut self, to: Status, now: Timestamp) -> Result<Moved, InvalidTransition> {
+        self.status = self.status.transition(to)?;
+        self.version += 1;
+        self.updated_at = now.max(self.updated_at);
+        let mut stock_back = vec![];
+        if to == Status::Cancelled {
+            for line in &self.lines {
+                if let Ok(item) = crate::ItemId::parse(&line.item_id) {
+                    stock_back.push(StockMove {
+                        item,
+                        quantity: line.quantity,
+                    });
+                }
+            }
+            stock_back.sort();
+        }
+        Ok(Moved {
+            order: self,
+            stock_back,
+        })
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -138,6 +175,47 @@ mod tests {
             assert!(Cancelled.transition(to).is_err());
         }
         assert!(Collected.is_final() && Cancelled.is_final() && !Ready.is_final());
+    }
+
+    #[test]
+    fn a_move_bumps_the_version_and_a_cancel_gives_the_lines_back() {
+        use crate::{Currency, OrderId, OrderLine, Slug};
+        let line = |id: &str, quantity| OrderLine {
+            item_id: id.into(),
+            name: id.into(),
+            quantity,
+            unit_price_cents: 1,
+            line_total_cents: quantity,
+        };
+        let order = Order {
+            id: OrderId::generate(),
+            shop: Slug::parse("abc").unwrap(),
+            status: Placed,
+            customer_name: "A".into(),
+            note: String::new(),
+            lines: vec![line("tea", 2), line("bun", 1)],
+            total_cents: 3,
+            currency: Currency::parse("EUR").unwrap(),
+            version: 1,
+            created_at: Timestamp(10),
+            updated_at: Timestamp(10),
+        };
+        let brewing = order.clone().moved(Brewing, Timestamp(5)).unwrap();
+        assert_eq!(brewing.order.version, 2);
+        assert_eq!(
+            brewing.order.updated_at,
+            Timestamp(10),
+            "time never goes back"
+        );
+        assert!(brewing.stock_back.is_empty());
+        let cancelled = order.clone().moved(Cancelled, Timestamp(20)).unwrap();
+        let back: Vec<_> = cancelled
+            .stock_back
+            .iter()
+            .map(|m| (m.item.as_str(), m.quantity))
+            .collect();
+        assert_eq!(back, [("bun", 1), ("tea", 2)]);
+        assert!(order.moved(Collected, Timestamp(20)).is_err());
     }
 
     #[test]

@@ -18,6 +18,11 @@ impl FieldError {
     }
 }
 
+/// Marks a type whose values come only from its `parse`: the field is private,
+/// so no other crate can build one that skipped the checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Parsed;
+
 /// A well-formed request that is not acceptable: becomes 422 `validation_failed`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid(pub Vec<FieldError>);

@@ -6,7 +6,7 @@
 
 use crate::error::ApiError;
 use axum::http::{HeaderMap, header};
-use barista_store::ShopRecord;
+use barista_domain::Shop;
 use sha2::{Digest, Sha256};
 
 /// A secret that never shows in `Debug` output or logs.
@@ -41,12 +41,9 @@ pub fn sha256(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// A fresh staff key: `bsk_` and 64 hex digits.
-pub fn new_staff_key() -> Result<String, ApiError> {
+pub fn new_staff_key() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        tracing::error!(error = %e, "no randomness for a staff key");
-        ApiError::internal()
-    })?;
+    getrandom::fill(&mut bytes)?;
     Ok(format!("bsk_{}", hex(&bytes)))
 }
 
@@ -62,7 +59,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Passes only with this shop's own staff key.
-pub fn require_staff(headers: &HeaderMap, shop: &ShopRecord) -> Result<(), ApiError> {
+pub fn require_staff(headers: &HeaderMap, shop: &Shop) -> Result<(), ApiError> {
     match bearer(headers) {
         Some(key) if constant_time_eq(&sha256(key.as_bytes()), &shop.staff_key_hash) => Ok(()),
         _ => Err(ApiError::unauthorized()),

@@ -1,8 +1,8 @@
 //! The demo shop an empty database gets, so `barista serve` is useful at once.
 
 use crate::auth::{new_staff_key, sha256};
-use barista_domain::{Currency, ItemFields, ItemId, Slug};
-use barista_store::{NewShop, Store, StoreError};
+use barista_domain::{ItemBody, ItemFields, ItemId, NewShop, ShopBody};
+use barista_store::{Store, StoreError};
 
 pub const DEMO_SLUG: &str = "demo";
 
@@ -20,27 +20,27 @@ const MENU: &[(&str, &str, &str, i64, Option<i64>)] = &[
 
 /// Creates the demo shop and its menu; returns its staff key (shown once).
 pub async fn seed(store: &dyn Store) -> Result<String, StoreError> {
-    let staff_key = new_staff_key().map_err(|e| StoreError::Internal(e.detail))?;
+    let staff_key = new_staff_key()
+        .map_err(|e| StoreError::Internal(format!("no randomness for a staff key: {e}")))?;
+    let shop = NewShop::parse(ShopBody {
+        slug: DEMO_SLUG.into(),
+        name: "Demo Coffee".into(),
+        currency: "EUR".into(),
+    })?;
     let shop = store
-        .create_shop(NewShop {
-            slug: Slug::parse(DEMO_SLUG).expect("a valid slug"),
-            name: "Demo Coffee".into(),
-            currency: Currency::parse("EUR").expect("a valid currency"),
-            staff_key_hash: sha256(staff_key.as_bytes()),
-        })
+        .create_shop(shop, sha256(staff_key.as_bytes()))
         .await?;
     for (id, name, category, price_cents, stock) in MENU {
-        let fields = ItemFields {
+        let fields = ItemFields::parse(ItemBody {
             name: (*name).into(),
             description: String::new(),
             category: (*category).into(),
             price_cents: *price_cents,
             available: true,
             stock: *stock,
-        };
-        store
-            .put_item(&shop, ItemId::parse(id).expect("a valid item id"), fields)
-            .await?;
+        })?;
+        let id = ItemId::parse(id).map_err(StoreError::Internal)?;
+        store.put_item(&shop, id, fields).await?;
     }
     Ok(staff_key)
 }

@@ -95,6 +95,13 @@ impl ApiError {
     }
 }
 
+impl From<getrandom::Error> for ApiError {
+    fn from(e: getrandom::Error) -> Self {
+        tracing::error!(error = %e, "no randomness");
+        Self::internal()
+    }
+}
+
 impl From<Invalid> for ApiError {
     fn from(invalid: Invalid) -> Self {
         Self::invalid(invalid)

@@ -5,6 +5,7 @@
 //! handler -> domain validation -> store transaction -> response (+ event).
 #![forbid(unsafe_code)]
 
+mod access;
 pub mod auth;
 pub mod demo;
 mod error;
@@ -99,7 +100,7 @@ async fn keep_menus_fresh(state: AppState, mut draining: watch::Receiver<bool>) 
             _ = draining.changed() => return,
         }
         for (shop_id, held) in state.menu_cache.held() {
-            let Some(shop) = state.known_shop(shop_id) else {
+            let Some(shop) = state.shops.known(shop_id) else {
                 continue;
             };
             if let Ok(current) = state.store.menu_version(&shop).await

@@ -1,16 +1,15 @@
 //! What every handler shares: the store, the caches, the limits, and whether
 //! the server is draining.
 
+use crate::access::Shops;
 use crate::auth::Secret;
 use crate::error::ApiError;
 use crate::menu_cache::MenuCache;
 use crate::observe::Metrics;
 use crate::observe::routes::RouteTemplates;
 use crate::rate_limit::ShopRateLimit;
-use barista_domain::Slug;
-use barista_store::{ShopRecord, Store};
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use barista_store::Store;
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// How the server behaves; the binary fills it from flags and environment.
@@ -39,13 +38,10 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 3] = [Role::All, Role::Menu, Role::Orders];
+
     pub fn parse(text: &str) -> Option<Role> {
-        match text {
-            "all" => Some(Role::All),
-            "menu" => Some(Role::Menu),
-            "orders" => Some(Role::Orders),
-            _ => None,
-        }
+        Role::ALL.into_iter().find(|r| r.name() == text)
     }
 
     pub fn name(self) -> &'static str {
@@ -77,12 +73,12 @@ pub struct AppState {
 pub struct Shared {
     pub store: Arc<dyn Store>,
     pub config: Config,
-    pub menu_cache: MenuCache,
+    /// Kept current by the store's feed: a write invalidates before it returns.
+    pub menu_cache: Arc<MenuCache>,
     pub metrics: Arc<Metrics>,
     pub route_templates: Arc<RouteTemplates>,
-    /// Shops never change once created, so a found shop is cached for good.
-    /// A `std` lock: held for a lookup only.
-    shops: RwLock<HashMap<String, Arc<ShopRecord>>>,
+    /// Shops looked up so far; only `access` finds one for a request.
+    pub shops: Shops,
     rate_limit: Option<ShopRateLimit>,
     /// Becomes `true` when shutdown starts: SSE streams end, `/readyz` fails.
     pub draining: watch::Receiver<bool>,
@@ -102,60 +98,39 @@ impl AppState {
             crate::routes::ROUTES.iter().map(|r| r.path),
         ));
         let metrics = Arc::new(Metrics::new(config.metrics, &route_templates.labels()));
+        let menu_cache = Arc::new(MenuCache::default());
+        let cache = menu_cache.clone();
+        store
+            .feed()
+            .on_menu_change(move |shop, version| cache.invalidate(shop, version));
         Self {
             inner: Arc::new(Shared {
                 store,
                 config,
-                menu_cache: MenuCache::default(),
+                menu_cache,
                 metrics,
                 route_templates,
-                shops: RwLock::default(),
+                shops: Shops::default(),
                 rate_limit,
                 draining,
             }),
         }
     }
 
-    /// The shop a path names (404 if none), charged against its request budget (429).
-    pub async fn shop(&self, slug: &str) -> Result<Arc<ShopRecord>, ApiError> {
-        let shop = self.find_shop(slug).await?;
-        if let Some(limit) = &self.rate_limit
-            && let Err(wait) = limit.check(shop.id)
-        {
+    /// Charges one request to the shop's budget on this replica (429 past it).
+    pub fn charge(&self, shop_id: i64) -> Result<(), ApiError> {
+        let Some(limit) = &self.rate_limit else {
+            return Ok(());
+        };
+        limit.check(shop_id).map_err(|wait| {
             self.metrics.rate_limited.inc();
             let mut e = ApiError::new(
                 crate::problem::Code::RateLimited,
                 "this shop is over its request budget; retry later",
             );
             e.retry_after = Some(wait);
-            return Err(e);
-        }
-        Ok(shop)
-    }
-
-    async fn find_shop(&self, slug: &str) -> Result<Arc<ShopRecord>, ApiError> {
-        if let Some(shop) = self
-            .shops
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(slug)
-        {
-            return Ok(shop.clone());
-        }
-        let not_found = || ApiError::not_found(format!("no shop `{slug}`"));
-        let parsed = Slug::parse(slug).map_err(|_| not_found())?;
-        let shop = Arc::new(self.store.shop(&parsed).await?.ok_or_else(not_found)?);
-        self.shops
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(slug.to_owned(), shop.clone());
-        Ok(shop)
-    }
-
-    /// A shop already looked up, by id.
-    pub fn known_shop(&self, id: i64) -> Option<Arc<ShopRecord>> {
-        let shops = self.shops.read().unwrap_or_else(|p| p.into_inner());
-        shops.values().find(|s| s.id == id).cloned()
+            e
+        })
     }
 
     pub fn is_draining(&self) -> bool {

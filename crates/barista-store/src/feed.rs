@@ -1,20 +1,28 @@
-//! Wake-ups for event readers: per shop, the highest event sequence known to be
-//! committed. A reader that is behind re-reads the `events` table; the feed
-//! never carries rows, so a lost wake-up costs latency, never an event.
+//! What committed writes changed, for the readers in this process.
+//!
+//! Per shop: the highest event sequence number known to be committed (event
+//! streams wait on it, then re-read the `events` table, so a lost wake-up costs
+//! latency, never an event), and the menu version (the menu cache listens, so
+//! a change is served on the very next request). The store announces its own
+//! writes at commit; on PostgreSQL, `LISTEN/NOTIFY` announces other replicas'.
 
+use crate::transactions::Changes;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use tokio::sync::watch;
 
+type MenuListener = Box<dyn Fn(i64, i64) + Send + Sync>;
+
 #[derive(Default)]
-pub struct EventFeed {
+pub struct Feed {
     /// A `std` mutex: held only to look up or insert a sender, never across `.await`.
-    shops: Mutex<HashMap<i64, watch::Sender<i64>>>,
+    events: Mutex<HashMap<i64, watch::Sender<i64>>>,
+    menus: OnceLock<MenuListener>,
 }
 
-impl EventFeed {
+impl Feed {
     fn sender(&self, shop_id: i64) -> watch::Sender<i64> {
-        let mut shops = self.shops.lock().unwrap_or_else(|p| p.into_inner());
+        let mut shops = self.events.lock().unwrap_or_else(|p| p.into_inner());
         shops
             .entry(shop_id)
             .or_insert_with(|| watch::channel(0).0)
@@ -39,9 +47,31 @@ impl EventFeed {
 
     /// Wakes every reader of every shop (after a lost connection to the notifier).
     pub fn wake_all(&self) {
-        let shops = self.shops.lock().unwrap_or_else(|p| p.into_inner());
+        let shops = self.events.lock().unwrap_or_else(|p| p.into_inner());
         for sender in shops.values() {
             sender.send_modify(|_| {});
+        }
+    }
+
+    /// Calls `listener(shop_id, version)` whenever a menu changes (one listener: the menu cache).
+    pub fn on_menu_change(&self, listener: impl Fn(i64, i64) + Send + Sync + 'static) {
+        let _ = self.menus.set(Box::new(listener));
+    }
+
+    /// Announces that the shop's menu is at `version` or later.
+    pub fn menu_changed(&self, shop_id: i64, version: i64) {
+        if let Some(listener) = self.menus.get() {
+            listener(shop_id, version);
+        }
+    }
+
+    /// Announces what a committed write changed.
+    pub(crate) fn announce(&self, shop_id: i64, changes: &Changes) {
+        if let Some(version) = changes.menu_version {
+            self.menu_changed(shop_id, version);
+        }
+        if let Some(seq) = changes.event {
+            self.publish(shop_id, seq);
         }
     }
 }

@@ -1,31 +1,38 @@
 //! Barista's storage layer.
 //!
 //! [`Store`] is the one interface the server talks to: every method is a named
-//! transaction (`place_order`, `claim_next`), never generic CRUD. Each backend
-//! keeps its SQL beside its transactions. Every table is keyed by the shop
-//! (tenant) first and every query filters on it.
+//! transaction (`place_order`, `claim_next`), never generic CRUD. Every table
+//! is keyed by the shop (tenant) first and every query filters on it.
 //!
-//! Writes append to the `events` table (a transactional outbox) in the same
-//! transaction as the change; [`EventFeed`] only wakes readers up, so a reader
+//! The transactions are written once (`transactions.rs`, over the statements
+//! of `sql.rs`), with the domain deciding every rule; a backend (`sqlite/`,
+//! `postgres/`) only opens connections, runs statements, and commits. Writes
+//! append to the `events` table (a transactional outbox) in the same
+//! transaction as the change; the [`Feed`] only wakes readers up, so a reader
 //! that misses a wake-up loses nothing: it re-reads the table.
 #![forbid(unsafe_code)]
 
+mod conn;
+mod db;
 mod error;
 mod feed;
 pub mod postgres;
-mod pricing;
 mod records;
+mod sql;
 pub mod sqlite;
+mod transactions;
+mod value;
 
 pub use error::StoreError;
-pub use feed::EventFeed;
-pub use records::{
-    Event, IdempotentRequest, ItemWrite, NewShop, OrderChange, OrderPage, Placed, PoolStats,
-    PublicShop, ShopRecord,
-};
+pub use feed::Feed;
+pub use records::{Event, OrderPage, Placed, PoolStats};
+pub use transactions::ItemWrite;
 
 use async_trait::async_trait;
-use barista_domain::{ItemFields, ItemId, ItemPatch, Menu, NewOrder, Order, OrderId, Slug, Status};
+use barista_domain::{
+    IdempotentRequest, ItemFields, ItemId, ItemPatch, Menu, MenuItem, NewOrder, NewShop, Order,
+    OrderId, Shop, Slug, Status,
+};
 use std::sync::Arc;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -37,61 +44,51 @@ pub trait Store: Send + Sync + 'static {
     /// Whether any shop exists (an empty database gets the demo shop).
     async fn has_shops(&self) -> Result<bool>;
     /// Creates a shop; `SlugTaken` if the slug is in use.
-    async fn create_shop(&self, shop: NewShop) -> Result<ShopRecord>;
-    async fn shop(&self, slug: &Slug) -> Result<Option<ShopRecord>>;
+    async fn create_shop(&self, new: NewShop, staff_key_hash: Vec<u8>) -> Result<Shop>;
+    async fn shop(&self, slug: &Slug) -> Result<Option<Shop>>;
     /// The whole menu at its current version.
-    async fn menu(&self, shop: &ShopRecord) -> Result<Menu>;
+    async fn menu(&self, shop: &Shop) -> Result<Menu>;
     /// The shop's current menu version, for cheap staleness checks.
-    async fn menu_version(&self, shop: &ShopRecord) -> Result<i64>;
+    async fn menu_version(&self, shop: &Shop) -> Result<i64>;
     /// Creates or replaces an item.
-    async fn put_item(
-        &self,
-        shop: &ShopRecord,
-        id: ItemId,
-        fields: ItemFields,
-    ) -> Result<ItemWrite>;
+    async fn put_item(&self, shop: &Shop, id: ItemId, fields: ItemFields) -> Result<ItemWrite>;
     /// Changes some fields of an existing item; `NotFound` if there is none.
-    async fn patch_item(
-        &self,
-        shop: &ShopRecord,
-        id: ItemId,
-        patch: ItemPatch,
-    ) -> Result<ItemWrite>;
-    /// Removes an item; returns the new menu version. `NotFound` if there is none.
-    async fn delete_item(&self, shop: &ShopRecord, id: ItemId) -> Result<i64>;
+    async fn patch_item(&self, shop: &Shop, id: ItemId, patch: ItemPatch) -> Result<MenuItem>;
+    /// Removes an item; `NotFound` if there is none.
+    async fn delete_item(&self, shop: &Shop, id: ItemId) -> Result<()>;
     /// Prices the order from the menu, takes stock for every line or none,
     /// records the order and its event, honouring the idempotency key.
     async fn place_order(
         &self,
-        shop: &ShopRecord,
+        shop: &Shop,
         order: NewOrder,
         key: Option<IdempotentRequest>,
     ) -> Result<Placed>;
-    async fn order(&self, shop: &ShopRecord, id: OrderId) -> Result<Option<Order>>;
+    async fn order(&self, shop: &Shop, id: OrderId) -> Result<Option<Order>>;
     /// Orders oldest first; returns one page and the cursor of the next, if any.
     async fn list_orders(
         &self,
-        shop: &ShopRecord,
+        shop: &Shop,
         page: OrderPage,
     ) -> Result<(Vec<Order>, Option<OrderId>)>;
     /// Moves the oldest `placed` order to `brewing`; `None` when none is waiting.
-    async fn claim_next(&self, shop: &ShopRecord) -> Result<Option<OrderChange>>;
+    async fn claim_next(&self, shop: &Shop) -> Result<Option<Order>>;
     /// Moves an order along the status machine; cancelling gives stock back.
-    async fn set_status(&self, shop: &ShopRecord, id: OrderId, to: Status) -> Result<OrderChange>;
+    async fn set_status(&self, shop: &Shop, id: OrderId, to: Status) -> Result<Order>;
     /// Events after `after` (exclusive), oldest first, optionally of one order.
     async fn events_after(
         &self,
-        shop: &ShopRecord,
+        shop: &Shop,
         after: i64,
         order: Option<OrderId>,
         limit: usize,
     ) -> Result<Vec<Event>>;
     /// The shop's latest event sequence number (0 when it has none).
-    async fn last_event_seq(&self, shop: &ShopRecord) -> Result<i64>;
+    async fn last_event_seq(&self, shop: &Shop) -> Result<i64>;
     /// Whether the database answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
-    /// Wake-ups for event readers.
-    fn feed(&self) -> &EventFeed;
+    /// What committed writes changed: wake-ups for event readers, menu versions.
+    fn feed(&self) -> &Feed;
     /// Connection and commit statistics, for metrics.
     fn pool_stats(&self) -> PoolStats;
 }
@@ -99,8 +96,10 @@ pub trait Store: Send + Sync + 'static {
 /// The database a URL names, with its schema applied.
 pub async fn open(url: &str, options: &OpenOptions) -> Result<Arc<dyn Store>> {
     match DatabaseUrl::parse(url)? {
-        DatabaseUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(&path, options).await?)),
-        DatabaseUrl::Postgres(url) => Ok(Arc::new(postgres::PostgresStore::open(&url).await?)),
+        DatabaseUrl::Sqlite(path) => Ok(Arc::new(db::Db(
+            sqlite::Sqlite::open(&path, options).await?,
+        ))),
+        DatabaseUrl::Postgres(url) => Ok(Arc::new(db::Db(postgres::Postgres::open(&url).await?))),
     }
 }
 

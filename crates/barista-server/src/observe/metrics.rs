@@ -132,13 +132,26 @@ pub enum OrderOutcome {
     Rejected,
 }
 
+impl OrderOutcome {
+    /// The outcome of what the store answered.
+    pub fn of(placed: &Result<barista_store::Placed, barista_store::StoreError>) -> Self {
+        use barista_store::{Placed, StoreError};
+        match placed {
+            Ok(Placed::Created(_)) => OrderOutcome::Created,
+            Ok(Placed::Replayed(_)) => OrderOutcome::Replayed,
+            Err(StoreError::OutOfStock { .. }) => OrderOutcome::OutOfStock,
+            Err(_) => OrderOutcome::Rejected,
+        }
+    }
+}
+
 pub struct Metrics {
     /// False with `--no-metrics`: nothing is recorded on the request path.
     pub enabled: bool,
     routes: Vec<RouteMetrics>,
     pub active_requests: Gauge,
-    pub menu_cache_hits: Counter,
-    pub menu_cache_misses: Counter,
+    menu_cache_hits: Counter,
+    menu_cache_misses: Counter,
     pub sse_streams: Gauge,
     orders: [Counter; 4],
     pub admission_rejections: Counter,
@@ -179,8 +192,23 @@ impl Metrics {
         }
     }
 
+    /// Counts an order's outcome (not with `--no-metrics`).
     pub fn order(&self, outcome: OrderOutcome) {
-        self.orders[outcome as usize].inc();
+        if self.enabled {
+            self.orders[outcome as usize].inc();
+        }
+    }
+
+    pub fn menu_cache_hit(&self) {
+        if self.enabled {
+            self.menu_cache_hits.inc();
+        }
+    }
+
+    pub fn menu_cache_miss(&self) {
+        if self.enabled {
+            self.menu_cache_misses.inc();
+        }
     }
 
     /// Prometheus text format (version 0.0.4).

@@ -2,7 +2,7 @@
 //! only *woken* by the store's feed, so a reconnect with `Last-Event-ID`
 //! resumes exactly, and a missed wake-up delays an event but never loses it.
 
-use crate::auth::require_staff;
+use crate::access::ShopAccess;
 use crate::error::ApiError;
 use crate::extract::PathOf;
 use crate::state::AppState;
@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use barista_domain::OrderId;
-use barista_store::ShopRecord;
+use barista_domain::Shop;
 use futures_util::{Stream, StreamExt, stream};
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -48,7 +48,7 @@ fn sse_event(seq: i64, data: &str) -> SseEvent {
 /// One stream's position in the shop's events.
 struct Follow {
     state: AppState,
-    shop: Arc<ShopRecord>,
+    shop: Arc<Shop>,
     order: Option<OrderId>,
     cursor: i64,
     pending: VecDeque<barista_store::Event>,
@@ -103,7 +103,7 @@ impl Follow {
 
 fn follow(
     state: AppState,
-    shop: Arc<ShopRecord>,
+    shop: Arc<Shop>,
     order: Option<OrderId>,
     cursor: i64,
     wake: watch::Receiver<i64>,
@@ -128,10 +128,10 @@ fn follow(
 
 pub async fn order_events(
     State(state): State<AppState>,
-    PathOf((slug, id)): PathOf<(String, String)>,
+    ShopAccess(shop): ShopAccess,
+    PathOf((_, id)): PathOf<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let shop = state.shop(&slug).await?;
     let not_found = || ApiError::not_found(format!("no order `{id}`"));
     let order_id = OrderId::parse(&id).map_err(|_| not_found())?;
     let resume = last_event_id(&headers)?;
@@ -164,11 +164,9 @@ pub async fn order_events(
 
 pub async fn shop_events(
     State(state): State<AppState>,
-    PathOf(slug): PathOf<String>,
+    ShopAccess(shop): ShopAccess,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let shop = state.shop(&slug).await?;
-    require_staff(&headers, &shop)?;
     let resume = last_event_id(&headers)?;
     let wake = state.store.feed().subscribe(shop.id);
     let cursor = match resume {

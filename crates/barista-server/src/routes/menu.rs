@@ -1,31 +1,29 @@
 //! The menu: read by everyone from the cache, written by staff.
 
-use super::{json_response, to_json};
-use crate::auth::{hex, require_staff, sha256};
+use super::{created, json_response, to_json};
+use crate::access::ShopAccess;
+use crate::auth::{hex, sha256};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, PathOf};
 use crate::menu_cache::CachedMenu;
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use barista_domain::{ItemFields, ItemId, ItemPatch};
-use barista_store::ShopRecord;
+use barista_domain::{ItemBody, ItemFields, ItemId, ItemPatch, ItemPatchBody, Shop};
 use bytes::Bytes;
 use std::sync::Arc;
 
 const CACHE_CONTROL: HeaderValue = HeaderValue::from_static("public, max-age=1");
 
 /// The shop's menu from the cache, loading it on a miss.
-async fn cached_menu(state: &AppState, shop: &ShopRecord) -> Result<Arc<CachedMenu>, ApiError> {
+async fn cached_menu(state: &AppState, shop: &Shop) -> Result<Arc<CachedMenu>, ApiError> {
     if let Some(menu) = state.menu_cache.get(shop.id) {
-        if state.metrics.enabled {
-            state.metrics.menu_cache_hits.inc();
-        }
+        state.metrics.menu_cache_hit();
         return Ok(menu);
     }
-    state.metrics.menu_cache_misses.inc();
+    state.metrics.menu_cache_miss();
     let menu = state.store.menu(shop).await?;
     let body = to_json(&menu)?;
     // Strong: the version says which menu, the digest guards against a reset database.
@@ -67,10 +65,9 @@ fn none_match(header: Option<&HeaderValue>, etag: &HeaderValue) -> bool {
 
 pub async fn get_menu(
     State(state): State<AppState>,
-    PathOf(slug): PathOf<String>,
+    shop: ShopAccess,
     IfNoneMatch(if_none_match): IfNoneMatch,
 ) -> Result<Response, ApiError> {
-    let shop = state.shop(&slug).await?;
     let menu = cached_menu(&state, &shop).await?;
     let mut response = if none_match(if_none_match.as_ref(), &menu.etag) {
         StatusCode::NOT_MODIFIED.into_response()
@@ -85,19 +82,16 @@ pub async fn get_menu(
 
 pub async fn put_item(
     State(state): State<AppState>,
-    PathOf((slug, item)): PathOf<(String, String)>,
-    headers: HeaderMap,
-    JsonBody(fields): JsonBody<ItemFields>,
+    shop: ShopAccess,
+    PathOf((_, item)): PathOf<(String, String)>,
+    JsonBody(body): JsonBody<ItemBody>,
 ) -> Result<Response, ApiError> {
-    let shop = state.shop(&slug).await?;
-    require_staff(&headers, &shop)?;
     let id = ItemId::parse(&item).map_err(|m| ApiError::invalid_field("item", m))?;
-    let fields = fields.validate()?;
+    let fields = ItemFields::parse(body)?;
     let written = state.store.put_item(&shop, id, fields).await?;
-    state.menu_cache.invalidate(shop.id, written.menu_version);
     let body = to_json(&written.item)?;
     Ok(if written.created {
-        super::created(&format!("/v1/shops/{slug}/menu/items/{item}"), body)
+        created(&format!("/v1/shops/{}/menu/items/{item}", shop.slug), body)
     } else {
         json_response(StatusCode::OK, body)
     })
@@ -109,37 +103,31 @@ fn existing_item(item: &str) -> Result<ItemId, ApiError> {
 
 pub async fn patch_item(
     State(state): State<AppState>,
-    PathOf((slug, item)): PathOf<(String, String)>,
-    headers: HeaderMap,
-    JsonBody(patch): JsonBody<ItemPatch>,
+    shop: ShopAccess,
+    PathOf((_, item)): PathOf<(String, String)>,
+    JsonBody(body): JsonBody<ItemPatchBody>,
 ) -> Result<Response, ApiError> {
-    let shop = state.shop(&slug).await?;
-    require_staff(&headers, &shop)?;
     let id = existing_item(&item)?;
-    let patch = patch.validate()?;
-    let written = state
+    let patch = ItemPatch::parse(body)?;
+    let item = state
         .store
         .patch_item(&shop, id, patch)
         .await
         .map_err(ApiError::missing(format!("no menu item `{item}`")))?;
-    state.menu_cache.invalidate(shop.id, written.menu_version);
-    Ok(json_response(StatusCode::OK, to_json(&written.item)?))
+    Ok(json_response(StatusCode::OK, to_json(&item)?))
 }
 
 pub async fn delete_item(
     State(state): State<AppState>,
-    PathOf((slug, item)): PathOf<(String, String)>,
-    headers: HeaderMap,
+    shop: ShopAccess,
+    PathOf((_, item)): PathOf<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let shop = state.shop(&slug).await?;
-    require_staff(&headers, &shop)?;
     let id = existing_item(&item)?;
-    let version = state
+    state
         .store
         .delete_item(&shop, id)
         .await
         .map_err(ApiError::missing(format!("no menu item `{item}`")))?;
-    state.menu_cache.invalidate(shop.id, version);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -270,6 +270,14 @@ pub const ROUTES: &[RouteSpec] = &[
     },
 ];
 
+/// Who may call `method template`, as the table declares it.
+pub fn auth_of(method: &Method, template: &str) -> Option<Auth> {
+    ROUTES
+        .iter()
+        .find(|r| r.method == method && r.path == template)
+        .map(|r| r.auth)
+}
+
 /// Whether a replica of `role` serves `spec`.
 fn serves(role: Role, spec: &RouteSpec) -> bool {
     let menu_read = spec.method == Method::GET
@@ -393,17 +401,17 @@ mod tests {
     fn request_schemas_name_exactly_the_fields_the_handlers_read() {
         let doc = crate::openapi::document();
         let schema = |name: &str| doc["components"]["schemas"][name].clone();
-        use barista_domain::{ItemFields, ItemPatch, NewOrderBody, NewOrderLineBody};
+        use barista_domain::{ItemBody, ItemPatchBody, NewOrderBody, NewOrderLineBody};
         assert_eq!(
-            fields_of::<super::shops::ShopCreate>(),
+            fields_of::<barista_domain::ShopBody>(),
             properties(&schema("ShopCreate"))
         );
         assert_eq!(
-            fields_of::<ItemFields>(),
+            fields_of::<ItemBody>(),
             properties(&schema("MenuItemWrite"))
         );
         assert_eq!(
-            fields_of::<ItemPatch>(),
+            fields_of::<ItemPatchBody>(),
             properties(&schema("MenuItemPatch"))
         );
         assert_eq!(

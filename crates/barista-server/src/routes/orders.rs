@@ -1,20 +1,20 @@
 //! Orders: placed by customers, worked through by staff.
 
 use super::{json_response, to_json};
-use crate::auth::{require_staff, sha256};
+use crate::access::ShopAccess;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, PathOf};
 use crate::observe::OrderOutcome;
-use crate::problem::Code;
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use barista_domain::{
-    FieldError, IdempotencyKey, Invalid, NewOrder, NewOrderBody, OrderId, Status,
+    FieldError, IdempotencyKey, IdempotentRequest, Invalid, NewOrder, NewOrderBody, Order, OrderId,
+    Status,
     limits::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX},
 };
-use barista_store::{IdempotentRequest, OrderChange, OrderPage, Placed};
+use barista_store::{OrderPage, Placed};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -32,54 +32,39 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
         .transpose()
 }
 
-fn created(shop: &str, id: OrderId, json: impl Into<axum::body::Body>) -> Response {
-    super::created(&format!("/v1/shops/{shop}/orders/{id}"), json)
+fn created(shop: &str, order: &Order) -> Result<Response, ApiError> {
+    Ok(super::created(
+        &format!("/v1/shops/{shop}/orders/{}", order.id),
+        to_json(order)?,
+    ))
+}
+
+/// The request parsed: the order, and its key with the order's fingerprint.
+fn parse(
+    headers: &HeaderMap,
+    body: NewOrderBody,
+) -> Result<(NewOrder, Option<IdempotentRequest>), ApiError> {
+    let key = idempotency_key(headers)?;
+    let order = NewOrder::parse(body)?;
+    let key = key.map(|key| IdempotentRequest::new(key, &order));
+    Ok((order, key))
 }
 
 pub async fn place_order(
     State(state): State<AppState>,
-    PathOf(slug): PathOf<String>,
+    shop: ShopAccess,
     headers: HeaderMap,
     JsonBody(body): JsonBody<NewOrderBody>,
 ) -> Result<Response, ApiError> {
-    let shop = state.shop(&slug).await?;
-    let placed = place(&state, &shop, &slug, &headers, body).await;
-    state.metrics.order(match &placed {
-        Ok(r) if r.headers().contains_key("idempotent-replayed") => OrderOutcome::Replayed,
-        Ok(_) => OrderOutcome::Created,
-        Err(e) if e.code == Code::OutOfStock => OrderOutcome::OutOfStock,
-        Err(_) => OrderOutcome::Rejected,
-    });
-    placed
-}
-
-async fn place(
-    state: &AppState,
-    shop: &barista_store::ShopRecord,
-    slug: &str,
-    headers: &HeaderMap,
-    body: NewOrderBody,
-) -> Result<Response, ApiError> {
-    let key = idempotency_key(headers)?;
-    let order = NewOrder::validate(body)?;
-    let key = key.map(|key| IdempotentRequest {
-        key,
-        // The canonical form of the validated request, so spacing does not matter.
-        fingerprint: sha256(&serde_json::to_vec(&order).unwrap_or_default()),
-    });
-    match state.store.place_order(shop, order, key).await? {
-        Placed::Created {
-            order,
-            json,
-            menu_version,
-        } => {
-            if let Some(version) = menu_version {
-                state.menu_cache.invalidate(shop.id, version);
-            }
-            Ok(created(slug, order.id, json))
-        }
-        Placed::Replayed { order_id, json } => {
-            let mut response = created(slug, order_id, json);
+    let (order, key) = parse(&headers, body).inspect_err(|_| {
+        state.metrics.order(OrderOutcome::Rejected);
+    })?;
+    let placed = state.store.place_order(&shop, order, key).await;
+    state.metrics.order(OrderOutcome::of(&placed));
+    match placed? {
+        Placed::Created(order) => created(shop.slug.as_str(), &order),
+        Placed::Replayed(order) => {
+            let mut response = created(shop.slug.as_str(), &order)?;
             response
                 .headers_mut()
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -90,9 +75,9 @@ async fn place(
 
 pub async fn get_order(
     State(state): State<AppState>,
-    PathOf((slug, id)): PathOf<(String, String)>,
+    shop: ShopAccess,
+    PathOf((_, id)): PathOf<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let shop = state.shop(&slug).await?;
     let order_id = order_id(&id)?;
     let order = state
         .store
@@ -158,12 +143,9 @@ struct OrderList<'a> {
 
 pub async fn list_orders(
     State(state): State<AppState>,
-    PathOf(slug): PathOf<String>,
-    headers: HeaderMap,
+    shop: ShopAccess,
     query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let shop = state.shop(&slug).await?;
-    require_staff(&headers, &shop)?;
     let Query(query) = query.map_err(|_| ApiError::invalid_field("query", "cannot be decoded"))?;
     let (orders, next) = state.store.list_orders(&shop, page(&query)?).await?;
     let body = OrderList {
@@ -173,22 +155,12 @@ pub async fn list_orders(
     Ok(json_response(StatusCode::OK, to_json(&body)?))
 }
 
-fn changed(state: &AppState, shop_id: i64, change: OrderChange) -> Result<Response, ApiError> {
-    if let Some(version) = change.menu_version {
-        state.menu_cache.invalidate(shop_id, version);
-    }
-    Ok(json_response(StatusCode::OK, to_json(&change.order)?))
-}
-
 pub async fn claim_order(
     State(state): State<AppState>,
-    PathOf(slug): PathOf<String>,
-    headers: HeaderMap,
+    shop: ShopAccess,
 ) -> Result<Response, ApiError> {
-    let shop = state.shop(&slug).await?;
-    require_staff(&headers, &shop)?;
     match state.store.claim_next(&shop).await? {
-        Some(change) => changed(&state, shop.id, change),
+        Some(order) => Ok(json_response(StatusCode::OK, to_json(&order)?)),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }
@@ -200,12 +172,10 @@ pub struct StatusChange {
 
 pub async fn set_status(
     State(state): State<AppState>,
-    PathOf((slug, id)): PathOf<(String, String)>,
-    headers: HeaderMap,
+    shop: ShopAccess,
+    PathOf((_, id)): PathOf<(String, String)>,
     JsonBody(body): JsonBody<StatusChange>,
 ) -> Result<Response, ApiError> {
-    let shop = state.shop(&slug).await?;
-    require_staff(&headers, &shop)?;
     let order_id = order_id(&id)?;
     let to = match Status::parse(&body.status) {
         Some(s @ (Status::Ready | Status::Collected | Status::Cancelled)) => s,
@@ -216,10 +186,10 @@ pub async fn set_status(
             ));
         }
     };
-    let change = state
+    let order = state
         .store
         .set_status(&shop, order_id, to)
         .await
         .map_err(ApiError::missing(format!("no order `{id}`")))?;
-    changed(&state, shop.id, change)
+    Ok(json_response(StatusCode::OK, to_json(&order)?))
 }

@@ -1,29 +1,32 @@
 //! The embedded SQLite backend: one file, WAL mode, `synchronous=FULL`.
 //!
 //! Reads run on a small pool of connections in blocking threads (WAL lets them
-//! run beside the writer); writes go to the group-committing [`Writer`].
+//! run beside the writer); writes go to the group-committing [`Writer`]. The
+//! transactions themselves are the shared ones of `transactions.rs`: their
+//! statements never wait on SQLite, so each runs to completion in one poll.
 
+mod conn;
 mod schema;
-mod transactions;
 mod writer;
 
-use crate::{
-    Event, EventFeed, IdempotentRequest, ItemWrite, NewShop, OpenOptions, OrderChange, OrderPage,
-    Placed, PoolStats, Result, ShopRecord, Store, StoreError,
-};
-use async_trait::async_trait;
-use barista_domain::{ItemFields, ItemId, ItemPatch, Menu, NewOrder, Order, OrderId, Slug, Status};
+use crate::conn::TxResult;
+use crate::db::{Backend, finish};
+use crate::transactions::Tx;
+use crate::{Feed, OpenOptions, PoolStats, Result, StoreError};
+use conn::SqliteConn;
 use rusqlite::{Connection, OpenFlags};
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use writer::{Stats, Writer};
 
 /// Idle read connections kept for reuse; more are opened under load and closed after.
 const IDLE_READERS: usize = 8;
 
-pub struct SqliteStore {
+pub struct Sqlite {
     inner: Arc<Inner>,
 }
 
@@ -33,7 +36,7 @@ struct Inner {
     /// A `std` mutex: it guards a pop or a push, never a query or an `.await`.
     readers: Mutex<Vec<Connection>>,
     writer: Writer,
-    feed: EventFeed,
+    feed: Feed,
     stats: Arc<Stats>,
 }
 
@@ -50,7 +53,20 @@ fn connect(path: &Path, options: &OpenOptions) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-impl SqliteStore {
+/// Runs a transaction on SQLite: its statements are synchronous, so its future
+/// is ready at the first poll.
+fn run_now<T: Tx>(tx: &T, conn: &Mutex<Connection>) -> Result<T::Output> {
+    let conn = SqliteConn(conn);
+    let future = std::pin::pin!(tx.run(&conn));
+    let mut context = Context::from_waker(Waker::noop());
+    let outcome: TxResult<T::Output> = match future.poll(&mut context) {
+        Poll::Ready(outcome) => outcome,
+        Poll::Pending => Err(StoreError::Internal("a SQLite transaction waited".into()).into()),
+    };
+    finish(outcome)
+}
+
+impl Sqlite {
     /// Opens (creating if needed) the database file and applies the schema.
     pub async fn open(path: &Path, options: &OpenOptions) -> Result<Self> {
         let path = path.to_owned();
@@ -69,7 +85,7 @@ impl SqliteStore {
                     options,
                     readers: Mutex::new(Vec::new()),
                     writer,
-                    feed: EventFeed::default(),
+                    feed: Feed::default(),
                     stats,
                 }),
             })
@@ -77,189 +93,65 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Internal(e.to_string()))?
     }
+}
 
-    /// Runs `f` on a read connection in a blocking thread.
-    async fn read<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-    {
+impl Inner {
+    fn reader(&self) -> Result<Connection> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => {
+                let conn = connect(&self.path, &self.options)?;
+                conn.execute_batch("PRAGMA query_only = ON")?;
+                Ok(conn)
+            }
+        }
+    }
+
+    fn read<T: Tx>(&self, tx: &T) -> Result<T::Output> {
+        let conn = Mutex::new(self.reader()?);
+        self.stats.in_use.fetch_add(1, Relaxed);
+        let result = if T::SNAPSHOT {
+            // One snapshot for every statement of the read.
+            let begun = conn.lock().map(|c| c.execute_batch("BEGIN")).ok();
+            let result = run_now(tx, &conn);
+            if let Some(Ok(())) = begun {
+                let _ = conn.lock().map(|c| c.execute_batch("COMMIT"));
+            }
+            result
+        } else {
+            run_now(tx, &conn)
+        };
+        self.stats.in_use.fetch_sub(1, Relaxed);
+        let conn = conn.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+impl Backend for Sqlite {
+    async fn read<T: Tx>(&self, tx: T) -> Result<T::Output> {
         let inner = self.inner.clone();
         let asked = Instant::now();
         tokio::task::spawn_blocking(move || {
             inner.stats.waited(asked);
-            let pooled = inner
-                .readers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop();
-            let conn = match pooled {
-                Some(conn) => conn,
-                None => {
-                    let conn = connect(&inner.path, &inner.options)?;
-                    conn.execute_batch("PRAGMA query_only = ON")?;
-                    conn
-                }
-            };
-            inner.stats.in_use.fetch_add(1, Relaxed);
-            let result = f(&conn);
-            inner.stats.in_use.fetch_sub(1, Relaxed);
-            let mut idle = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < IDLE_READERS {
-                idle.push(conn);
-            }
-            result
+            inner.read(&tx)
         })
         .await
         .map_err(|e| StoreError::Internal(e.to_string()))?
     }
 
-    async fn write<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-    {
-        self.inner.writer.write(f).await
-    }
-}
-
-/// Microseconds since the Unix epoch, now.
-pub fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    async fn has_shops(&self) -> Result<bool> {
-        self.read(transactions::has_shops).await
-    }
-
-    async fn create_shop(&self, shop: NewShop) -> Result<ShopRecord> {
-        self.write(move |c| transactions::create_shop(c, &shop))
+    async fn write<T: Tx>(&self, tx: T) -> Result<T::Output> {
+        self.inner
+            .writer
+            .write(move |conn| run_now(&tx, conn))
             .await
     }
 
-    async fn shop(&self, slug: &Slug) -> Result<Option<ShopRecord>> {
-        let slug = slug.clone();
-        self.read(move |c| transactions::shop(c, &slug)).await
-    }
-
-    async fn menu(&self, shop: &ShopRecord) -> Result<Menu> {
-        let shop = shop.clone();
-        self.read(move |c| transactions::menu(c, &shop)).await
-    }
-
-    async fn menu_version(&self, shop: &ShopRecord) -> Result<i64> {
-        let id = shop.id;
-        self.read(move |c| transactions::menu_version(c, id)).await
-    }
-
-    async fn put_item(
-        &self,
-        shop: &ShopRecord,
-        id: ItemId,
-        fields: ItemFields,
-    ) -> Result<ItemWrite> {
-        let shop_id = shop.id;
-        self.write(move |c| transactions::put_item(c, shop_id, id, fields))
-            .await
-    }
-
-    async fn patch_item(
-        &self,
-        shop: &ShopRecord,
-        id: ItemId,
-        patch: ItemPatch,
-    ) -> Result<ItemWrite> {
-        let shop_id = shop.id;
-        self.write(move |c| transactions::patch_item(c, shop_id, id, patch))
-            .await
-    }
-
-    async fn delete_item(&self, shop: &ShopRecord, id: ItemId) -> Result<i64> {
-        let shop_id = shop.id;
-        self.write(move |c| transactions::delete_item(c, shop_id, &id))
-            .await
-    }
-
-    async fn place_order(
-        &self,
-        shop: &ShopRecord,
-        order: NewOrder,
-        key: Option<IdempotentRequest>,
-    ) -> Result<Placed> {
-        let shop = shop.clone();
-        let (placed, seq) = self
-            .write(move |c| transactions::place_order(c, &shop, &order, key.as_ref()))
-            .await?;
-        if let Some((shop_id, seq)) = seq {
-            self.inner.feed.publish(shop_id, seq);
-        }
-        Ok(placed)
-    }
-
-    async fn order(&self, shop: &ShopRecord, id: OrderId) -> Result<Option<Order>> {
-        let shop = shop.clone();
-        self.read(move |c| transactions::order(c, &shop, id)).await
-    }
-
-    async fn list_orders(
-        &self,
-        shop: &ShopRecord,
-        page: OrderPage,
-    ) -> Result<(Vec<Order>, Option<OrderId>)> {
-        let shop = shop.clone();
-        self.read(move |c| transactions::list_orders(c, &shop, &page))
-            .await
-    }
-
-    async fn claim_next(&self, shop: &ShopRecord) -> Result<Option<OrderChange>> {
-        let owned = shop.clone();
-        let claimed = self
-            .write(move |c| transactions::claim_next(c, &owned))
-            .await?;
-        Ok(claimed.map(|(change, seq)| {
-            self.inner.feed.publish(shop.id, seq);
-            change
-        }))
-    }
-
-    async fn set_status(&self, shop: &ShopRecord, id: OrderId, to: Status) -> Result<OrderChange> {
-        let owned = shop.clone();
-        let (change, seq) = self
-            .write(move |c| transactions::set_status(c, &owned, id, to))
-            .await?;
-        self.inner.feed.publish(shop.id, seq);
-        Ok(change)
-    }
-
-    async fn events_after(
-        &self,
-        shop: &ShopRecord,
-        after: i64,
-        order: Option<OrderId>,
-        limit: usize,
-    ) -> Result<Vec<Event>> {
-        let shop_id = shop.id;
-        self.read(move |c| transactions::events_after(c, shop_id, after, order, limit))
-            .await
-    }
-
-    async fn last_event_seq(&self, shop: &ShopRecord) -> Result<i64> {
-        let shop_id = shop.id;
-        self.read(move |c| transactions::last_event_seq(c, shop_id))
-            .await
-    }
-
-    async fn ping(&self) -> Result<()> {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
-            .await
-    }
-
-    fn feed(&self) -> &EventFeed {
+    fn feed(&self) -> &Feed {
         &self.inner.feed
     }
 

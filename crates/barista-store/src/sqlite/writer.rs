@@ -12,7 +12,7 @@ use crate::{Result, StoreError};
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 use tokio::sync::oneshot;
 
@@ -41,7 +41,7 @@ const MAX_BATCH: usize = 256;
 type Reply = Box<dyn FnOnce(Result<()>) + Send>;
 /// Runs inside the batch's transaction (or, given `None`, not at all because the
 /// transaction could not start); says whether its savepoint stands.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
+type Job = Box<dyn FnOnce(Option<&Mutex<Connection>>) -> (bool, Reply) + Send>;
 
 #[derive(Clone)]
 pub(crate) struct Writer {
@@ -64,7 +64,7 @@ impl Writer {
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Mutex<Connection>) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         let queued = Instant::now();
@@ -90,6 +90,9 @@ impl Writer {
 }
 
 fn run(conn: Connection, queue: mpsc::Receiver<Job>, stats: &Stats) {
+    // A `std` mutex only because jobs see the connection as a `Sync` value;
+    // this thread alone ever locks it.
+    let conn = Mutex::new(conn);
     while let Ok(first) = queue.recv() {
         let mut batch = Vec::with_capacity(16);
         batch.push(first);
@@ -103,8 +106,13 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, stats: &Stats) {
     }
 }
 
-fn commit_batch(conn: &Connection, batch: Vec<Job>, stats: &Stats) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+fn commit_batch(conn: &Mutex<Connection>, batch: Vec<Job>, stats: &Stats) {
+    let execute = |sql: &str| {
+        conn.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .execute_batch(sql)
+    };
+    if let Err(e) = execute("BEGIN IMMEDIATE") {
         let err = StoreError::from(e);
         tracing::warn!(error = %err, jobs = batch.len(), "could not start a write transaction");
         for job in batch {
@@ -115,7 +123,7 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>, stats: &Stats) {
     }
     let mut replies = Vec::with_capacity(batch.len());
     for job in batch {
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = execute("SAVEPOINT job") {
             let (_, reply) = job(None);
             reply(Err(e.into()));
             continue;
@@ -127,19 +135,19 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>, stats: &Stats) {
                 } else {
                     "ROLLBACK TO job; RELEASE job"
                 };
-                let _ = conn.execute_batch(end);
+                let _ = execute(end);
                 replies.push(reply);
             }
             Err(_) => {
                 // The job's sender was dropped in the unwind: its caller sees an internal error.
                 tracing::error!("a write job panicked; its changes were rolled back");
-                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                let _ = execute("ROLLBACK TO job; RELEASE job");
             }
         }
     }
-    let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
+    let commit = execute("COMMIT").map_err(StoreError::from);
     if commit.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = execute("ROLLBACK");
     } else {
         stats.commits.fetch_add(1, Relaxed);
         stats

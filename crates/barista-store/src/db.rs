@@ -1,0 +1,162 @@
+//! The one implementation of [`Store`]: it runs each transaction of
+//! `transactions.rs` on a [`Backend`] and announces what a committed write
+//! changed on the [`Feed`], so no caller has to remember to.
+
+use crate::conn::{TxError, TxResult};
+use crate::transactions::{self as tx, ItemWrite, Tx, Written};
+use crate::{Event, Feed, OrderPage, Placed, PoolStats, Result, Store, StoreError};
+use async_trait::async_trait;
+use barista_domain::{
+    IdempotentRequest, ItemFields, ItemId, ItemPatch, Menu, MenuItem, NewOrder, NewShop, Order,
+    OrderId, Shop, Slug, Status,
+};
+use std::future::Future;
+
+/// What a database must do for Barista: run a transaction's reads on a
+/// connection, and its writes in a transaction committed durably before the
+/// future resolves (retrying deadlocks and serialization failures itself).
+pub(crate) trait Backend: Send + Sync + 'static {
+    fn read<T: Tx>(&self, tx: T) -> impl Future<Output = Result<T::Output>> + Send;
+    fn write<T: Tx>(&self, tx: T) -> impl Future<Output = Result<T::Output>> + Send;
+    fn feed(&self) -> &Feed;
+    fn pool_stats(&self) -> PoolStats;
+}
+
+/// A transaction's outcome as the store answers it: a conflict that was not
+/// retried away is a database that cannot serve now.
+pub(crate) fn finish<T>(result: TxResult<T>) -> Result<T> {
+    result.map_err(|e| match e {
+        TxError::Store(e) => e,
+        TxError::Retry => {
+            StoreError::Unavailable("the database kept detecting conflicts; retry".into())
+        }
+    })
+}
+
+pub(crate) struct Db<B>(pub(crate) B);
+
+impl<B: Backend> Db<B> {
+    async fn write<T, W: Tx<Output = Written<T>>>(&self, tx: W) -> Result<T> {
+        let written = self.0.write(tx).await?;
+        self.0.feed().announce(written.shop_id, &written.changes);
+        Ok(written.value)
+    }
+}
+
+#[async_trait]
+impl<B: Backend> Store for Db<B> {
+    async fn has_shops(&self) -> Result<bool> {
+        self.0.read(tx::HasShops).await
+    }
+
+    async fn create_shop(&self, new: NewShop, staff_key_hash: Vec<u8>) -> Result<Shop> {
+        self.write(tx::CreateShop {
+            new,
+            staff_key_hash,
+        })
+        .await
+    }
+
+    async fn shop(&self, slug: &Slug) -> Result<Option<Shop>> {
+        self.0.read(tx::FindShop(slug.clone())).await
+    }
+
+    async fn menu(&self, shop: &Shop) -> Result<Menu> {
+        self.0.read(tx::ReadMenu(shop.clone())).await
+    }
+
+    async fn menu_version(&self, shop: &Shop) -> Result<i64> {
+        self.0.read(tx::MenuVersion(shop.id)).await
+    }
+
+    async fn put_item(&self, shop: &Shop, id: ItemId, fields: ItemFields) -> Result<ItemWrite> {
+        let shop_id = shop.id;
+        self.write(tx::PutItem {
+            shop_id,
+            id,
+            fields,
+        })
+        .await
+    }
+
+    async fn patch_item(&self, shop: &Shop, id: ItemId, patch: ItemPatch) -> Result<MenuItem> {
+        let shop_id = shop.id;
+        self.write(tx::PatchItem { shop_id, id, patch }).await
+    }
+
+    async fn delete_item(&self, shop: &Shop, id: ItemId) -> Result<()> {
+        let shop_id = shop.id;
+        self.write(tx::DeleteItem { shop_id, id }).await
+    }
+
+    async fn place_order(
+        &self,
+        shop: &Shop,
+        order: NewOrder,
+        key: Option<IdempotentRequest>,
+    ) -> Result<Placed> {
+        let shop = shop.clone();
+        self.write(tx::PlaceOrder { shop, order, key }).await
+    }
+
+    async fn order(&self, shop: &Shop, id: OrderId) -> Result<Option<Order>> {
+        let shop = shop.clone();
+        self.0.read(tx::ReadOrder { shop, id }).await
+    }
+
+    async fn list_orders(
+        &self,
+        shop: &Shop,
+        page: OrderPage,
+    ) -> Result<(Vec<Order>, Option<OrderId>)> {
+        let shop = shop.clone();
+        self.0.read(tx::ListOrders { shop, page }).await
+    }
+
+    async fn claim_next(&self, shop: &Shop) -> Result<Option<Order>> {
+        let claimed = self.0.write(tx::ClaimNext(shop.clone())).await?;
+        Ok(claimed.map(|written| {
+            self.0.feed().announce(written.shop_id, &written.changes);
+            written.value
+        }))
+    }
+
+    async fn set_status(&self, shop: &Shop, id: OrderId, to: Status) -> Result<Order> {
+        let shop = shop.clone();
+        self.write(tx::SetStatus { shop, id, to }).await
+    }
+
+    async fn events_after(
+        &self,
+        shop: &Shop,
+        after: i64,
+        order: Option<OrderId>,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        let shop_id = shop.id;
+        self.0
+            .read(tx::EventsAfter {
+                shop_id,
+                after,
+                order,
+                limit,
+            })
+            .await
+    }
+
+    async fn last_event_seq(&self, shop: &Shop) -> Result<i64> {
+        self.0.read(tx::LastEventSeq(shop.id)).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.0.read(tx::Ping).await
+    }
+
+    fn feed(&self) -> &Feed {
+        self.0.feed()
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        self.0.pool_stats()
+    }
+}

@@ -1,0 +1,107 @@
+//! Running the statements of `sql.rs` on PostgreSQL: parameters and rows
+//! converted once here. Deadlocks and serialization failures come back as
+//! `Retry`, a lost connection as `Unavailable`.
+
+use crate::StoreError;
+use crate::conn::{Conn, TxError, TxResult};
+use crate::value::{Param, Row, Value};
+use bytes::BytesMut;
+use tokio_postgres::GenericClient;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+type BoxError = Box<dyn std::error::Error + Sync + Send>;
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        fn checked<T: ToSql>(v: &T, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+            if !T::accepts(ty) {
+                return Err(
+                    format!("a {ty} parameter given a {}", std::any::type_name::<T>()).into(),
+                );
+            }
+            v.to_sql(ty, out)
+        }
+        match self {
+            Param::Null => Ok(IsNull::Yes),
+            Param::Int(v) => checked(v, ty, out),
+            Param::Text(v) => checked(v, ty, out),
+            Param::Bytes(v) => checked(v, ty, out),
+            Param::Bool(v) => checked(v, ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        // Each variant checks its own type in `to_sql`.
+        true
+    }
+
+    to_sql_checked!();
+}
+
+impl From<tokio_postgres::Error> for TxError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.code() {
+            Some(c)
+                if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+            {
+                TxError::Retry
+            }
+            Some(_) => TxError::Store(StoreError::Internal(e.to_string())),
+            None => TxError::Store(StoreError::Unavailable(e.to_string())),
+        }
+    }
+}
+
+fn value(row: &tokio_postgres::Row, i: usize) -> Result<Value, tokio_postgres::Error> {
+    let ty = row.columns()[i].type_();
+    Ok(if *ty == Type::INT8 {
+        row.try_get::<_, Option<i64>>(i)?
+            .map_or(Value::Null, Value::Int)
+    } else if *ty == Type::INT4 {
+        row.try_get::<_, Option<i32>>(i)?
+            .map_or(Value::Null, |v| Value::Int(v.into()))
+    } else if *ty == Type::BOOL {
+        row.try_get::<_, Option<bool>>(i)?
+            .map_or(Value::Null, |v| Value::Int(v.into()))
+    } else if *ty == Type::BYTEA {
+        row.try_get::<_, Option<Vec<u8>>>(i)?
+            .map_or(Value::Null, Value::Bytes)
+    } else {
+        row.try_get::<_, Option<String>>(i)?
+            .map_or(Value::Null, Value::Text)
+    })
+}
+
+/// A PostgreSQL client or transaction as a [`Conn`].
+pub(super) struct PgConn<'a, C>(pub(super) &'a C);
+
+impl<C: GenericClient + Sync> Conn for PgConn<'_, C> {
+    async fn execute(&self, sql: &'static str, params: &[Param<'_>]) -> TxResult<u64> {
+        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+        Ok(self.0.execute(sql, &params).await?)
+    }
+
+    async fn query(&self, sql: &'static str, params: &[Param<'_>]) -> TxResult<Vec<Row>> {
+        let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+        let rows = self.0.query(sql, &params).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let values = (0..row.len())
+                .map(|i| value(row, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.push(Row(values));
+        }
+        Ok(out)
+    }
+
+    async fn announce(&self, shop_id: i64, seq: i64) -> TxResult<()> {
+        // Wakes the other replicas' event streams at commit; they re-read the table.
+        let payload = format!("{shop_id}:{seq}");
+        self.0
+            .execute("SELECT pg_notify('barista_events', $1)", &[&payload])
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,570 @@
+//! Barista's transactions, written once for every backend.
+//!
+//! Each is a value that knows how to run itself on a [`Conn`]: which statements
+//! of `sql.rs`, in which order, and which rule of the domain decides between
+//! them (pricing, status moves and idempotency are the domain's; this module
+//! only reads and writes rows around them). A backend runs reads on a
+//! connection and writes inside a transaction it commits durably, retrying
+//! conflicts; then [`crate::db::Db`] announces what a write changed.
+//!
+//! Locks are taken in one order in every write: the idempotency key, then the
+//! shop row, then items by id, then the order.
+
+use crate::conn::{Conn, TxError, TxResult};
+use crate::sql;
+use crate::value::{Row, params};
+use crate::{Event, OrderPage, Placed, StoreError};
+use barista_domain::{
+    IdempotentRequest, ItemFields, ItemId, ItemPatch, Menu, MenuItem, NewOrder, NewShop, Order,
+    OrderId, Shop, Slug, Status, StockMove, Timestamp,
+};
+use std::future::Future;
+
+/// A unit of work a backend can run.
+pub(crate) trait Tx: Send + Sync + 'static {
+    type Output: Send + 'static;
+    /// Reads that must agree with each other run in one snapshot.
+    const SNAPSHOT: bool = false;
+    fn run<C: Conn>(&self, c: &C) -> impl Future<Output = TxResult<Self::Output>> + Send;
+}
+
+/// What a committed write changed, for [`crate::Feed`] to announce.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Changes {
+    /// The shop's newest event sequence number, when the write appended one.
+    pub(crate) event: Option<i64>,
+    /// The shop's menu version after the write, when it changed the menu.
+    pub(crate) menu_version: Option<i64>,
+}
+
+/// A write's result and what it changed in which shop.
+#[derive(Debug, Clone)]
+pub(crate) struct Written<T> {
+    pub(crate) value: T,
+    pub(crate) shop_id: i64,
+    pub(crate) changes: Changes,
+}
+
+impl<T> Written<T> {
+    fn new(value: T, shop_id: i64) -> Self {
+        Self {
+            value,
+            shop_id,
+            changes: Changes::default(),
+        }
+    }
+}
+
+fn rows_into<T>(rows: Vec<Row>, f: impl Fn(&Row) -> Result<T, StoreError>) -> TxResult<Vec<T>> {
+    rows.iter().map(|r| f(r).map_err(TxError::from)).collect()
+}
+
+pub(crate) struct HasShops;
+
+impl Tx for HasShops {
+    type Output = bool;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<bool> {
+        Ok(c.query_one(sql::HAS_SHOPS, params![]).await?.flag(0)?)
+    }
+}
+
+pub(crate) struct Ping;
+
+impl Tx for Ping {
+    type Output = ();
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<()> {
+        c.query_one(sql::PING, params![]).await.map(drop)
+    }
+}
+
+pub(crate) struct CreateShop {
+    pub(crate) new: NewShop,
+    pub(crate) staff_key_hash: Vec<u8>,
+}
+
+impl Tx for CreateShop {
+    type Output = Written<Shop>;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<Shop>> {
+        let now = Timestamp::now();
+        let new = &self.new;
+        let id = c
+            .query_opt(
+                sql::INSERT_SHOP,
+                params![
+                    new.slug.as_str(),
+                    &new.name,
+                    new.currency.as_str(),
+                    self.staff_key_hash.as_slice(),
+                    now.micros()
+                ],
+            )
+            .await?
+            .ok_or(StoreError::SlugTaken)?
+            .int(0)?;
+        let shop = Shop {
+            id,
+            slug: new.slug.clone(),
+            name: new.name.clone(),
+            currency: new.currency,
+            created_at: now,
+            staff_key_hash: self.staff_key_hash.clone(),
+        };
+        Ok(Written::new(shop, id))
+    }
+}
+
+pub(crate) struct FindShop(pub(crate) Slug);
+
+impl Tx for FindShop {
+    type Output = Option<Shop>;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Option<Shop>> {
+        let row = c
+            .query_opt(sql::SHOP_BY_SLUG, params![self.0.as_str()])
+            .await?;
+        Ok(row.map(|r| r.shop()).transpose()?)
+    }
+}
+
+pub(crate) struct MenuVersion(pub(crate) i64);
+
+impl Tx for MenuVersion {
+    type Output = i64;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<i64> {
+        Ok(c.query_one(sql::MENU_VERSION, params![self.0])
+            .await?
+            .int(0)?)
+    }
+}
+
+pub(crate) struct ReadMenu(pub(crate) Shop);
+
+impl Tx for ReadMenu {
+    type Output = Menu;
+    /// The version and the items must describe the same menu.
+    const SNAPSHOT: bool = true;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Menu> {
+        let shop = &self.0;
+        let version = MenuVersion(shop.id).run(c).await?;
+        let rows = c.query(sql::MENU_ITEMS, params![shop.id]).await?;
+        Ok(Menu {
+            shop: shop.slug.clone(),
+            currency: shop.currency,
+            version,
+            items: rows_into(rows, Row::item)?,
+        })
+    }
+}
+
+async fn item<C: Conn>(
+    c: &C,
+    sql: &'static str,
+    shop_id: i64,
+    id: &ItemId,
+) -> TxResult<Option<MenuItem>> {
+    let row = c.query_opt(sql, params![shop_id, id.as_str()]).await?;
+    Ok(row.map(|r| r.item()).transpose()?)
+}
+
+/// The new menu version; the shop row is the first lock every menu write takes.
+async fn bump_menu_version<C: Conn>(c: &C, shop_id: i64) -> TxResult<i64> {
+    Ok(c.query_one(sql::BUMP_MENU_VERSION, params![shop_id])
+        .await?
+        .int(0)?)
+}
+
+async fn save_item<C: Conn>(c: &C, shop_id: i64, item: &MenuItem) -> TxResult<()> {
+    c.execute(
+        sql::SAVE_ITEM,
+        params![
+            shop_id,
+            item.id.as_str(),
+            &item.name,
+            &item.description,
+            &item.category,
+            item.price_cents,
+            item.available,
+            item.stock
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// An item after a write, and whether the write created it.
+#[derive(Debug, Clone)]
+pub struct ItemWrite {
+    pub item: MenuItem,
+    pub created: bool,
+}
+
+pub(crate) struct PutItem {
+    pub(crate) shop_id: i64,
+    pub(crate) id: ItemId,
+    pub(crate) fields: ItemFields,
+}
+
+impl Tx for PutItem {
+    type Output = Written<ItemWrite>;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<ItemWrite>> {
+        let menu_version = bump_menu_version(c, self.shop_id).await?;
+        let created = item(c, sql::ITEM_FOR_UPDATE, self.shop_id, &self.id)
+            .await?
+            .is_none();
+        let item = self.fields.clone().into_item(self.id.clone());
+        save_item(c, self.shop_id, &item).await?;
+        let mut written = Written::new(ItemWrite { item, created }, self.shop_id);
+        written.changes.menu_version = Some(menu_version);
+        Ok(written)
+    }
+}
+
+pub(crate) struct PatchItem {
+    pub(crate) shop_id: i64,
+    pub(crate) id: ItemId,
+    pub(crate) patch: ItemPatch,
+}
+
+impl Tx for PatchItem {
+    type Output = Written<MenuItem>;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<MenuItem>> {
+        let menu_version = bump_menu_version(c, self.shop_id).await?;
+        let current = item(c, sql::ITEM_FOR_UPDATE, self.shop_id, &self.id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let item = self.patch.apply(current);
+        save_item(c, self.shop_id, &item).await?;
+        let mut written = Written::new(item, self.shop_id);
+        written.changes.menu_version = Some(menu_version);
+        Ok(written)
+    }
+}
+
+pub(crate) struct DeleteItem {
+    pub(crate) shop_id: i64,
+    pub(crate) id: ItemId,
+}
+
+impl Tx for DeleteItem {
+    type Output = Written<()>;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<()>> {
+        let menu_version = bump_menu_version(c, self.shop_id).await?;
+        let deleted = c
+            .execute(sql::DELETE_ITEM, params![self.shop_id, self.id.as_str()])
+            .await?;
+        if deleted == 0 {
+            return Err(StoreError::NotFound.into());
+        }
+        let mut written = Written::new((), self.shop_id);
+        written.changes.menu_version = Some(menu_version);
+        Ok(written)
+    }
+}
+
+/// Appends the order's event (the order as it is now) and announces it at commit.
+async fn append_event<C: Conn>(c: &C, shop_id: i64, order: &Order) -> TxResult<i64> {
+    let data = serde_json::to_string(order).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let seq = c
+        .query_one(sql::NEXT_EVENT_SEQ, params![shop_id])
+        .await?
+        .int(0)?;
+    let order_id = order.id.to_string();
+    c.execute(
+        sql::INSERT_EVENT,
+        params![shop_id, seq, &order_id, &data, order.updated_at.micros()],
+    )
+    .await?;
+    c.announce(shop_id, seq).await?;
+    Ok(seq)
+}
+
+/// Takes stock for every line, in item order, all or nothing: the item that
+/// had too few left, if one had (the caller's transaction then rolls back).
+async fn take_stock<C: Conn>(c: &C, shop_id: i64, moves: &[StockMove]) -> TxResult<Option<ItemId>> {
+    for m in moves {
+        let taken = c
+            .execute(
+                sql::TAKE_STOCK,
+                params![shop_id, m.item.as_str(), m.quantity],
+            )
+            .await?;
+        if taken == 0 {
+            return Ok(Some(m.item.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// Gives stock back for every line of stocked items; how many items got some.
+async fn give_back_stock<C: Conn>(c: &C, shop_id: i64, moves: &[StockMove]) -> TxResult<u64> {
+    let mut given = 0;
+    for m in moves {
+        given += c
+            .execute(
+                sql::GIVE_BACK_STOCK,
+                params![shop_id, m.item.as_str(), m.quantity],
+            )
+            .await?;
+    }
+    Ok(given)
+}
+
+pub(crate) struct PlaceOrder {
+    pub(crate) shop: Shop,
+    pub(crate) order: NewOrder,
+    pub(crate) key: Option<IdempotentRequest>,
+}
+
+impl PlaceOrder {
+    /// Claims the key first: a concurrent request with the same key, on any
+    /// replica, waits for this transaction and then sees its answer. The order
+    /// a key already names, when the request matches the one it came with.
+    async fn claim_key<C: Conn>(
+        &self,
+        c: &C,
+        key: &IdempotentRequest,
+    ) -> TxResult<Option<OrderId>> {
+        let shop_id = self.shop.id;
+        let claimed = c
+            .execute(
+                sql::CLAIM_KEY,
+                params![
+                    shop_id,
+                    key.key.as_str(),
+                    key.fingerprint.as_slice(),
+                    Timestamp::now().micros()
+                ],
+            )
+            .await?;
+        if claimed == 1 {
+            return Ok(None);
+        }
+        let seen = c
+            .query_one(sql::FIND_KEY, params![shop_id, key.key.as_str()])
+            .await?;
+        key.replays(&seen.bytes(0)?)
+            .map_err(|_| StoreError::IdempotencyKeyReused)?;
+        Ok(Some(seen.order_id(1)?))
+    }
+}
+
+impl Tx for PlaceOrder {
+    type Output = Written<Placed>;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<Placed>> {
+        let shop = &self.shop;
+        if let Some(key) = &self.key
+            && let Some(id) = self.claim_key(c, key).await?
+        {
+            let row = c
+                .query_one(sql::ORDER, params![shop.id, &id.to_string()])
+                .await?;
+            let first = row.order(shop)?.as_placed();
+            return Ok(Written::new(Placed::Replayed(first), shop.id));
+        }
+        // Prices as committed now, without locks: the conditional stock update
+        // below is what guards stock, and it locks only stocked items, in id order.
+        let mut found = Vec::with_capacity(self.order.lines.len());
+        for line in &self.order.lines {
+            found.push(item(c, sql::ITEM, shop.id, &line.item_id).await?);
+        }
+        let priced = self
+            .order
+            .price(found)
+            .map_err(|e| StoreError::ItemUnavailable(e.0))?;
+        if let Some(item) = take_stock(c, shop.id, &priced.stock).await? {
+            return Err(StoreError::OutOfStock { item }.into());
+        }
+        let menu_version = if priced.stock.is_empty() {
+            None
+        } else {
+            Some(bump_menu_version(c, shop.id).await?)
+        };
+        let order = priced.place(shop, &self.order, Timestamp::now());
+        let id = order.id.to_string();
+        let lines =
+            serde_json::to_string(&order.lines).map_err(|e| StoreError::Internal(e.to_string()))?;
+        c.execute(
+            sql::INSERT_ORDER,
+            params![
+                shop.id,
+                &id,
+                order.status.as_str(),
+                &order.customer_name,
+                &order.note,
+                &lines,
+                order.total_cents,
+                order.currency.as_str(),
+                order.version,
+                order.created_at.micros(),
+                order.updated_at.micros()
+            ],
+        )
+        .await?;
+        let seq = append_event(c, shop.id, &order).await?;
+        if let Some(key) = &self.key {
+            c.execute(
+                sql::COMPLETE_KEY,
+                params![shop.id, key.key.as_str(), &id, ""],
+            )
+            .await?;
+        }
+        let mut written = Written::new(Placed::Created(order), shop.id);
+        written.changes = Changes {
+            event: Some(seq),
+            menu_version,
+        };
+        Ok(written)
+    }
+}
+
+/// Moves `order` to `to`: the domain decides the move and what goes back to
+/// stock; this writes it, and the event.
+async fn change_status<C: Conn>(
+    c: &C,
+    shop: &Shop,
+    order: Order,
+    to: Status,
+) -> TxResult<Written<Order>> {
+    let moved = order.moved(to, Timestamp::now())?;
+    let order = moved.order;
+    c.execute(
+        sql::UPDATE_ORDER_STATUS,
+        params![
+            shop.id,
+            &order.id.to_string(),
+            order.status.as_str(),
+            order.version,
+            order.updated_at.micros()
+        ],
+    )
+    .await?;
+    let menu_version = if give_back_stock(c, shop.id, &moved.stock_back).await? > 0 {
+        Some(bump_menu_version(c, shop.id).await?)
+    } else {
+        None
+    };
+    let seq = append_event(c, shop.id, &order).await?;
+    let mut written = Written::new(order, shop.id);
+    written.changes = Changes {
+        event: Some(seq),
+        menu_version,
+    };
+    Ok(written)
+}
+
+pub(crate) struct ClaimNext(pub(crate) Shop);
+
+impl Tx for ClaimNext {
+    type Output = Option<Written<Order>>;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Option<Written<Order>>> {
+        let shop = &self.0;
+        let Some(row) = c.query_opt(sql::OLDEST_PLACED, params![shop.id]).await? else {
+            return Ok(None);
+        };
+        let order = row.order(shop)?;
+        change_status(c, shop, order, Status::Brewing)
+            .await
+            .map(Some)
+    }
+}
+
+pub(crate) struct SetStatus {
+    pub(crate) shop: Shop,
+    pub(crate) id: OrderId,
+    pub(crate) to: Status,
+}
+
+impl Tx for SetStatus {
+    type Output = Written<Order>;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<Order>> {
+        let shop = &self.shop;
+        let row = c
+            .query_opt(
+                sql::ORDER_FOR_UPDATE,
+                params![shop.id, &self.id.to_string()],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        change_status(c, shop, row.order(shop)?, self.to).await
+    }
+}
+
+pub(crate) struct ReadOrder {
+    pub(crate) shop: Shop,
+    pub(crate) id: OrderId,
+}
+
+impl Tx for ReadOrder {
+    type Output = Option<Order>;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Option<Order>> {
+        let row = c
+            .query_opt(sql::ORDER, params![self.shop.id, &self.id.to_string()])
+            .await?;
+        Ok(row.map(|r| r.order(&self.shop)).transpose()?)
+    }
+}
+
+pub(crate) struct ListOrders {
+    pub(crate) shop: Shop,
+    pub(crate) page: OrderPage,
+}
+
+impl Tx for ListOrders {
+    type Output = (Vec<Order>, Option<OrderId>);
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<(Vec<Order>, Option<OrderId>)> {
+        let page = &self.page;
+        let after = page.after.map(|id| id.to_string()).unwrap_or_default();
+        let status = page.status.map(Status::as_str);
+        let rows = c
+            .query(
+                sql::ORDERS_PAGE,
+                params![self.shop.id, &after, status, page.limit as i64 + 1],
+            )
+            .await?;
+        let mut orders = rows_into(rows, |r| r.order(&self.shop))?;
+        let next = if orders.len() > page.limit {
+            orders.truncate(page.limit);
+            orders.last().map(|o| o.id)
+        } else {
+            None
+        };
+        Ok((orders, next))
+    }
+}
+
+pub(crate) struct EventsAfter {
+    pub(crate) shop_id: i64,
+    pub(crate) after: i64,
+    pub(crate) order: Option<OrderId>,
+    pub(crate) limit: usize,
+}
+
+impl Tx for EventsAfter {
+    type Output = Vec<Event>;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Vec<Event>> {
+        let order = self.order.map(|id| id.to_string());
+        let rows = c
+            .query(
+                sql::EVENTS_AFTER,
+                params![self.shop_id, self.after, order.as_ref(), self.limit as i64],
+            )
+            .await?;
+        rows_into(rows, |r| {
+            Ok(Event {
+                seq: r.int(0)?,
+                order_id: r.order_id(1)?,
+                data: r.string(2)?,
+            })
+        })
+    }
+}
+
+pub(crate) struct LastEventSeq(pub(crate) i64);
+
+impl Tx for LastEventSeq {
+    type Output = i64;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<i64> {
+        Ok(c.query_one(sql::LAST_EVENT_SEQ, params![self.0])
+            .await?
+            .int(0)?)
+    }
+}
