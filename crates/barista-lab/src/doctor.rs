@@ -66,6 +66,31 @@ pub struct Level {
     pub generator_cpu_share: f64,
 }
 
+impl Level {
+    /// The column names of [`Level::row`].
+    pub fn header(slo: &Slo) -> String {
+        format!(
+            "{:>11} {:>10} {:>12} {:>9} {:>9} {:>11}  SLO {}",
+            "connections", "in flight", "responses/s", "p50", "p99", "server CPU", slo.expr
+        )
+    }
+
+    /// One line of the table the doctor prints as it measures.
+    pub fn row(&self) -> String {
+        format!(
+            "{:>11} {:>10.1} {:>12.1} {:>9} {:>9} {:>11}  {}",
+            self.connections,
+            self.concurrency,
+            self.throughput_rps,
+            crate::duration::fmt_ms(self.p50_ms),
+            crate::duration::fmt_ms(self.p99_ms),
+            self.server_cpu_share
+                .map_or("?".into(), |s| format!("{:.0}%", 100.0 * s)),
+            if self.slo_passed { "pass" } else { "FAIL" }
+        )
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteLatency {
     pub route: String,

@@ -264,26 +264,9 @@ async fn closed_worker(ctx: Arc<Ctx>, id: usize, connections: Arc<Profile>, thin
     }
 }
 
-/// CPU seconds this process has used, from `/proc/self/stat` (0 elsewhere).
-pub fn process_cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the command name (which may hold spaces) start at ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15; Linux reports them in 1/100 s.
-    (ticks(11) + ticks(12)) / 100.0
+/// CPU seconds this process has used (0 where `/proc` cannot say).
+fn process_cpu_seconds() -> f64 {
+    barista_sys::Process::This.cpu_seconds().unwrap_or(0.0)
 }
 
 fn row(interval: &Tally, t: f64, span: f64, offered: f64) -> SecondRow {

@@ -4,9 +4,12 @@
 //! open-model (scheduled, coordinated-omission corrected) or closed-model
 //! load from a [`workload`]; [`stats`] keeps bounded HDR histograms;
 //! [`report`] turns an outcome into the table, JSON and HTML users read;
-//! [`sweep`] steps load up until the SLO breaks.
+//! [`sweep`] steps load up until the SLO breaks; [`doctor`] diagnoses.
+//! [`commands`] turns a command's typed options into a plan, runs it, and
+//! renders every table; the binary only parses flags.
 #![forbid(unsafe_code)]
 
+pub mod commands;
 pub mod doctor;
 pub mod duration;
 pub mod engine;

@@ -24,10 +24,18 @@ pub struct Profile {
     pub stages: Vec<Stage>,
 }
 
-impl Profile {
-    /// Parses the profile syntax; `total` is what stages without a length share.
-    pub fn parse(text: &str, total: Duration) -> Result<Profile, String> {
-        let mut parsed = vec![];
+/// A profile as typed, checked but not yet laid over a duration: stages of
+/// `(length if given, from, to)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileSpec {
+    text: String,
+    stages: Vec<(Option<Duration>, f64, f64)>,
+}
+
+impl ProfileSpec {
+    /// Parses the profile syntax (a command-line value parser).
+    pub fn parse(text: &str) -> Result<ProfileSpec, String> {
+        let mut stages = vec![];
         for part in text.split(',').map(str::trim) {
             if part.is_empty() {
                 return Err(format!("empty stage in {text:?}"));
@@ -53,10 +61,36 @@ impl Profile {
                     (v, v)
                 }
             };
-            parsed.push((duration, from, to));
+            stages.push((duration, from, to));
         }
-        let fixed: Duration = parsed.iter().filter_map(|p| p.0).sum();
-        let open = parsed.iter().filter(|p| p.0.is_none()).count() as u32;
+        Ok(ProfileSpec {
+            text: text.to_owned(),
+            stages,
+        })
+    }
+
+    /// The profile as typed.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The largest value any stage reaches.
+    pub fn peak(&self) -> f64 {
+        self.stages.iter().map(|s| s.1.max(s.2)).fold(0.0, f64::max)
+    }
+
+    /// Whether every stage holds one whole number (a connection pool size).
+    pub fn whole_constant(&self) -> Option<usize> {
+        let (_, from, to) = *self.stages.first()?;
+        let same = self.stages.iter().all(|s| s.1 == from && s.2 == from);
+        (same && from == to && from.fract() == 0.0 && from >= 1.0).then_some(from as usize)
+    }
+
+    /// The profile laid over `total`: stages without a length share what the others leave.
+    pub fn over(&self, total: Duration) -> Result<Profile, String> {
+        let text = &self.text;
+        let fixed: Duration = self.stages.iter().filter_map(|p| p.0).sum();
+        let open = self.stages.iter().filter(|p| p.0.is_none()).count() as u32;
         if open > 0 && fixed >= total {
             return Err(format!(
                 "stages of {text:?} leave no time of the {}s duration for the stages without a length",
@@ -68,9 +102,10 @@ impl Profile {
         } else {
             Duration::ZERO
         };
-        let stages: Vec<Stage> = parsed
-            .into_iter()
-            .map(|(d, from, to)| Stage {
+        let stages: Vec<Stage> = self
+            .stages
+            .iter()
+            .map(|&(d, from, to)| Stage {
                 duration: d.unwrap_or(share),
                 from,
                 to,
@@ -80,6 +115,13 @@ impl Profile {
             return Err("the load profile has no length: give --duration".into());
         }
         Ok(Profile { stages })
+    }
+}
+
+impl Profile {
+    /// Parses the profile syntax; `total` is what stages without a length share.
+    pub fn parse(text: &str, total: Duration) -> Result<Profile, String> {
+        ProfileSpec::parse(text)?.over(total)
     }
 
     pub fn constant(value: f64, duration: Duration) -> Profile {

@@ -3,6 +3,7 @@
 //! knee is the last step before latency turns up sharply (p99 more than twice
 //! its best so far) or throughput stops following the offered rate.
 
+use crate::duration::fmt_ms;
 use crate::engine::{Model, Plan, run};
 use crate::profile::Profile;
 use crate::report::LoadReport;
@@ -47,6 +48,50 @@ pub struct SweepReport {
     pub knee_rps: Option<f64>,
     /// Why the sweep stopped.
     pub stopped: String,
+}
+
+impl Step {
+    /// The column names of [`Step::row`].
+    pub fn header(slo: &Slo) -> String {
+        format!(
+            "{:>10} {:>12} {:>9} {:>9} {:>8}  SLO {}",
+            "offered/s", "responses/s", "p50", "p99", "errors", slo.expr
+        )
+    }
+
+    /// One line of the table a sweep prints as it goes.
+    pub fn row(&self) -> String {
+        format!(
+            "{:>10.0} {:>12.1} {:>9} {:>9} {:>8}  {}",
+            self.offered_rps,
+            self.throughput_rps,
+            fmt_ms(self.p50_ms),
+            fmt_ms(self.p99_ms),
+            self.errors,
+            if self.passed { "pass" } else { "FAIL" }
+        )
+    }
+}
+
+impl SweepReport {
+    /// What the sweep found, after its rows.
+    pub fn summary(&self) -> String {
+        let capacity = match self.capacity_rps {
+            Some(c) => format!("capacity at SLO: {c:.0} req/s"),
+            None => "capacity at SLO: none (the first step already broke it; lower --start)".into(),
+        };
+        let knee = match self.knee_rps {
+            Some(k) => format!("knee: {k:.0} req/s"),
+            None => "knee: not found in the steps tried".into(),
+        };
+        format!(
+            "stopped: {}
+{capacity}
+{knee}
+",
+            self.stopped
+        )
+    }
 }
 
 /// The rates a sweep tries, in order.

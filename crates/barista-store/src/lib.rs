@@ -18,6 +18,7 @@ mod error;
 mod feed;
 pub mod postgres;
 mod records;
+mod schema;
 mod sql;
 pub mod sqlite;
 mod transactions;

@@ -1,7 +1,9 @@
 //! Flags, first stage: what the user typed. Every flag also reads an
 //! environment variable, `BARISTA_` + the flag name in upper case.
 
-use clap::{Args, Parser, Subcommand};
+use barista_server::Role;
+use clap::builder::PossibleValuesParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 
 #[derive(Parser)]
@@ -49,13 +51,13 @@ pub struct ServeArgs {
 
     /// Address for /metrics and /debug/pprof/profile, kept apart from the public API.
     /// `off` disables it.
-    #[arg(long, env = "BARISTA_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
-    pub metrics_listen: String,
+    #[arg(long, env = "BARISTA_METRICS_LISTEN", default_value = "127.0.0.1:9464", value_parser = metrics_listen)]
+    pub metrics_listen: Listen,
 
     /// Log format: `json` (one object per line) or `text`. Level by RUST_LOG (default info;
     /// each request is one line at info from `barista::request`).
-    #[arg(long, env = "BARISTA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
+    #[arg(long, env = "BARISTA_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
 
     /// Record no metrics on the request path (to measure what they cost; /metrics then shows process metrics only).
     #[arg(long, env = "BARISTA_NO_METRICS")]
@@ -67,8 +69,8 @@ pub struct ServeArgs {
 
     /// Which part of the API to serve: `all`, `menu` (shop and menu reads, for scaling reads
     /// alone) or `orders` (everything else). Other routes answer 404 saying where to go.
-    #[arg(long, env = "BARISTA_ROLE", default_value = "all", value_parser = ["all", "menu", "orders"])]
-    pub role: String,
+    #[arg(long, env = "BARISTA_ROLE", default_value = "all", value_parser = role())]
+    pub role: Role,
 
     /// Do not create the `demo` shop in an empty database.
     #[arg(long, env = "BARISTA_NO_DEMO")]
@@ -81,6 +83,37 @@ pub struct ServeArgs {
     /// Requests per second allowed per shop on this replica; past it, 429 `rate_limited`.
     #[arg(long, env = "BARISTA_SHOP_RATE_LIMIT")]
     pub shop_rate_limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// An optional listener: an address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    Off,
+    At(SocketAddr),
+}
+
+/// `off` (or empty) for none, else an address.
+fn metrics_listen(text: &str) -> Result<Listen, String> {
+    match text {
+        "off" | "" => Ok(Listen::Off),
+        at => at
+            .parse()
+            .map(Listen::At)
+            .map_err(|_| format!("{at:?} is not an address (HOST:PORT) or `off`")),
+    }
+}
+
+/// The roles a replica can take, by name.
+fn role() -> impl clap::builder::TypedValueParser<Value = Role> {
+    use clap::builder::TypedValueParser;
+    PossibleValuesParser::new(Role::ALL.map(Role::name))
+        .map(|name: String| Role::parse(&name).unwrap_or(Role::All))
 }
 
 #[derive(Args)]

@@ -1,29 +1,16 @@
-//! `barista load` and `barista sweep`: flags in, a validated plan, a run, and
-//! the table, JSON and HTML out. Exit status 3 when the SLO fails, 2 for bad
-//! flags, 1 when the target cannot be reached.
+//! The flags of `barista load`, `sweep` and `doctor`, first stage: each value
+//! typed by its parser (a duration, a load profile, an SLO), then handed to the
+//! lab (`barista_lab::commands`), which plans, runs and reports.
 
-use anyhow::{Context, bail};
-use barista_lab::doctor::{DoctorPlan, diagnose};
+use barista_lab::commands::{DoctorOptions, LoadOptions, SweepOptions, TargetOptions};
 use barista_lab::duration::parse_duration;
-use barista_lab::engine::{Model, Plan, run};
-use barista_lab::http::{Conn, Url};
-use barista_lab::profile::Profile;
-use barista_lab::report::LoadReport;
-use barista_lab::rush::Rush;
+use barista_lab::http::Url;
+use barista_lab::profile::ProfileSpec;
 use barista_lab::slo::Slo;
-use barista_lab::sweep::{SweepPlan, sweep as run_sweep};
 use barista_lab::telemetry::Source;
-use barista_lab::workload::{Fixed, Workload};
-use barista_lab::{html, scenario};
 use clap::Args;
 use std::path::PathBuf;
-use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// Exit status when an SLO fails, so CI jobs can gate on it.
-pub const SLO_FAILED: u8 = 3;
-const USAGE: u8 = 2;
 
 pub const LOAD_HELP: &str = "\
 LOAD PROFILES (for --rate, and --connections in the closed model):
@@ -43,6 +30,26 @@ EXAMPLES:
   barista load http://127.0.0.1:8080 --scenario rush --shop demo --rate 100..2000 --slo 'p99<50ms,errors<1%'
   barista load http://127.0.0.1:8080 --scenario mix.toml --connections 10,50,100 --json out.json --html out.html";
 
+/// A duration above zero.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("must be more than zero".into()),
+        d => Ok(d),
+    }
+}
+
+/// A duration of at least a second (one load step).
+fn step_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d < Duration::from_secs(1) => Err("must be at least 1s".into()),
+        d => Ok(d),
+    }
+}
+
+fn metrics_source(text: &str) -> Result<Source, String> {
+    Url::parse(text).map(Source::Metrics)
+}
+
 #[derive(Args)]
 pub struct TargetArgs {
     /// URL(s) to load in turn; with --scenario, the base URL its paths are relative to.
@@ -58,8 +65,8 @@ pub struct TargetArgs {
     pub shop: String,
 
     /// Give up on a request after this long (counted as a `timeout` error).
-    #[arg(long, env = "BARISTA_TIMEOUT", default_value = "30s")]
-    pub timeout: String,
+    #[arg(long, env = "BARISTA_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
+    pub timeout: Duration,
 
     /// Write the full result as JSON (schema: crates/barista-lab/schema/).
     #[arg(long, env = "BARISTA_JSON")]
@@ -74,30 +81,57 @@ pub struct TargetArgs {
     pub no_progress: bool,
 }
 
+impl From<TargetArgs> for TargetOptions {
+    fn from(a: TargetArgs) -> Self {
+        TargetOptions {
+            targets: a.targets,
+            scenario: a.scenario,
+            shop: a.shop,
+            timeout: a.timeout,
+            json: a.json,
+            html: a.html,
+            progress: !a.no_progress,
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct LoadArgs {
     #[command(flatten)]
     pub target: TargetArgs,
 
     /// Open model: requests per second (a load profile: 500, 100..1000, 100,200,400).
-    #[arg(long, env = "BARISTA_RATE")]
-    pub rate: Option<String>,
+    #[arg(long, env = "BARISTA_RATE", value_parser = ProfileSpec::parse)]
+    pub rate: Option<ProfileSpec>,
 
     /// Closed model: connections (a load profile); open model: the connection pool size.
-    #[arg(long, short = 'c', env = "BARISTA_CONNECTIONS")]
-    pub connections: Option<String>,
+    #[arg(long, short = 'c', env = "BARISTA_CONNECTIONS", value_parser = ProfileSpec::parse)]
+    pub connections: Option<ProfileSpec>,
 
     /// How long to run (e.g. 30s, 2m).
-    #[arg(long, short = 'd', env = "BARISTA_DURATION", default_value = "10s")]
-    pub duration: String,
+    #[arg(long, short = 'd', env = "BARISTA_DURATION", default_value = "10s", value_parser = positive_duration)]
+    pub duration: Duration,
 
     /// Closed model: pause between a response and the connection's next request.
-    #[arg(long, env = "BARISTA_THINK", default_value = "0s")]
-    pub think: String,
+    #[arg(long, env = "BARISTA_THINK", default_value = "0s", value_parser = parse_duration)]
+    pub think: Duration,
 
     /// Pass/fail clauses, e.g. 'p99<50ms,errors<1%'; exit status 3 when any fails.
-    #[arg(long, env = "BARISTA_SLO")]
-    pub slo: Option<String>,
+    #[arg(long, env = "BARISTA_SLO", value_parser = Slo::parse)]
+    pub slo: Option<Slo>,
+}
+
+impl From<LoadArgs> for LoadOptions {
+    fn from(a: LoadArgs) -> Self {
+        LoadOptions {
+            target: a.target.into(),
+            rate: a.rate,
+            connections: a.connections,
+            duration: a.duration,
+            think: a.think,
+            slo: a.slo,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -106,8 +140,8 @@ pub struct SweepArgs {
     pub target: TargetArgs,
 
     /// The SLO each step must meet.
-    #[arg(long, env = "BARISTA_SLO", default_value = "p99<100ms,errors<1%")]
-    pub slo: String,
+    #[arg(long, env = "BARISTA_SLO", default_value = "p99<100ms,errors<1%", value_parser = Slo::parse)]
+    pub slo: Slo,
 
     /// The first step's rate (requests/s).
     #[arg(long, env = "BARISTA_START", default_value_t = 50.0)]
@@ -122,239 +156,26 @@ pub struct SweepArgs {
     pub factor: f64,
 
     /// How long each step runs.
-    #[arg(long, env = "BARISTA_STEP", default_value = "5s")]
-    pub step: String,
+    #[arg(long, env = "BARISTA_STEP", default_value = "5s", value_parser = step_duration)]
+    pub step: Duration,
 
     /// Connection pool for every step.
     #[arg(long, short = 'c', env = "BARISTA_CONNECTIONS", default_value_t = 50)]
     pub connections: usize,
 }
 
-impl TargetArgs {
-    /// `--timeout`, validated; a usage error otherwise.
-    fn timeout(&self) -> Result<Duration, ExitCode> {
-        match parse_duration(&self.timeout) {
-            Ok(d) if !d.is_zero() => Ok(d),
-            _ => Err(usage("--timeout must be a duration above zero, e.g. 30s")),
+impl From<SweepArgs> for SweepOptions {
+    fn from(a: SweepArgs) -> Self {
+        SweepOptions {
+            target: a.target.into(),
+            slo: a.slo,
+            start: a.start,
+            max: a.max,
+            factor: a.factor,
+            step: a.step,
+            connections: a.connections,
         }
     }
-}
-
-/// A usage error: printed, exit status 2.
-fn usage(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("barista: {message}");
-    ExitCode::from(USAGE)
-}
-
-/// Builds the workload the flags name, and checks the target answers.
-async fn workload(t: &TargetArgs) -> anyhow::Result<Result<Arc<dyn Workload>, String>> {
-    let urls: Result<Vec<Url>, String> = t.targets.iter().map(|u| Url::parse(u)).collect();
-    let urls = match urls {
-        Ok(urls) => urls,
-        Err(e) => return Ok(Err(e)),
-    };
-    let workload: Arc<dyn Workload> = match t.scenario.as_deref() {
-        Some("rush") => {
-            if urls.len() != 1 {
-                return Ok(Err(
-                    "--scenario rush takes exactly one TARGET: the Barista base URL".into(),
-                ));
-            }
-            Arc::new(
-                Rush::new(&urls[0], &t.shop)
-                    .await
-                    .map_err(anyhow::Error::msg)?,
-            )
-        }
-        Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read the scenario {file}"))?;
-            let entries = match scenario::parse(&text, urls.first()) {
-                Ok(e) => e,
-                Err(e) => return Ok(Err(format!("scenario {file}: {e}"))),
-            };
-            Arc::new(
-                Fixed::new(entries, true)
-                    .await
-                    .map_err(anyhow::Error::msg)?,
-            )
-        }
-        None => Arc::new(Fixed::urls(&urls).await.map_err(anyhow::Error::msg)?),
-    };
-    for addr in workload.addrs() {
-        if Conn::connect(*addr).await.is_err() {
-            bail!("cannot connect to {addr}: is the target running?");
-        }
-    }
-    Ok(Ok(workload))
-}
-
-fn write_outputs(
-    t: &TargetArgs,
-    json: &impl serde::Serialize,
-    html: impl FnOnce() -> String,
-) -> anyhow::Result<()> {
-    if let Some(path) = &t.json {
-        let text = serde_json::to_string_pretty(json)?;
-        std::fs::write(path, text + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if let Some(path) = &t.html {
-        std::fs::write(path, html()).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
-}
-
-pub async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
-    // Stage one: validate every flag before touching the network.
-    let duration = match parse_duration(&args.duration) {
-        Ok(d) if !d.is_zero() => d,
-        Ok(_) => return Ok(usage("--duration must be more than zero")),
-        Err(e) => return Ok(usage(format!("--duration: {e}"))),
-    };
-    let timeout = match args.target.timeout() {
-        Ok(d) => d,
-        Err(code) => return Ok(code),
-    };
-    let think = match parse_duration(&args.think) {
-        Ok(d) => d,
-        Err(e) => return Ok(usage(format!("--think: {e}"))),
-    };
-    let slo = match args.slo.as_deref().map(Slo::parse).transpose() {
-        Ok(s) => s,
-        Err(e) => return Ok(usage(format!("--slo: {e}"))),
-    };
-    let (model, offered) = match &args.rate {
-        Some(rate) => {
-            let profile = match Profile::parse(rate, duration) {
-                Ok(p) => p,
-                Err(e) => return Ok(usage(format!("--rate: {e}"))),
-            };
-            let connections = match args.connections.as_deref().map(str::parse::<usize>) {
-                None => 50,
-                Some(Ok(c)) if c > 0 => c,
-                _ => {
-                    return Ok(usage(
-                        "with --rate, --connections is the pool size: a whole number above zero",
-                    ));
-                }
-            };
-            let offered = format!(
-                "rate {rate} req/s over {connections} connections, {:.0}s",
-                profile.duration().as_secs_f64()
-            );
-            (
-                Model::Open {
-                    rate: profile,
-                    connections,
-                },
-                offered,
-            )
-        }
-        None => {
-            let text = args.connections.clone().unwrap_or_else(|| "50".into());
-            let profile = match Profile::parse(&text, duration) {
-                Ok(p) if p.peak() >= 1.0 => p,
-                Ok(_) => return Ok(usage("--connections must reach at least 1")),
-                Err(e) => return Ok(usage(format!("--connections: {e}"))),
-            };
-            let offered = format!(
-                "{text} connections, think {:?}, {:.0}s",
-                think,
-                profile.duration().as_secs_f64()
-            );
-            (
-                Model::Closed {
-                    connections: profile,
-                    think,
-                },
-                offered,
-            )
-        }
-    };
-    let workload = match workload(&args.target).await? {
-        Ok(w) => w,
-        Err(e) => return Ok(usage(e)),
-    };
-
-    // Stage two: run and report.
-    let plan = Plan {
-        model,
-        timeout,
-        progress: !args.target.no_progress,
-    };
-    let outcome = run(&plan, workload.clone()).await;
-    let report = LoadReport::new(&outcome, offered, workload.describe(), slo.as_ref());
-    print!("{}", report.table());
-    write_outputs(&args.target, &report, || html::load_html(&report))?;
-    if report.requests == 0 {
-        bail!("no request was sent");
-    }
-    Ok(match &report.slo {
-        Some(s) if !s.passed => ExitCode::from(SLO_FAILED),
-        _ => ExitCode::SUCCESS,
-    })
-}
-
-pub async fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
-    let step = match parse_duration(&args.step) {
-        Ok(d) if d >= Duration::from_secs(1) => d,
-        _ => return Ok(usage("--step must be a duration of at least 1s")),
-    };
-    let timeout = match args.target.timeout() {
-        Ok(d) => d,
-        Err(code) => return Ok(code),
-    };
-    let slo = match Slo::parse(&args.slo) {
-        Ok(s) => s,
-        Err(e) => return Ok(usage(format!("--slo: {e}"))),
-    };
-    if !(args.start > 0.0 && args.max >= args.start && args.factor > 1.0 && args.connections > 0) {
-        return Ok(usage(
-            "need 0 < --start <= --max, --factor above 1, and --connections above 0",
-        ));
-    }
-    let workload = match workload(&args.target).await? {
-        Ok(w) => w,
-        Err(e) => return Ok(usage(e)),
-    };
-    let plan = SweepPlan {
-        start_rps: args.start,
-        max_rps: args.max,
-        factor: args.factor,
-        step,
-        connections: args.connections,
-        timeout,
-        slo,
-        progress: !args.target.no_progress,
-    };
-    println!(
-        "{:>10} {:>12} {:>9} {:>9} {:>8}  SLO {}",
-        "offered/s", "responses/s", "p50", "p99", "errors", plan.slo.expr
-    );
-    let report = run_sweep(&plan, workload, |s| {
-        println!(
-            "{:>10.0} {:>12.1} {:>9} {:>9} {:>8}  {}",
-            s.offered_rps,
-            s.throughput_rps,
-            barista_lab::duration::fmt_ms(s.p50_ms),
-            barista_lab::duration::fmt_ms(s.p99_ms),
-            s.errors,
-            if s.passed { "pass" } else { "FAIL" }
-        );
-    })
-    .await;
-    println!("stopped: {}", report.stopped);
-    match report.capacity_rps {
-        Some(c) => println!("capacity at SLO: {c:.0} req/s"),
-        None => println!("capacity at SLO: none (the first step already broke it; lower --start)"),
-    }
-    match report.knee_rps {
-        Some(k) => println!("knee: {k:.0} req/s"),
-        None => println!("knee: not found in the steps tried"),
-    }
-    write_outputs(&args.target, &report, || html::sweep_html(&report))?;
-    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Args)]
@@ -363,20 +184,20 @@ pub struct DoctorArgs {
     pub target: TargetArgs,
 
     /// The server's Prometheus metrics URL (a Barista's is http://127.0.0.1:9464/metrics), for its CPU and memory.
-    #[arg(long, env = "BARISTA_METRICS", conflicts_with = "pid")]
-    pub metrics: Option<String>,
+    #[arg(long, env = "BARISTA_METRICS", conflicts_with = "pid", value_parser = metrics_source)]
+    pub metrics: Option<Source>,
 
     /// Or the server's process id on this machine, read from /proc.
     #[arg(long, env = "BARISTA_PID")]
     pub pid: Option<u32>,
 
     /// What "fast enough" means; the latency clause also decides "slow at low load".
-    #[arg(long, env = "BARISTA_SLO", default_value = "p99<100ms,errors<1%")]
-    pub slo: String,
+    #[arg(long, env = "BARISTA_SLO", default_value = "p99<100ms,errors<1%", value_parser = Slo::parse)]
+    pub slo: Slo,
 
-    /// Time for the whole diagnosis.
-    #[arg(long, env = "BARISTA_BUDGET", default_value = "60s")]
-    pub budget: String,
+    /// Time for the whole diagnosis (at least 6s: six load levels of 1s).
+    #[arg(long, env = "BARISTA_BUDGET", default_value = "60s", value_parser = parse_duration)]
+    pub budget: Duration,
 
     /// Requests per second you need: the doctor estimates the replicas and cores for it.
     #[arg(long, env = "BARISTA_TARGET_RATE")]
@@ -387,74 +208,15 @@ pub struct DoctorArgs {
     pub max_connections: usize,
 }
 
-pub async fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
-    let budget = match parse_duration(&args.budget) {
-        Ok(d) if d >= Duration::from_secs(6) => d,
-        _ => {
-            return Ok(usage(
-                "--budget must be a duration of at least 6s (six load levels of 1s)",
-            ));
+impl From<DoctorArgs> for DoctorOptions {
+    fn from(a: DoctorArgs) -> Self {
+        DoctorOptions {
+            target: a.target.into(),
+            telemetry: a.metrics.or(a.pid.map(Source::Pid)),
+            slo: a.slo,
+            budget: a.budget,
+            target_rate: a.target_rate,
+            max_connections: a.max_connections,
         }
-    };
-    let timeout = match args.target.timeout() {
-        Ok(d) => d,
-        Err(code) => return Ok(code),
-    };
-    let slo = match Slo::parse(&args.slo) {
-        Ok(s) => s,
-        Err(e) => return Ok(usage(format!("--slo: {e}"))),
-    };
-    let telemetry = match (&args.metrics, args.pid) {
-        (Some(url), None) => match Url::parse(url) {
-            Ok(u) => Source::Metrics(u),
-            Err(e) => return Ok(usage(format!("--metrics: {e}"))),
-        },
-        (None, Some(pid)) => Source::Pid(pid),
-        _ => {
-            return Ok(usage(
-                "the doctor needs the server's CPU: give --metrics URL (e.g. http://127.0.0.1:9464/metrics) or --pid PID",
-            ));
-        }
-    };
-    if args.target_rate.is_some_and(|r| r.is_nan() || r <= 0.0) || args.max_connections == 0 {
-        return Ok(usage(
-            "--target-rate and --max-connections must be above zero",
-        ));
     }
-    let workload = match workload(&args.target).await? {
-        Ok(w) => w,
-        Err(e) => return Ok(usage(e)),
-    };
-    let plan = DoctorPlan {
-        slo,
-        budget,
-        target_rate: args.target_rate,
-        telemetry,
-        timeout,
-        max_connections: args.max_connections,
-        progress: !args.target.no_progress,
-    };
-    println!(
-        "{:>11} {:>10} {:>12} {:>9} {:>9} {:>11}  SLO {}",
-        "connections", "in flight", "responses/s", "p50", "p99", "server CPU", plan.slo.expr
-    );
-    let mut diagnosis = diagnose(&plan, workload.clone(), |l| {
-        println!(
-            "{:>11} {:>10.1} {:>12.1} {:>9} {:>9} {:>11}  {}",
-            l.connections,
-            l.concurrency,
-            l.throughput_rps,
-            barista_lab::duration::fmt_ms(l.p50_ms),
-            barista_lab::duration::fmt_ms(l.p99_ms),
-            l.server_cpu_share
-                .map_or("?".into(), |s| format!("{:.0}%", 100.0 * s)),
-            if l.slo_passed { "pass" } else { "FAIL" }
-        );
-    })
-    .await
-    .map_err(anyhow::Error::new)?;
-    diagnosis.targets = workload.describe();
-    println!("\n{}", diagnosis.summary());
-    write_outputs(&args.target, &diagnosis, || html::doctor_html(&diagnosis))?;
-    Ok(ExitCode::SUCCESS)
 }

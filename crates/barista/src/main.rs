@@ -5,6 +5,7 @@ mod cli;
 mod lab;
 mod serve;
 
+use barista_lab::commands;
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -21,13 +22,21 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
-            cli::Command::Serve(args) => serve::serve(args).await.map(|()| ExitCode::SUCCESS),
-            cli::Command::Migrate(args) => serve::migrate(args).await.map(|()| ExitCode::SUCCESS),
-            cli::Command::Load(args) => lab::load(args).await,
-            cli::Command::Sweep(args) => lab::sweep(args).await,
-            cli::Command::Doctor(args) => lab::doctor(args).await,
+        let exit = match cli.command {
+            cli::Command::Serve(args) => {
+                return serve::serve(args).await.map(|()| ExitCode::SUCCESS);
+            }
+            cli::Command::Migrate(args) => {
+                return serve::migrate(args).await.map(|()| ExitCode::SUCCESS);
+            }
+            cli::Command::Load(args) => commands::load(args.into()).await,
+            cli::Command::Sweep(args) => commands::sweep(args.into()).await,
+            cli::Command::Doctor(args) => commands::doctor(args.into()).await,
+        };
+        if let Some(message) = exit.message() {
+            eprintln!("barista: {message}");
         }
+        Ok(ExitCode::from(exit.status()))
     });
     match result {
         Ok(code) => code,

@@ -1,18 +1,18 @@
 //! `barista serve` and `barista migrate`.
 
-use crate::cli::{MigrateArgs, ServeArgs};
+use crate::cli::{Listen, LogFormat, MigrateArgs, ServeArgs};
 use anyhow::Context;
 use barista_server::{Config, auth::Secret, demo};
 use std::io::{IsTerminal, Write};
 
 /// Logs to stderr, as text or JSON lines; the level comes from RUST_LOG.
-fn init_logging(format: &str) {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if format == "json" {
+    if format == LogFormat::Json {
         builder
             .json()
             .flatten_event(true)
@@ -55,7 +55,7 @@ async fn shutdown_signal() {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    init_logging(&args.log_format);
+    init_logging(args.log_format);
     let store = barista_store::open(&args.db.database, &Default::default())
         .await
         .with_context(|| format!("cannot open the database {}", args.db.database))?;
@@ -63,18 +63,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let ops = match args.metrics_listen.as_str() {
-        "off" | "" => None,
-        at => {
-            let at: std::net::SocketAddr = at
-                .parse()
-                .with_context(|| format!("--metrics-listen {at:?} is not an address"))?;
-            Some(
-                tokio::net::TcpListener::bind(at)
-                    .await
-                    .with_context(|| format!("cannot listen on {at} for metrics"))?,
-            )
-        }
+    let ops = match args.metrics_listen {
+        Listen::Off => None,
+        Listen::At(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} for metrics"))?,
+        ),
     };
     let ops_addr = ops.as_ref().map(|l| l.local_addr()).transpose()?;
 
@@ -82,7 +77,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "barista {} serving on http://{addr} (database {}, role {})\nAPI reference on http://{addr}/docs\n",
         env!("CARGO_PKG_VERSION"),
         redact(&args.db.database),
-        args.role
+        args.role.name()
     );
     if let Some(ops) = ops_addr {
         banner += &format!(
@@ -110,7 +105,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_in_flight: args.max_in_flight,
         shop_rate_limit: args.shop_rate_limit,
         metrics: !args.no_metrics,
-        role: barista_server::Role::parse(&args.role).unwrap_or(barista_server::Role::All),
+        role: args.role,
     };
     let listeners = barista_server::Listeners { api: listener, ops };
     barista_server::run(config, store, listeners, shutdown_signal()).await?;

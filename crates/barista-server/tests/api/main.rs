@@ -1,6 +1,7 @@
 //! HTTP tests: each starts the real server on port 0 with a fresh database and
 //! talks to it over HTTP. One test binary, many modules, to link once.
 
+mod access;
 mod common;
 mod concurrency;
 mod contract;

@@ -1,0 +1,315 @@
+//! The lab's commands, from typed options to a finished run: the second stage
+//! of ripgrep's split. The binary parses flags into [`LoadOptions`],
+//! [`SweepOptions`] and [`DoctorOptions`] (every value already typed by its
+//! parser); here they become a plan (checks that need several flags at once),
+//! the run happens, and every table, JSON and HTML output is written. Each
+//! command ends in an [`Exit`] with a documented status.
+
+use crate::doctor::{DoctorPlan, diagnose};
+use crate::engine::{Model, Plan, run};
+use crate::html;
+use crate::http::{Conn, Url};
+use crate::profile::ProfileSpec;
+use crate::report::LoadReport;
+use crate::rush::Rush;
+use crate::scenario;
+use crate::slo::Slo;
+use crate::sweep::{SweepPlan, sweep as run_sweep};
+use crate::telemetry::Source;
+use crate::workload::{Fixed, Workload};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a command ended, and the process exit status that says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// Done; the SLO, if any, held. Status 0.
+    Done,
+    /// Could not do it: the target or a file was unreachable. Status 1.
+    Failed(String),
+    /// The options do not fit together. Status 2, as for flags that do not parse.
+    Usage(String),
+    /// The run finished but its SLO failed. Status 3.
+    SloFailed,
+}
+
+impl Exit {
+    pub fn status(&self) -> u8 {
+        match self {
+            Exit::Done => 0,
+            Exit::Failed(_) => 1,
+            Exit::Usage(_) => 2,
+            Exit::SloFailed => 3,
+        }
+    }
+
+    /// What to tell the user on stderr, if anything.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Exit::Failed(m) | Exit::Usage(m) => Some(m),
+            Exit::Done | Exit::SloFailed => None,
+        }
+    }
+}
+
+type Step<T> = Result<T, Exit>;
+
+fn usage(message: impl Into<String>) -> Exit {
+    Exit::Usage(message.into())
+}
+
+/// What to load and where the results go, shared by every command.
+#[derive(Debug, Clone)]
+pub struct TargetOptions {
+    /// URLs to load in turn; with a scenario, the base URL its paths are relative to.
+    pub targets: Vec<String>,
+    /// `rush` or a TOML scenario file.
+    pub scenario: Option<String>,
+    /// The shop the `rush` scenario orders from.
+    pub shop: String,
+    pub timeout: Duration,
+    pub json: Option<PathBuf>,
+    pub html: Option<PathBuf>,
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub target: TargetOptions,
+    /// Open model: requests per second.
+    pub rate: Option<ProfileSpec>,
+    /// Closed model: connections; open model: the connection pool.
+    pub connections: Option<ProfileSpec>,
+    pub duration: Duration,
+    pub think: Duration,
+    pub slo: Option<Slo>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    pub target: TargetOptions,
+    pub slo: Slo,
+    pub start: f64,
+    pub max: f64,
+    pub factor: f64,
+    pub step: Duration,
+    pub connections: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct DoctorOptions {
+    pub target: TargetOptions,
+    pub telemetry: Option<Source>,
+    pub slo: Slo,
+    pub budget: Duration,
+    pub target_rate: Option<f64>,
+    pub max_connections: usize,
+}
+
+/// Connections in the closed model (and the pool in the open one) when none are given.
+const DEFAULT_CONNECTIONS: usize = 50;
+
+/// Builds the workload the options name, and checks the target answers.
+async fn workload(t: &TargetOptions) -> Step<Arc<dyn Workload>> {
+    let urls = t
+        .targets
+        .iter()
+        .map(|u| Url::parse(u))
+        .collect::<Result<Vec<Url>, String>>()
+        .map_err(usage)?;
+    let workload: Arc<dyn Workload> = match t.scenario.as_deref() {
+        Some("rush") => {
+            let [base] = urls.as_slice() else {
+                return Err(usage(
+                    "--scenario rush takes exactly one TARGET: the Barista base URL",
+                ));
+            };
+            Arc::new(Rush::new(base, &t.shop).await.map_err(Exit::Failed)?)
+        }
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| Exit::Failed(format!("cannot read the scenario {file}: {e}")))?;
+            let entries = scenario::parse(&text, urls.first())
+                .map_err(|e| usage(format!("scenario {file}: {e}")))?;
+            Arc::new(Fixed::new(entries, true).await.map_err(Exit::Failed)?)
+        }
+        None => Arc::new(Fixed::urls(&urls).await.map_err(Exit::Failed)?),
+    };
+    for addr in workload.addrs() {
+        if Conn::connect(*addr).await.is_err() {
+            return Err(Exit::Failed(format!(
+                "cannot connect to {addr}: is the target running?"
+            )));
+        }
+    }
+    Ok(workload)
+}
+
+fn write_outputs(
+    t: &TargetOptions,
+    json: &impl serde::Serialize,
+    html: impl FnOnce() -> String,
+) -> Step<()> {
+    let failed = |path: &PathBuf, e: std::io::Error| {
+        Exit::Failed(format!("cannot write {}: {e}", path.display()))
+    };
+    if let Some(path) = &t.json {
+        let text = serde_json::to_string_pretty(json)
+            .map_err(|e| Exit::Failed(format!("cannot encode the result: {e}")))?;
+        std::fs::write(path, text + "\n").map_err(|e| failed(path, e))?;
+    }
+    if let Some(path) = &t.html {
+        std::fs::write(path, html()).map_err(|e| failed(path, e))?;
+    }
+    Ok(())
+}
+
+impl LoadOptions {
+    /// The engine's model and a line saying what is offered.
+    fn model(&self) -> Step<(Model, String)> {
+        match &self.rate {
+            Some(rate) => {
+                let profile = rate
+                    .over(self.duration)
+                    .map_err(|e| usage(format!("--rate: {e}")))?;
+                let connections = match &self.connections {
+                    None => DEFAULT_CONNECTIONS,
+                    Some(c) => c.whole_constant().ok_or_else(|| {
+                        usage("with --rate, --connections is the pool size: a whole number above zero")
+                    })?,
+                };
+                let offered = format!(
+                    "rate {} req/s over {connections} connections, {:.0}s",
+                    rate.text(),
+                    profile.duration().as_secs_f64()
+                );
+                Ok((
+                    Model::Open {
+                        rate: profile,
+                        connections,
+                    },
+                    offered,
+                ))
+            }
+            None => {
+                let default =
+                    ProfileSpec::parse(&DEFAULT_CONNECTIONS.to_string()).map_err(usage)?;
+                let spec = self.connections.as_ref().unwrap_or(&default);
+                let profile = spec
+                    .over(self.duration)
+                    .map_err(|e| usage(format!("--connections: {e}")))?;
+                if profile.peak() < 1.0 {
+                    return Err(usage("--connections must reach at least 1"));
+                }
+                let offered = format!(
+                    "{} connections, think {:?}, {:.0}s",
+                    spec.text(),
+                    self.think,
+                    profile.duration().as_secs_f64()
+                );
+                Ok((
+                    Model::Closed {
+                        connections: profile,
+                        think: self.think,
+                    },
+                    offered,
+                ))
+            }
+        }
+    }
+}
+
+async fn load_run(o: LoadOptions) -> Step<Exit> {
+    let (model, offered) = o.model()?;
+    let workload = workload(&o.target).await?;
+    let plan = Plan {
+        model,
+        timeout: o.target.timeout,
+        progress: o.target.progress,
+    };
+    let outcome = run(&plan, workload.clone()).await;
+    let report = LoadReport::new(&outcome, offered, workload.describe(), o.slo.as_ref());
+    print!("{}", report.table());
+    write_outputs(&o.target, &report, || html::load_html(&report))?;
+    if report.requests == 0 {
+        return Err(Exit::Failed("no request was sent".into()));
+    }
+    Ok(match &report.slo {
+        Some(s) if !s.passed => Exit::SloFailed,
+        _ => Exit::Done,
+    })
+}
+
+/// `barista load`: one run, its table, and its outputs.
+pub async fn load(o: LoadOptions) -> Exit {
+    load_run(o).await.unwrap_or_else(|exit| exit)
+}
+
+async fn sweep_run(o: SweepOptions) -> Step<Exit> {
+    if !(o.start > 0.0 && o.max >= o.start && o.factor > 1.0 && o.connections > 0) {
+        return Err(usage(
+            "need 0 < --start <= --max, --factor above 1, and --connections above 0",
+        ));
+    }
+    let workload = workload(&o.target).await?;
+    let plan = SweepPlan {
+        start_rps: o.start,
+        max_rps: o.max,
+        factor: o.factor,
+        step: o.step,
+        connections: o.connections,
+        timeout: o.target.timeout,
+        slo: o.slo,
+        progress: o.target.progress,
+    };
+    println!("{}", crate::sweep::Step::header(&plan.slo));
+    let report = run_sweep(&plan, workload, |s| println!("{}", s.row())).await;
+    print!("{}", report.summary());
+    write_outputs(&o.target, &report, || html::sweep_html(&report))?;
+    Ok(Exit::Done)
+}
+
+/// `barista sweep`: steps of rising rate, a row each, then the capacity and the knee.
+pub async fn sweep(o: SweepOptions) -> Exit {
+    sweep_run(o).await.unwrap_or_else(|exit| exit)
+}
+
+async fn doctor_run(o: DoctorOptions) -> Step<Exit> {
+    let telemetry = o.telemetry.clone().ok_or_else(|| {
+        usage("the doctor needs the server's CPU: give --metrics URL (e.g. http://127.0.0.1:9464/metrics) or --pid PID")
+    })?;
+    if o.budget < Duration::from_secs(6) {
+        return Err(usage(
+            "--budget must be at least 6s (six load levels of 1s)",
+        ));
+    }
+    if o.target_rate.is_some_and(|r| r.is_nan() || r <= 0.0) || o.max_connections == 0 {
+        return Err(usage(
+            "--target-rate and --max-connections must be above zero",
+        ));
+    }
+    let workload = workload(&o.target).await?;
+    let plan = DoctorPlan {
+        slo: o.slo,
+        budget: o.budget,
+        target_rate: o.target_rate,
+        telemetry,
+        timeout: o.target.timeout,
+        max_connections: o.max_connections,
+        progress: o.target.progress,
+    };
+    println!("{}", crate::doctor::Level::header(&plan.slo));
+    let mut diagnosis = diagnose(&plan, workload.clone(), |l| println!("{}", l.row()))
+        .await
+        .map_err(|e| Exit::Failed(e.to_string()))?;
+    diagnosis.targets = workload.describe();
+    println!("\n{}", diagnosis.summary());
+    write_outputs(&o.target, &diagnosis, || html::doctor_html(&diagnosis))?;
+    Ok(Exit::Done)
+}
+
+/// `barista doctor`: the levels as they run, then the verdict.
+pub async fn doctor(o: DoctorOptions) -> Exit {
+    doctor_run(o).await.unwrap_or_else(|exit| exit)
+}
