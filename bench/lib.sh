@@ -35,12 +35,24 @@ build_barista() {
   BARISTA="$ROOT/target/release/barista"
 }
 
+# On two cores, the server and the load generator each get one (SERVER_CPU and
+# LOAD_CPU), so a ratio measures code, not the scheduler.
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+on_server_cpu() { taskset -c "$SERVER_CPU" "$@"; }
+on_load_cpu() { taskset -c "$LOAD_CPU" "$@"; }
+# How wrk_rate runs wrk (a bench sets WRK=(on_load_cpu wrk) to pin it).
+WRK=(wrk)
+
 # start_barista PORT [flags...]: runs serve on a fresh database; sets STAFF_KEY.
 # Request logs are off (RUST_LOG=warn) as nginx's access_log is off in the anchors.
+# With PIN_SERVER=1 it runs on SERVER_CPU alone.
 start_barista() {
   local port=$1; shift
   local db="$WORK/barista-$port.db"
-  RUST_LOG="${RUST_LOG:-warn}" "$BARISTA" serve --listen "127.0.0.1:$port" --metrics-listen 127.0.0.1:0 \
+  local pin=()
+  [ "${PIN_SERVER:-0}" = 1 ] && pin=(taskset -c "$SERVER_CPU")
+  RUST_LOG="${RUST_LOG:-warn}" "${pin[@]}" "$BARISTA" serve --listen "127.0.0.1:$port" --metrics-listen 127.0.0.1:0 \
     --database "sqlite://$db" "$@" \
     >"$WORK/barista-$port.out" 2>"$WORK/barista-$port.err" &
   PIDS+=($!)
@@ -53,7 +65,7 @@ start_barista() {
 
 # wrk_rate ARGS...: runs wrk and prints its requests per second.
 wrk_rate() {
-  wrk "$@" | awk '/^Requests\/sec:/ {print $2}'
+  "${WRK[@]}" "$@" | awk '/^Requests\/sec:/ {print $2}'
 }
 
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$1" "$2"; }
