@@ -6,6 +6,7 @@
 //! served on the very next request even if a slow load races with it.
 
 use axum::http::HeaderValue;
+use barista_store::MenuChange;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -71,6 +72,24 @@ impl MenuCache {
             .collect()
     }
 
+    /// Applies a change the store announced.
+    pub fn changed(&self, shop_id: i64, change: MenuChange) {
+        match change {
+            MenuChange::To(version) => self.invalidate(shop_id, version),
+            MenuChange::Stock => self.forget(shop_id),
+        }
+    }
+
+    /// Drops a held menu whose new version is not known (stock moved): the next
+    /// read loads it. A load that read before the change and ends after this
+    /// may still fill the old one; the freshness check replaces it within a second.
+    fn forget(&self, shop_id: i64) {
+        let mut shops = self.shops.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(Slot::Ready(_)) = shops.get(&shop_id) {
+            shops.remove(&shop_id);
+        }
+    }
+
     /// Forgets the shop's menu: the next read loads version `version` or later.
     pub fn invalidate(&self, shop_id: i64, version: i64) {
         let mut shops = self.shops.write().unwrap_or_else(|p| p.into_inner());
@@ -123,6 +142,18 @@ mod tests {
         );
         cache.fill(1, menu(5));
         assert_eq!(cache.get(1).unwrap().version, 5);
+    }
+
+    #[test]
+    fn a_stock_change_drops_a_held_menu_but_keeps_a_known_version() {
+        let cache = MenuCache::default();
+        cache.fill(1, menu(3));
+        cache.changed(1, MenuChange::Stock);
+        assert!(cache.get(1).is_none());
+        cache.changed(1, MenuChange::To(9));
+        cache.changed(1, MenuChange::Stock);
+        cache.fill(1, menu(8));
+        assert!(cache.get(1).is_none(), "version 9 is still required");
     }
 
     #[test]

@@ -102,7 +102,7 @@ impl AppState {
         let cache = menu_cache.clone();
         store
             .feed()
-            .on_menu_change(move |shop, version| cache.invalidate(shop, version));
+            .on_menu_change(move |shop, change| cache.changed(shop, change));
         Self {
             inner: Arc::new(Shared {
                 store,

@@ -52,10 +52,6 @@ pub(crate) trait Conn: Sync {
         params: &[Param<'_>],
     ) -> impl Future<Output = TxResult<Vec<Row>>> + Send;
 
-    /// Tells other replicas that `shop`'s events up to `seq` are committed (at
-    /// commit). A single-process backend has no one to tell.
-    fn announce(&self, shop_id: i64, seq: i64) -> impl Future<Output = TxResult<()>> + Send;
-
     /// The first row of a query's answer, if any.
     fn query_opt(
         &self,

@@ -3,8 +3,8 @@
 //! changed on the [`Feed`], so no caller has to remember to.
 
 use crate::conn::{TxError, TxResult};
-use crate::transactions::{self as tx, ItemWrite, Tx, Written};
-use crate::{Event, Feed, OrderPage, Placed, PoolStats, Result, Store, StoreError};
+use crate::transactions::{self as tx, Changes, ItemWrite, Tx, Written};
+use crate::{Event, EventPos, Feed, OrderPage, Placed, PoolStats, Result, Store, StoreError};
 use async_trait::async_trait;
 use barista_domain::{
     IdempotentRequest, ItemFields, ItemId, ItemPatch, Menu, MenuItem, NewOrder, NewShop, Order,
@@ -20,6 +20,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn write<T: Tx>(&self, tx: T) -> impl Future<Output = Result<T::Output>> + Send;
     fn feed(&self) -> &Feed;
     fn pool_stats(&self) -> PoolStats;
+    /// After a write committed: tell this process's readers, and (where there
+    /// are other replicas) the others.
+    fn committed(&self, shop_id: i64, changes: &Changes) {
+        self.feed().announce(shop_id, changes);
+    }
 }
 
 /// A transaction's outcome as the store answers it: a conflict that was not
@@ -38,7 +43,7 @@ pub(crate) struct Db<B>(pub(crate) B);
 impl<B: Backend> Db<B> {
     async fn write<T, W: Tx<Output = Written<T>>>(&self, tx: W) -> Result<T> {
         let written = self.0.write(tx).await?;
-        self.0.feed().announce(written.shop_id, &written.changes);
+        self.0.committed(written.shop_id, &written.changes);
         Ok(written.value)
     }
 }
@@ -116,7 +121,7 @@ impl<B: Backend> Store for Db<B> {
     async fn claim_next(&self, shop: &Shop) -> Result<Option<Order>> {
         let claimed = self.0.write(tx::ClaimNext(shop.clone())).await?;
         Ok(claimed.map(|written| {
-            self.0.feed().announce(written.shop_id, &written.changes);
+            self.0.committed(written.shop_id, &written.changes);
             written.value
         }))
     }
@@ -126,26 +131,31 @@ impl<B: Backend> Store for Db<B> {
         self.write(tx::SetStatus { shop, id, to }).await
     }
 
-    async fn events_after(
+    async fn events_after(&self, shop: &Shop, after: EventPos, limit: usize) -> Result<Vec<Event>> {
+        let shop = shop.clone();
+        self.0.read(tx::EventsAfter { shop, after, limit }).await
+    }
+
+    async fn order_events_after(
         &self,
         shop: &Shop,
+        order: OrderId,
         after: i64,
-        order: Option<OrderId>,
         limit: usize,
     ) -> Result<Vec<Event>> {
-        let shop_id = shop.id;
+        let shop = shop.clone();
         self.0
-            .read(tx::EventsAfter {
-                shop_id,
-                after,
+            .read(tx::OrderEventsAfter {
+                shop,
                 order,
+                after,
                 limit,
             })
             .await
     }
 
-    async fn last_event_seq(&self, shop: &Shop) -> Result<i64> {
-        self.0.read(tx::LastEventSeq(shop.id)).await
+    async fn last_event(&self, shop: &Shop) -> Result<EventPos> {
+        self.0.read(tx::LastEvent(shop.id)).await
     }
 
     async fn ping(&self) -> Result<()> {

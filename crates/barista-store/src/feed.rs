@@ -6,40 +6,42 @@
 //! a change is served on the very next request). The store announces its own
 //! writes at commit; on PostgreSQL, `LISTEN/NOTIFY` announces other replicas'.
 
-use crate::transactions::Changes;
+use crate::EventPos;
+use crate::transactions::{Changes, MenuChange};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use tokio::sync::watch;
 
-type MenuListener = Box<dyn Fn(i64, i64) + Send + Sync>;
+type MenuListener = Box<dyn Fn(i64, MenuChange) + Send + Sync>;
 
 #[derive(Default)]
 pub struct Feed {
     /// A `std` mutex: held only to look up or insert a sender, never across `.await`.
-    events: Mutex<HashMap<i64, watch::Sender<i64>>>,
+    events: Mutex<HashMap<i64, watch::Sender<EventPos>>>,
     menus: OnceLock<MenuListener>,
 }
 
 impl Feed {
-    fn sender(&self, shop_id: i64) -> watch::Sender<i64> {
+    fn sender(&self, shop_id: i64) -> watch::Sender<EventPos> {
         let mut shops = self.events.lock().unwrap_or_else(|p| p.into_inner());
         shops
             .entry(shop_id)
-            .or_insert_with(|| watch::channel(0).0)
+            .or_insert_with(|| watch::channel(EventPos::default()).0)
             .clone()
     }
 
-    /// A receiver that changes whenever the shop has a new event.
-    pub fn subscribe(&self, shop_id: i64) -> watch::Receiver<i64> {
+    /// A receiver that changes whenever the shop has a new event; it holds the
+    /// latest event known to be committed (a reader behind it reads again).
+    pub fn subscribe(&self, shop_id: i64) -> watch::Receiver<EventPos> {
         self.sender(shop_id).subscribe()
     }
 
-    /// Announces that events up to `seq` are committed for the shop.
-    pub fn publish(&self, shop_id: i64, seq: i64) {
+    /// Announces that the shop's event at `pos` is committed.
+    pub fn publish(&self, shop_id: i64, pos: EventPos) {
         self.sender(shop_id).send_if_modified(|latest| {
-            let newer = seq > *latest;
+            let newer = pos > *latest;
             if newer {
-                *latest = seq;
+                *latest = pos;
             }
             newer
         });
@@ -53,25 +55,25 @@ impl Feed {
         }
     }
 
-    /// Calls `listener(shop_id, version)` whenever a menu changes (one listener: the menu cache).
-    pub fn on_menu_change(&self, listener: impl Fn(i64, i64) + Send + Sync + 'static) {
+    /// Calls `listener(shop_id, change)` whenever a menu changes (one listener: the menu cache).
+    pub fn on_menu_change(&self, listener: impl Fn(i64, MenuChange) + Send + Sync + 'static) {
         let _ = self.menus.set(Box::new(listener));
     }
 
-    /// Announces that the shop's menu is at `version` or later.
-    pub fn menu_changed(&self, shop_id: i64, version: i64) {
+    /// Announces that the shop's menu changed.
+    pub fn menu_changed(&self, shop_id: i64, change: MenuChange) {
         if let Some(listener) = self.menus.get() {
-            listener(shop_id, version);
+            listener(shop_id, change);
         }
     }
 
     /// Announces what a committed write changed.
     pub(crate) fn announce(&self, shop_id: i64, changes: &Changes) {
-        if let Some(version) = changes.menu_version {
-            self.menu_changed(shop_id, version);
+        if let Some(change) = changes.menu {
+            self.menu_changed(shop_id, change);
         }
-        if let Some(seq) = changes.event {
-            self.publish(shop_id, seq);
+        if let Some(pos) = changes.event {
+            self.publish(shop_id, pos);
         }
     }
 }

@@ -26,8 +26,8 @@ mod value;
 
 pub use error::StoreError;
 pub use feed::Feed;
-pub use records::{Event, OrderPage, Placed, PoolStats};
-pub use transactions::ItemWrite;
+pub use records::{Event, EventPos, OrderPage, Placed, PoolStats};
+pub use transactions::{ItemWrite, MenuChange};
 
 use async_trait::async_trait;
 use barista_domain::{
@@ -35,6 +35,7 @@ use barista_domain::{
     OrderId, Shop, Slug, Status,
 };
 use std::sync::Arc;
+use std::time::Duration;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -76,16 +77,19 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_next(&self, shop: &Shop) -> Result<Option<Order>>;
     /// Moves an order along the status machine; cancelling gives stock back.
     async fn set_status(&self, shop: &Shop, id: OrderId, to: Status) -> Result<Order>;
-    /// Events after `after` (exclusive), oldest first, optionally of one order.
-    async fn events_after(
+    /// The shop's events after `after`, in stream order (never one before an
+    /// earlier event that is not yet committed).
+    async fn events_after(&self, shop: &Shop, after: EventPos, limit: usize) -> Result<Vec<Event>>;
+    /// One order's events after its version `after`, in order.
+    async fn order_events_after(
         &self,
         shop: &Shop,
+        order: OrderId,
         after: i64,
-        order: Option<OrderId>,
         limit: usize,
     ) -> Result<Vec<Event>>;
-    /// The shop's latest event sequence number (0 when it has none).
-    async fn last_event_seq(&self, shop: &Shop) -> Result<i64>;
+    /// Where a new stream of the shop starts: its last event a reader may see.
+    async fn last_event(&self, shop: &Shop) -> Result<EventPos>;
     /// Whether the database answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
     /// What committed writes changed: wake-ups for event readers, menu versions.
@@ -100,21 +104,32 @@ pub async fn open(url: &str, options: &OpenOptions) -> Result<Arc<dyn Store>> {
         DatabaseUrl::Sqlite(path) => Ok(Arc::new(db::Db(
             sqlite::Sqlite::open(&path, options).await?,
         ))),
-        DatabaseUrl::Postgres(url) => Ok(Arc::new(db::Db(postgres::Postgres::open(&url).await?))),
+        DatabaseUrl::Postgres(url) => Ok(Arc::new(db::Db(
+            postgres::Postgres::open(&url, options).await?,
+        ))),
     }
 }
 
 /// Tuning that callers may change; the defaults suit production.
 #[derive(Debug, Clone)]
 pub struct OpenOptions {
-    /// How long a write waits for a lock held by another process before giving up (503).
-    pub busy_timeout: std::time::Duration,
+    /// SQLite: how long a write waits for a lock held by another process before giving up (503).
+    pub busy_timeout: Duration,
+    /// PostgreSQL: connections this replica keeps (the server's limit is shared by all replicas).
+    pub pool_size: usize,
+    /// PostgreSQL: how long a request waits for a free connection before 503.
+    pub pool_timeout: Duration,
+    /// PostgreSQL: the longest a statement may run before it is cancelled (503).
+    pub statement_timeout: Duration,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
         Self {
-            busy_timeout: std::time::Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
+            pool_size: 16,
+            pool_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -18,12 +18,54 @@ pub struct OrderPage {
     pub limit: usize,
 }
 
-/// One row of the events table: the order as it was after the change.
+/// An event's place in its shop's stream: events are delivered in this order.
+/// `tx` is 0 on SQLite. Shown to clients as `pos` or `tx.pos` (the `id:` of the
+/// shop's event stream), which is what `Last-Event-ID` sends back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventPos {
+    pub tx: i64,
+    pub pos: i64,
+}
+
+impl std::fmt::Display for EventPos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.tx == 0 {
+            write!(f, "{}", self.pos)
+        } else {
+            write!(f, "{}.{}", self.tx, self.pos)
+        }
+    }
+}
+
+impl std::str::FromStr for EventPos {
+    type Err = ();
+
+    /// `pos` or `tx.pos`, each a number of at most 18 digits.
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let number = |t: &str| {
+            (!t.is_empty() && t.len() <= 18 && t.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| t.parse::<i64>().ok())
+                .flatten()
+                .ok_or(())
+        };
+        match text.split_once('.') {
+            Some((tx, pos)) => Ok(EventPos {
+                tx: number(tx)?,
+                pos: number(pos)?,
+            }),
+            None => Ok(EventPos {
+                tx: 0,
+                pos: number(text)?,
+            }),
+        }
+    }
+}
+
+/// An event: the order as it was after the change, and its place in the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    pub seq: i64,
-    pub order_id: OrderId,
-    pub data: String,
+    pub pos: EventPos,
+    pub order: Order,
 }
 
 /// How the database connections are used, for metrics.

@@ -18,6 +18,13 @@ macro_rules! order_columns {
     };
 }
 
+/// The order columns of `orders o`, for reads that join events to their orders.
+macro_rules! joined_order_columns {
+    () => {
+        "o.id, o.status, o.customer_name, o.note, o.lines, o.total_cents, o.currency, o.version, o.created_at, o.updated_at"
+    };
+}
+
 pub(crate) const PING: &str = "SELECT 1";
 
 pub(crate) const HAS_SHOPS: &str = "SELECT EXISTS (SELECT 1 FROM shops)";
@@ -34,13 +41,21 @@ pub(crate) const SHOP_BY_SLUG: &str = "
     FROM shops
     WHERE slug = $1";
 
-pub(crate) const MENU_VERSION: &str = "SELECT menu_version FROM shops WHERE id = $1";
+/// A menu's version: edits count on the shop row, stock changes on each item's
+/// row, so an order taking stock never touches the shop row that every order
+/// of the shop would otherwise queue on. Every committed change raises the sum.
+pub(crate) const MENU_VERSION: &str = "
+    SELECT s.menu_version + CAST(COALESCE(
+        (SELECT sum(i.stock_version) FROM menu_items i WHERE i.shop_id = s.id), 0) AS BIGINT)
+    FROM shops s
+    WHERE s.id = $1";
 
-/// Takes the shop row first, so every menu write locks in the same order.
-pub(crate) const BUMP_MENU_VERSION: &str = "
-    UPDATE shops SET menu_version = menu_version + 1
-    WHERE id = $1
-    RETURNING menu_version";
+/// Counts a menu edit. The shop row is the first lock every menu edit takes,
+/// so two edits of one shop never deadlock; `$2` is how much the edit takes
+/// away from the items' counts (a removed item's), so the version still grows.
+pub(crate) const COUNT_MENU_EDIT: &str = "
+    UPDATE shops SET menu_version = menu_version + 1 + $2
+    WHERE id = $1";
 
 pub(crate) const MENU_ITEMS: &str = concat!(
     "SELECT ",
@@ -70,15 +85,18 @@ pub(crate) const SAVE_ITEM: &str = concat!(
         available = excluded.available, stock = excluded.stock"
 );
 
-pub(crate) const DELETE_ITEM: &str = "DELETE FROM menu_items WHERE shop_id = $1 AND item_id = $2";
+/// The removed item's count of stock changes, which the menu version keeps.
+pub(crate) const DELETE_ITEM: &str = "
+    DELETE FROM menu_items WHERE shop_id = $1 AND item_id = $2
+    RETURNING stock_version";
 
 /// All or nothing for one item: no row changes when fewer than `$3` are left.
 pub(crate) const TAKE_STOCK: &str = "
-    UPDATE menu_items SET stock = stock - $3
+    UPDATE menu_items SET stock = stock - $3, stock_version = stock_version + 1
     WHERE shop_id = $1 AND item_id = $2 AND stock >= $3";
 
 pub(crate) const GIVE_BACK_STOCK: &str = "
-    UPDATE menu_items SET stock = stock + $3
+    UPDATE menu_items SET stock = stock + $3, stock_version = stock_version + 1
     WHERE shop_id = $1 AND item_id = $2 AND stock IS NOT NULL";
 
 pub(crate) const INSERT_ORDER: &str = concat!(
@@ -121,27 +139,60 @@ pub(crate) const UPDATE_ORDER_STATUS: &str = "
     UPDATE orders SET status = $3, version = $4, updated_at = $5
     WHERE shop_id = $1 AND id = $2";
 
-pub(crate) const NEXT_EVENT_SEQ: &str = "
-    UPDATE shops SET event_seq = event_seq + 1
-    WHERE id = $1
-    RETURNING event_seq";
-
+/// An order's event: what changed, when. The rest of the order is read from
+/// its row, so an order is stored once. `tx` and `pos` are the event's place in
+/// its shop's stream (see `EVENTS_AFTER`); each database fills them in.
 pub(crate) const INSERT_EVENT: &str = "
-    INSERT INTO events (shop_id, seq, order_id, data, created_at)
-    VALUES ($1, $2, $3, $4, $5)";
+    INSERT INTO order_events (shop_id, order_id, status, version, at)
+    VALUES ($1, $2, $3, $4, $5)
+    RETURNING tx, pos";
 
-pub(crate) const EVENTS_AFTER: &str = "
-    SELECT seq, order_id, data FROM events
-    WHERE shop_id = $1 AND seq > $2 AND (CAST($3 AS TEXT) IS NULL OR order_id = $3)
-    ORDER BY seq LIMIT $4";
+/// A shop's events after `($2, $3)`, in `(tx, pos)` order: the order in which
+/// they must be delivered, with no event ever visible before an earlier one.
+///
+/// Events are numbered without a shop-wide counter (which would make a shop's
+/// orders commit one at a time). On PostgreSQL `tx` is the id of the writing
+/// transaction and `pos` comes from a sequence; ids are handed out in order but
+/// transactions commit in any order, so a reader takes only events of
+/// transactions older than every one still running (`barista_horizon()`, the
+/// snapshot's `xmin`): those are all finished, so nothing can later appear
+/// before what was read. On SQLite the single writer commits in order: `tx` is
+/// 0 and the horizon is never reached.
+pub(crate) const EVENTS_AFTER: &str = concat!(
+    "SELECT e.tx, e.pos, e.status, e.version, e.at, ",
+    joined_order_columns!(),
+    " FROM order_events e
+    JOIN orders o ON o.shop_id = e.shop_id AND o.id = e.order_id
+    WHERE e.shop_id = $1 AND (e.tx > $2 OR (e.tx = $2 AND e.pos > $3))
+        AND e.tx < barista_horizon()
+    ORDER BY e.tx, e.pos
+    LIMIT $4"
+);
 
-pub(crate) const LAST_EVENT_SEQ: &str = "SELECT event_seq FROM shops WHERE id = $1";
+/// One order's events after version `$3`: its own changes are serialized by
+/// its row lock, so their versions are their order.
+pub(crate) const ORDER_EVENTS_AFTER: &str = concat!(
+    "SELECT e.tx, e.pos, e.status, e.version, e.at, ",
+    joined_order_columns!(),
+    " FROM order_events e
+    JOIN orders o ON o.shop_id = e.shop_id AND o.id = e.order_id
+    WHERE e.shop_id = $1 AND e.order_id = $2 AND e.version > $3
+    ORDER BY e.version
+    LIMIT $4"
+);
+
+/// Where a new stream of the shop starts: its last event a reader may see.
+pub(crate) const LAST_EVENT: &str = "
+    SELECT tx, pos FROM order_events
+    WHERE shop_id = $1 AND tx < barista_horizon()
+    ORDER BY tx DESC, pos DESC
+    LIMIT 1";
 
 /// Claims a key before anything else; a concurrent claim of the same key waits
 /// here (on any replica) until this transaction ends. No row: it was taken.
 pub(crate) const CLAIM_KEY: &str = "
-    INSERT INTO idempotency_keys (shop_id, key, fingerprint, order_id, response, created_at)
-    VALUES ($1, $2, $3, '', '', $4)
+    INSERT INTO idempotency_keys (shop_id, key, fingerprint, order_id, created_at)
+    VALUES ($1, $2, $3, '', $4)
     ON CONFLICT (shop_id, key) DO NOTHING";
 
 pub(crate) const FIND_KEY: &str = "
@@ -149,11 +200,11 @@ pub(crate) const FIND_KEY: &str = "
     WHERE shop_id = $1 AND key = $2";
 
 pub(crate) const COMPLETE_KEY: &str = "
-    UPDATE idempotency_keys SET order_id = $3, response = $4
+    UPDATE idempotency_keys SET order_id = $3
     WHERE shop_id = $1 AND key = $2";
 
-/// A statement as SQLite reads it: `?N` parameters, no row-lock clauses.
-/// Translated once per statement and kept.
+/// A statement as SQLite reads it: `?N` parameters, no row-lock clauses, and
+/// no horizon (its writer commits in order). Translated once and kept.
 pub(crate) fn for_sqlite(sql: &'static str) -> &'static str {
     use std::cell::RefCell;
     use std::collections::HashMap;
@@ -165,6 +216,7 @@ pub(crate) fn for_sqlite(sql: &'static str) -> &'static str {
             let text = sql
                 .replace(" FOR UPDATE SKIP LOCKED", "")
                 .replace(" FOR UPDATE", "")
+                .replace("barista_horizon()", "9223372036854775807")
                 .replace('$', "?");
             Box::leak(text.into_boxed_str())
         })
@@ -178,9 +230,10 @@ mod tests {
     #[test]
     fn sqlite_reads_numbered_parameters_and_no_row_locks() {
         assert_eq!(
-            for_sqlite(TAKE_STOCK).trim(),
-            "UPDATE menu_items SET stock = stock - ?3\n    WHERE shop_id = ?1 AND item_id = ?2 AND stock >= ?3"
+            for_sqlite(UPDATE_ORDER_STATUS).trim(),
+            "UPDATE orders SET status = ?3, version = ?4, updated_at = ?5\n    WHERE shop_id = ?1 AND id = ?2"
         );
+        assert!(for_sqlite(EVENTS_AFTER).contains("e.tx < 9223372036854775807"));
         assert!(!for_sqlite(OLDEST_PLACED).contains("FOR UPDATE"));
         assert!(!for_sqlite(OLDEST_PLACED).contains("SKIP"));
         assert!(!for_sqlite(ITEM_FOR_UPDATE).contains("FOR UPDATE"));

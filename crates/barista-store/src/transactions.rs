@@ -13,11 +13,12 @@
 use crate::conn::{Conn, TxError, TxResult};
 use crate::sql;
 use crate::value::{Row, params};
-use crate::{Event, OrderPage, Placed, StoreError};
+use crate::{Event, EventPos, OrderPage, Placed, StoreError};
 use barista_domain::{
     IdempotentRequest, ItemFields, ItemId, ItemPatch, Menu, MenuItem, NewOrder, NewShop, Order,
     OrderId, Shop, Slug, Status, StockMove, Timestamp,
 };
+use futures_util::future::{try_join, try_join_all};
 use std::future::Future;
 
 /// A unit of work a backend can run.
@@ -28,13 +29,21 @@ pub(crate) trait Tx: Send + Sync + 'static {
     fn run<C: Conn>(&self, c: &C) -> impl Future<Output = TxResult<Self::Output>> + Send;
 }
 
+/// How a write changed a shop's menu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MenuChange {
+    /// An edit: the menu is at this version (or later) now.
+    To(i64),
+    /// Stock moved: the version grew, by an amount only a new read tells.
+    Stock,
+}
+
 /// What a committed write changed, for [`crate::Feed`] to announce.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Changes {
-    /// The shop's newest event sequence number, when the write appended one.
-    pub(crate) event: Option<i64>,
-    /// The shop's menu version after the write, when it changed the menu.
-    pub(crate) menu_version: Option<i64>,
+    /// Where the write's event stands in the shop's stream, when it appended one.
+    pub(crate) event: Option<EventPos>,
+    pub(crate) menu: Option<MenuChange>,
 }
 
 /// A write's result and what it changed in which shop.
@@ -165,11 +174,19 @@ async fn item<C: Conn>(
     Ok(row.map(|r| r.item()).transpose()?)
 }
 
-/// The new menu version; the shop row is the first lock every menu write takes.
-async fn bump_menu_version<C: Conn>(c: &C, shop_id: i64) -> TxResult<i64> {
-    Ok(c.query_one(sql::BUMP_MENU_VERSION, params![shop_id])
-        .await?
-        .int(0)?)
+/// Counts a menu edit on the shop row (the first lock every edit takes) and
+/// answers the menu's version after it.
+async fn count_menu_edit<C: Conn>(
+    c: &C,
+    shop_id: i64,
+    removed_stock_changes: i64,
+) -> TxResult<MenuChange> {
+    c.execute(
+        sql::COUNT_MENU_EDIT,
+        params![shop_id, removed_stock_changes],
+    )
+    .await?;
+    Ok(MenuChange::To(MenuVersion(shop_id).run(c).await?))
 }
 
 async fn save_item<C: Conn>(c: &C, shop_id: i64, item: &MenuItem) -> TxResult<()> {
@@ -206,14 +223,15 @@ pub(crate) struct PutItem {
 impl Tx for PutItem {
     type Output = Written<ItemWrite>;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<ItemWrite>> {
-        let menu_version = bump_menu_version(c, self.shop_id).await?;
+        c.execute(sql::COUNT_MENU_EDIT, params![self.shop_id, 0_i64])
+            .await?;
         let created = item(c, sql::ITEM_FOR_UPDATE, self.shop_id, &self.id)
             .await?
             .is_none();
         let item = self.fields.clone().into_item(self.id.clone());
         save_item(c, self.shop_id, &item).await?;
         let mut written = Written::new(ItemWrite { item, created }, self.shop_id);
-        written.changes.menu_version = Some(menu_version);
+        written.changes.menu = Some(MenuChange::To(MenuVersion(self.shop_id).run(c).await?));
         Ok(written)
     }
 }
@@ -227,14 +245,15 @@ pub(crate) struct PatchItem {
 impl Tx for PatchItem {
     type Output = Written<MenuItem>;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<MenuItem>> {
-        let menu_version = bump_menu_version(c, self.shop_id).await?;
+        c.execute(sql::COUNT_MENU_EDIT, params![self.shop_id, 0_i64])
+            .await?;
         let current = item(c, sql::ITEM_FOR_UPDATE, self.shop_id, &self.id)
             .await?
             .ok_or(StoreError::NotFound)?;
         let item = self.patch.apply(current);
         save_item(c, self.shop_id, &item).await?;
         let mut written = Written::new(item, self.shop_id);
-        written.changes.menu_version = Some(menu_version);
+        written.changes.menu = Some(MenuChange::To(MenuVersion(self.shop_id).run(c).await?));
         Ok(written)
     }
 }
@@ -247,51 +266,57 @@ pub(crate) struct DeleteItem {
 impl Tx for DeleteItem {
     type Output = Written<()>;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<()>> {
-        let menu_version = bump_menu_version(c, self.shop_id).await?;
-        let deleted = c
-            .execute(sql::DELETE_ITEM, params![self.shop_id, self.id.as_str()])
+        // The shop row first (the lock order of every edit), then the item.
+        c.execute(sql::COUNT_MENU_EDIT, params![self.shop_id, -1_i64])
             .await?;
-        if deleted == 0 {
-            return Err(StoreError::NotFound.into());
-        }
+        let removed = c
+            .query_opt(sql::DELETE_ITEM, params![self.shop_id, self.id.as_str()])
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .int(0)?;
         let mut written = Written::new((), self.shop_id);
-        written.changes.menu_version = Some(menu_version);
+        written.changes.menu = Some(count_menu_edit(c, self.shop_id, removed).await?);
         Ok(written)
     }
 }
 
-/// Appends the order's event (the order as it is now) and announces it at commit.
-async fn append_event<C: Conn>(c: &C, shop_id: i64, order: &Order) -> TxResult<i64> {
-    let data = serde_json::to_string(order).map_err(|e| StoreError::Internal(e.to_string()))?;
-    let seq = c
-        .query_one(sql::NEXT_EVENT_SEQ, params![shop_id])
-        .await?
-        .int(0)?;
-    let order_id = order.id.to_string();
-    c.execute(
-        sql::INSERT_EVENT,
-        params![shop_id, seq, &order_id, &data, order.updated_at.micros()],
-    )
-    .await?;
-    c.announce(shop_id, seq).await?;
-    Ok(seq)
+/// Appends the order's event: what changed, when. Its place in the stream comes back.
+async fn append_event<C: Conn>(c: &C, shop_id: i64, order: &Order, id: &str) -> TxResult<EventPos> {
+    let row = c
+        .query_one(
+            sql::INSERT_EVENT,
+            params![
+                shop_id,
+                id,
+                order.status.as_str(),
+                order.version,
+                order.updated_at.micros()
+            ],
+        )
+        .await?;
+    Ok(EventPos {
+        tx: row.int(0)?,
+        pos: row.int(1)?,
+    })
 }
 
-/// Takes stock for every line, in item order, all or nothing: the item that
-/// had too few left, if one had (the caller's transaction then rolls back).
+/// Takes stock for every line, all or nothing: the first item that had too
+/// few left, if one had (the caller's transaction then rolls back). The
+/// statements go out together, in item order (the order every write locks items in).
 async fn take_stock<C: Conn>(c: &C, shop_id: i64, moves: &[StockMove]) -> TxResult<Option<ItemId>> {
-    for m in moves {
-        let taken = c
-            .execute(
-                sql::TAKE_STOCK,
-                params![shop_id, m.item.as_str(), m.quantity],
-            )
-            .await?;
-        if taken == 0 {
-            return Ok(Some(m.item.clone()));
-        }
-    }
-    Ok(None)
+    let taken = try_join_all(moves.iter().map(|m| async move {
+        c.execute(
+            sql::TAKE_STOCK,
+            params![shop_id, m.item.as_str(), m.quantity],
+        )
+        .await
+    }))
+    .await?;
+    Ok(moves
+        .iter()
+        .zip(taken)
+        .find(|(_, n)| *n == 0)
+        .map(|(m, _)| m.item.clone()))
 }
 
 /// Gives stock back for every line of stocked items; how many items got some.
@@ -349,6 +374,9 @@ impl PlaceOrder {
 
 impl Tx for PlaceOrder {
     type Output = Written<Placed>;
+    /// Round trips, on PostgreSQL: the key (when given), the items' prices (read
+    /// together, without locks), then every write at once. Only stocked items
+    /// are locked, in id order, by the conditional update that guards stock.
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<Placed>> {
         let shop = &self.shop;
         if let Some(key) = &self.key
@@ -360,57 +388,56 @@ impl Tx for PlaceOrder {
             let first = row.order(shop)?.as_placed();
             return Ok(Written::new(Placed::Replayed(first), shop.id));
         }
-        // Prices as committed now, without locks: the conditional stock update
-        // below is what guards stock, and it locks only stocked items, in id order.
-        let mut found = Vec::with_capacity(self.order.lines.len());
-        for line in &self.order.lines {
-            found.push(item(c, sql::ITEM, shop.id, &line.item_id).await?);
-        }
+        let found = try_join_all(
+            self.order
+                .lines
+                .iter()
+                .map(|line| item(c, sql::ITEM, shop.id, &line.item_id)),
+        )
+        .await?;
         let priced = self
             .order
             .price(found)
             .map_err(|e| StoreError::ItemUnavailable(e.0))?;
-        if let Some(item) = take_stock(c, shop.id, &priced.stock).await? {
-            return Err(StoreError::OutOfStock { item }.into());
-        }
-        let menu_version = if priced.stock.is_empty() {
-            None
-        } else {
-            Some(bump_menu_version(c, shop.id).await?)
-        };
+        let stocked = !priced.stock.is_empty();
+        let stock = priced.stock.clone();
         let order = priced.place(shop, &self.order, Timestamp::now());
         let id = order.id.to_string();
         let lines =
             serde_json::to_string(&order.lines).map_err(|e| StoreError::Internal(e.to_string()))?;
-        c.execute(
-            sql::INSERT_ORDER,
-            params![
-                shop.id,
-                &id,
-                order.status.as_str(),
-                &order.customer_name,
-                &order.note,
-                &lines,
-                order.total_cents,
-                order.currency.as_str(),
-                order.version,
-                order.created_at.micros(),
-                order.updated_at.micros()
-            ],
-        )
-        .await?;
-        let seq = append_event(c, shop.id, &order).await?;
-        if let Some(key) = &self.key {
+        let insert = async {
             c.execute(
-                sql::COMPLETE_KEY,
-                params![shop.id, key.key.as_str(), &id, ""],
+                sql::INSERT_ORDER,
+                params![
+                    shop.id,
+                    &id,
+                    order.status.as_str(),
+                    &order.customer_name,
+                    &order.note,
+                    &lines,
+                    order.total_cents,
+                    order.currency.as_str(),
+                    order.version,
+                    order.created_at.micros(),
+                    order.updated_at.micros()
+                ],
             )
             .await?;
+            let event = append_event(c, shop.id, &order, &id).await?;
+            if let Some(key) = &self.key {
+                c.execute(sql::COMPLETE_KEY, params![shop.id, key.key.as_str(), &id])
+                    .await?;
+            }
+            Ok(event)
+        };
+        let (short, event) = try_join(take_stock(c, shop.id, &stock), insert).await?;
+        if let Some(item) = short {
+            return Err(StoreError::OutOfStock { item }.into());
         }
         let mut written = Written::new(Placed::Created(order), shop.id);
         written.changes = Changes {
-            event: Some(seq),
-            menu_version,
+            event: Some(event),
+            menu: stocked.then_some(MenuChange::Stock),
         };
         Ok(written)
     }
@@ -426,27 +453,24 @@ async fn change_status<C: Conn>(
 ) -> TxResult<Written<Order>> {
     let moved = order.moved(to, Timestamp::now())?;
     let order = moved.order;
+    let id = order.id.to_string();
     c.execute(
         sql::UPDATE_ORDER_STATUS,
         params![
             shop.id,
-            &order.id.to_string(),
+            &id,
             order.status.as_str(),
             order.version,
             order.updated_at.micros()
         ],
     )
     .await?;
-    let menu_version = if give_back_stock(c, shop.id, &moved.stock_back).await? > 0 {
-        Some(bump_menu_version(c, shop.id).await?)
-    } else {
-        None
-    };
-    let seq = append_event(c, shop.id, &order).await?;
+    let given = give_back_stock(c, shop.id, &moved.stock_back).await?;
+    let event = append_event(c, shop.id, &order, &id).await?;
     let mut written = Written::new(order, shop.id);
     written.changes = Changes {
-        event: Some(seq),
-        menu_version,
+        event: Some(event),
+        menu: (given > 0).then_some(MenuChange::Stock),
     };
     Ok(written)
 }
@@ -531,40 +555,79 @@ impl Tx for ListOrders {
     }
 }
 
+/// An event row (`tx, pos, status, version, at`, then the order's columns):
+/// the order as the event left it.
+fn event_of(row: &Row, shop: &Shop) -> Result<Event, StoreError> {
+    let mut order = row.order_at(5, shop)?;
+    order.status = row.status(2)?;
+    order.version = row.int(3)?;
+    order.updated_at = Timestamp(row.int(4)?);
+    Ok(Event {
+        pos: EventPos {
+            tx: row.int(0)?,
+            pos: row.int(1)?,
+        },
+        order,
+    })
+}
+
 pub(crate) struct EventsAfter {
-    pub(crate) shop_id: i64,
-    pub(crate) after: i64,
-    pub(crate) order: Option<OrderId>,
+    pub(crate) shop: Shop,
+    pub(crate) after: EventPos,
     pub(crate) limit: usize,
 }
 
 impl Tx for EventsAfter {
     type Output = Vec<Event>;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Vec<Event>> {
-        let order = self.order.map(|id| id.to_string());
         let rows = c
             .query(
                 sql::EVENTS_AFTER,
-                params![self.shop_id, self.after, order.as_ref(), self.limit as i64],
+                params![
+                    self.shop.id,
+                    self.after.tx,
+                    self.after.pos,
+                    self.limit as i64
+                ],
             )
             .await?;
-        rows_into(rows, |r| {
-            Ok(Event {
-                seq: r.int(0)?,
-                order_id: r.order_id(1)?,
-                data: r.string(2)?,
-            })
-        })
+        rows_into(rows, |r| event_of(r, &self.shop))
     }
 }
 
-pub(crate) struct LastEventSeq(pub(crate) i64);
+pub(crate) struct OrderEventsAfter {
+    pub(crate) shop: Shop,
+    pub(crate) order: OrderId,
+    pub(crate) after: i64,
+    pub(crate) limit: usize,
+}
 
-impl Tx for LastEventSeq {
-    type Output = i64;
-    async fn run<C: Conn>(&self, c: &C) -> TxResult<i64> {
-        Ok(c.query_one(sql::LAST_EVENT_SEQ, params![self.0])
-            .await?
-            .int(0)?)
+impl Tx for OrderEventsAfter {
+    type Output = Vec<Event>;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Vec<Event>> {
+        let order = self.order.to_string();
+        let rows = c
+            .query(
+                sql::ORDER_EVENTS_AFTER,
+                params![self.shop.id, &order, self.after, self.limit as i64],
+            )
+            .await?;
+        rows_into(rows, |r| event_of(r, &self.shop))
+    }
+}
+
+pub(crate) struct LastEvent(pub(crate) i64);
+
+impl Tx for LastEvent {
+    type Output = EventPos;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<EventPos> {
+        let row = c.query_opt(sql::LAST_EVENT, params![self.0]).await?;
+        Ok(match row {
+            Some(r) => EventPos {
+                tx: r.int(0)?,
+                pos: r.int(1)?,
+            },
+            None => EventPos::default(),
+        })
     }
 }

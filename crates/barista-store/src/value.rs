@@ -154,20 +154,30 @@ impl Row {
         })
     }
 
+    pub(crate) fn status(&self, i: usize) -> Result<Status, StoreError> {
+        self.parsed(i, "order status", Status::parse)
+    }
+
     /// The order columns of `sql.rs`, in order.
     pub(crate) fn order(&self, shop: &Shop) -> Result<Order, StoreError> {
+        self.order_at(0, shop)
+    }
+
+    /// The order columns of `sql.rs`, from column `at` on.
+    pub(crate) fn order_at(&self, at: usize, shop: &Shop) -> Result<Order, StoreError> {
         Ok(Order {
-            id: self.order_id(0)?,
+            id: self.order_id(at)?,
             shop: shop.slug.clone(),
-            status: self.parsed(1, "order status", Status::parse)?,
-            customer_name: self.string(2)?,
-            note: self.string(3)?,
-            lines: serde_json::from_str(self.text(4)?).map_err(|_| unreadable("order lines"))?,
-            total_cents: self.int(5)?,
-            currency: self.parsed(6, "currency", |t| Currency::parse(t).ok())?,
-            version: self.int(7)?,
-            created_at: Timestamp(self.int(8)?),
-            updated_at: Timestamp(self.int(9)?),
+            status: self.status(at + 1)?,
+            customer_name: self.string(at + 2)?,
+            note: self.string(at + 3)?,
+            lines: serde_json::from_str(self.text(at + 4)?)
+                .map_err(|_| unreadable("order lines"))?,
+            total_cents: self.int(at + 5)?,
+            currency: self.parsed(at + 6, "currency", |t| Currency::parse(t).ok())?,
+            version: self.int(at + 7)?,
+            created_at: Timestamp(self.int(at + 8)?),
+            updated_at: Timestamp(self.int(at + 9)?),
         })
     }
 }

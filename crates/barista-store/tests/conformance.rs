@@ -6,7 +6,7 @@ use barista_domain::{
     IdempotencyKey, IdempotentRequest, ItemBody, ItemFields, ItemId, ItemPatch, ItemPatchBody,
     NewOrder, NewOrderBody, NewShop, OrderId, Shop, ShopBody, Slug, Status,
 };
-use barista_store::{OrderPage, Placed, Store, StoreError};
+use barista_store::{EventPos, MenuChange, OrderPage, Placed, Store, StoreError};
 use std::sync::{Arc, Mutex};
 
 fn item_id(s: &str) -> ItemId {
@@ -70,19 +70,30 @@ async fn stock_of(store: &dyn Store, shop: &Shop, id: &str) -> Option<i64> {
 pub async fn story(store: Arc<dyn Store>, slug_prefix: &str) {
     let store = store.as_ref();
     // Every menu change is announced on the feed, with the version it made.
-    let announced: Arc<Mutex<Vec<(i64, i64)>>> = Arc::default();
+    let announced: Arc<Mutex<Vec<(i64, MenuChange)>>> = Arc::default();
     let log = announced.clone();
     store
         .feed()
-        .on_menu_change(move |shop, version| log.lock().unwrap().push((shop, version)));
+        .on_menu_change(move |shop, change| log.lock().unwrap().push((shop, change)));
+    // The version the last edit announced.
     let last_announced = |shop: &Shop| {
         announced
             .lock()
             .unwrap()
             .iter()
             .rev()
-            .find(|(id, _)| *id == shop.id)
-            .map(|(_, v)| *v)
+            .find_map(|(id, change)| match change {
+                MenuChange::To(v) if *id == shop.id => Some(*v),
+                _ => None,
+            })
+    };
+    let stock_moved = |shop: &Shop| {
+        let mut log = announced.lock().unwrap();
+        let moved = log
+            .iter()
+            .any(|(id, change)| *id == shop.id && *change == MenuChange::Stock);
+        log.retain(|(_, change)| *change != MenuChange::Stock);
+        moved
     };
     let slug = format!("{slug_prefix}-shop");
     assert!(
@@ -150,7 +161,7 @@ pub async fn story(store: Arc<dyn Store>, slug_prefix: &str) {
     assert_eq!(ids, ["bun", "latte"]);
 
     // Orders are priced from the menu; stock is taken for all lines or none.
-    let before = last_announced(&shop);
+    let before = store.menu_version(&shop).await.unwrap();
     let placed = store
         .place_order(&shop, order_of(&[("latte", 2), ("bun", 1)]), None)
         .await
@@ -160,10 +171,8 @@ pub async fn story(store: Arc<dyn Store>, slug_prefix: &str) {
     };
     assert_eq!(first.total_cents, 2 * 380 + 300);
     assert_eq!(first.status, Status::Placed);
-    assert!(
-        last_announced(&shop) > before,
-        "taking stock changes the menu"
-    );
+    assert!(stock_moved(&shop), "taking stock changes the menu");
+    assert!(store.menu_version(&shop).await.unwrap() > before);
     assert_eq!(stock_of(store, &shop, "bun").await, Some(2));
     let short = store
         .place_order(&shop, order_of(&[("latte", 1), ("bun", 3)]), None)
@@ -213,12 +222,13 @@ pub async fn story(store: Arc<dyn Store>, slug_prefix: &str) {
         .await
         .unwrap();
     assert_eq!(ready.version, 3);
-    let before = last_announced(&shop);
+    let before = store.menu_version(&shop).await.unwrap();
     store
         .set_status(&shop, first.id, Status::Cancelled)
         .await
         .unwrap();
-    assert!(last_announced(&shop) > before, "a cancel changes the menu");
+    assert!(stock_moved(&shop), "a cancel changes the menu");
+    assert!(store.menu_version(&shop).await.unwrap() > before);
     assert_eq!(
         stock_of(store, &shop, "bun").await,
         Some(3),
@@ -268,24 +278,47 @@ pub async fn story(store: Arc<dyn Store>, slug_prefix: &str) {
         .unwrap();
     assert_eq!(placed_only.0.len(), 1);
 
-    // Events: one per change, in order, per order on request.
-    let all = store.events_after(&shop, 0, None, 100).await.unwrap();
+    // Events: one per change, in order, per order on request, each the order as it was.
+    let all = store
+        .events_after(&shop, EventPos::default(), 100)
+        .await
+        .unwrap();
     assert_eq!(
         all.len(),
         5,
         "two orders placed, three changes of the first"
     );
-    assert!(all.windows(2).all(|w| w[1].seq == w[0].seq + 1));
-    assert_eq!(
-        store.last_event_seq(&shop).await.unwrap(),
-        all.last().unwrap().seq
+    assert!(
+        all.windows(2).all(|w| w[1].pos > w[0].pos),
+        "in stream order"
     );
+    assert_eq!(
+        store.last_event(&shop).await.unwrap(),
+        all.last().unwrap().pos
+    );
+    let statuses: Vec<_> = all
+        .iter()
+        .filter(|e| e.order.id == first.id)
+        .map(|e| (e.order.status, e.order.version))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (Status::Placed, 1),
+            (Status::Brewing, 2),
+            (Status::Ready, 3),
+            (Status::Cancelled, 4)
+        ]
+    );
+    assert_eq!(all[0].order, first, "an event carries the whole order");
+    let after_two = store.events_after(&shop, all[1].pos, 100).await.unwrap();
+    assert_eq!(after_two, all[2..], "a cursor resumes exactly after itself");
     let of_first = store
-        .events_after(&shop, all[0].seq, Some(first.id), 100)
+        .order_events_after(&shop, first.id, 1, 100)
         .await
         .unwrap();
     assert_eq!(of_first.len(), 3);
-    assert!(of_first.last().unwrap().data.contains("\"cancelled\""));
+    assert_eq!(of_first.last().unwrap().order.status, Status::Cancelled);
 
     // Tenants are apart: another shop sees none of it.
     let other = new_shop(store, &format!("{slug_prefix}-other")).await;
@@ -293,7 +326,7 @@ pub async fn story(store: Arc<dyn Store>, slug_prefix: &str) {
     assert!(store.order(&shop, first.id).await.unwrap().is_some());
     assert!(
         store
-            .events_after(&other, 0, None, 10)
+            .events_after(&other, EventPos::default(), 10)
             .await
             .unwrap()
             .is_empty()

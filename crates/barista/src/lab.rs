@@ -31,7 +31,7 @@ EXAMPLES:
   barista load http://127.0.0.1:8080 --scenario mix.toml --connections 10,50,100 --json out.json --html out.html";
 
 /// A duration above zero.
-fn positive_duration(text: &str) -> Result<Duration, String> {
+pub fn positive_duration(text: &str) -> Result<Duration, String> {
     match parse_duration(text)? {
         d if d.is_zero() => Err("must be more than zero".into()),
         d => Ok(d),

@@ -25,7 +25,7 @@ fn init_logging(format: LogFormat) {
 }
 
 pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
-    barista_store::open(&args.db.database, &Default::default())
+    barista_store::open(&args.db.database, &args.db.options())
         .await
         .with_context(|| format!("cannot migrate {}", args.db.database))?;
     println!("schema of {} is up to date", args.db.database);
@@ -56,7 +56,7 @@ async fn shutdown_signal() {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
-    let store = barista_store::open(&args.db.database, &Default::default())
+    let store = barista_store::open(&args.db.database, &args.db.options())
         .await
         .with_context(|| format!("cannot open the database {}", args.db.database))?;
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -228,6 +228,7 @@ async fn a_database_locked_by_another_process_gives_503_unavailable_and_no_order
     }
     let options = OpenOptions {
         busy_timeout: Duration::from_millis(100),
+        ..OpenOptions::default()
     };
     let app = spawn_app_with(config(), options).await;
     let key = app.shop_with_menu("locked").await;

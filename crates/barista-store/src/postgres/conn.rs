@@ -6,7 +6,7 @@ use crate::StoreError;
 use crate::conn::{Conn, TxError, TxResult};
 use crate::value::{Param, Row, Value};
 use bytes::BytesMut;
-use tokio_postgres::GenericClient;
+use deadpool_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
@@ -39,6 +39,16 @@ impl ToSql for Param<'_> {
     to_sql_checked!();
 }
 
+/// Answers that mean "not now" rather than "never": the server is shutting
+/// down, restarting, out of connections, in recovery or read-only (a failover
+/// in progress), or a statement ran past its timeout.
+fn unavailable_now(code: &SqlState) -> bool {
+    let class = &code.code()[..2];
+    matches!(class, "08" | "53" | "57" | "58")
+        || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+        || *code == SqlState::QUERY_CANCELED
+}
+
 impl From<tokio_postgres::Error> for TxError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.code() {
@@ -48,7 +58,9 @@ impl From<tokio_postgres::Error> for TxError {
             {
                 TxError::Retry
             }
+            Some(c) if unavailable_now(c) => TxError::Store(StoreError::Unavailable(e.to_string())),
             Some(_) => TxError::Store(StoreError::Internal(e.to_string())),
+            // No code: the connection itself failed.
             None => TxError::Store(StoreError::Unavailable(e.to_string())),
         }
     }
@@ -74,18 +86,22 @@ fn value(row: &tokio_postgres::Row, i: usize) -> Result<Value, tokio_postgres::E
     })
 }
 
-/// A PostgreSQL client or transaction as a [`Conn`].
+/// A pooled PostgreSQL client or transaction as a [`Conn`]. Statements are
+/// prepared once per connection (`prepare_cached`), so each runs in one round
+/// trip; statements issued together go out together (pipelined).
 pub(super) struct PgConn<'a, C>(pub(super) &'a C);
 
-impl<C: GenericClient + Sync> Conn for PgConn<'_, C> {
+impl<C: GenericClient> Conn for PgConn<'_, C> {
     async fn execute(&self, sql: &'static str, params: &[Param<'_>]) -> TxResult<u64> {
+        let statement = self.0.prepare_cached(sql).await?;
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        Ok(self.0.execute(sql, &params).await?)
+        Ok(self.0.execute(&statement, &params).await?)
     }
 
     async fn query(&self, sql: &'static str, params: &[Param<'_>]) -> TxResult<Vec<Row>> {
+        let statement = self.0.prepare_cached(sql).await?;
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        let rows = self.0.query(sql, &params).await?;
+        let rows = self.0.query(&statement, &params).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let values = (0..row.len())
@@ -94,14 +110,5 @@ impl<C: GenericClient + Sync> Conn for PgConn<'_, C> {
             out.push(Row(values));
         }
         Ok(out)
-    }
-
-    async fn announce(&self, shop_id: i64, seq: i64) -> TxResult<()> {
-        // Wakes the other replicas' event streams at commit; they re-read the table.
-        let payload = format!("{shop_id}:{seq}");
-        self.0
-            .execute("SELECT pg_notify('barista_events', $1)", &[&payload])
-            .await?;
-        Ok(())
     }
 }

@@ -1,80 +1,152 @@
 //! The PostgreSQL backend, for scale-out: any number of stateless replicas
-//! share one database. Writes commit with `synchronous_commit` as the server
-//! has it (on by default: durable before the answer). Event streams are woken
-//! by `LISTEN/NOTIFY` (payload `shop:seq`, never rows); after the listener
-//! reconnects, every stream is woken to re-read the events table.
+//! share one database.
+//!
+//! - Connections come from a deadpool pool (`--db-pool-size`); a request that
+//!   waits longer than `--db-pool-timeout` for one gets 503 `unavailable`, as
+//!   does one that meets a server shutting down, restarting or out of
+//!   connections. Each connection has a `statement_timeout`, prepares every
+//!   statement once, and speaks TLS as the URL's `sslmode` asks (`tls.rs`).
+//! - Writes commit with `synchronous_commit` as the server has it (on by
+//!   default: durable before the answer); deadlocks and serialization failures
+//!   are retried.
+//! - Other replicas hear of a commit through `NOTIFY`, sent *after* the commit
+//!   by one task per replica that coalesces what it has to say (PostgreSQL
+//!   serializes the commits of transactions that notify, so a write
+//!   transaction never notifies). They only wake up: readers re-read the
+//!   tables, and re-read everything after the listener reconnects.
 
 mod conn;
-mod pool;
 mod schema;
+mod tls;
 
 use crate::conn::{TxError, TxResult};
 use crate::db::{Backend, finish};
-use crate::transactions::Tx;
-use crate::{Feed, PoolStats, Result, StoreError};
+use crate::transactions::{Changes, MenuChange, Tx};
+use crate::{EventPos, Feed, OpenOptions, PoolStats, Result, StoreError};
 use conn::PgConn;
-use pool::Pool;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
-/// Connections per replica; PostgreSQL's own limit is shared by all replicas.
-const POOL_SIZE: usize = 16;
 /// Attempts of a transaction that keeps hitting deadlocks or serialization failures.
 const ATTEMPTS: usize = 8;
+/// The channel replicas tell each other about commits on.
+const CHANNEL: &str = "barista";
+/// The longest `NOTIFY` payload PostgreSQL takes is 8000 bytes.
+const PAYLOAD_MAX: usize = 7900;
 
 pub struct Postgres {
-    pool: Arc<Pool>,
+    pool: Pool,
     feed: Arc<Feed>,
+    /// What this replica committed, for the notifier to tell the others.
+    notes: mpsc::UnboundedSender<(i64, Changes)>,
+    waits: AtomicU64,
+    wait_micros: AtomicU64,
+    commits: AtomicU64,
 }
 
 impl Postgres {
-    /// Connects, applies the schema, and starts listening for events.
-    pub async fn open(url: &str) -> Result<Self> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
-        let mut client = pool::connect(&config).await?;
+    /// Connects, applies the schema, and starts telling and listening.
+    pub async fn open(url: &str, options: &OpenOptions) -> Result<Self> {
+        let tls::Target { mut config, tls } = tls::target(url)?;
+        config.options(format!(
+            "-c statement_timeout={}",
+            options.statement_timeout.as_millis()
+        ));
+        let (mut client, connection) = config
+            .connect(tls.clone())
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
+        tokio::spawn(connection);
         schema::migrate(&mut client)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot apply the schema: {e}")))?;
+        drop(client);
+        let manager = Manager::from_config(
+            config.clone(),
+            tls.clone(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .wait_timeout(Some(options.pool_timeout))
+            .create_timeout(Some(options.pool_timeout))
+            .recycle_timeout(Some(options.pool_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Config(format!("cannot build the pool: {e}")))?;
         let feed = Arc::new(Feed::default());
-        tokio::spawn(listen(config.clone(), feed.clone()));
+        let replica = replica_id();
+        let (notes, queue) = mpsc::unbounded_channel();
+        tokio::spawn(notify(config.clone(), tls.clone(), replica, queue));
+        tokio::spawn(listen(config, tls, replica, feed.clone()));
         Ok(Self {
-            pool: Arc::new(Pool::new(config, POOL_SIZE)),
+            pool,
             feed,
+            notes,
+            waits: AtomicU64::new(0),
+            wait_micros: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+        })
+    }
+
+    async fn client(&self) -> TxResult<deadpool_postgres::Object> {
+        let asked = Instant::now();
+        let client = self.pool.get().await;
+        self.wait_micros
+            .fetch_add(asked.elapsed().as_micros() as u64, Relaxed);
+        self.waits.fetch_add(1, Relaxed);
+        client.map_err(|e| match e {
+            PoolError::Backend(e) => TxError::from(e),
+            PoolError::Timeout(_) => TxError::Store(StoreError::Unavailable(
+                "no database connection was free in time".into(),
+            )),
+            other => TxError::Store(StoreError::Unavailable(other.to_string())),
         })
     }
 
     /// One attempt at a write: a transaction, committed.
     async fn attempt<T: Tx>(&self, tx: &T) -> TxResult<T::Output> {
-        let mut client = self.pool.get().await?;
+        let mut client = self.client().await?;
         let transaction = client.transaction().await?;
         let value = tx.run(&PgConn(&transaction)).await?;
         transaction.commit().await?;
-        self.pool.commits.fetch_add(1, Relaxed);
+        self.commits.fetch_add(1, Relaxed);
         Ok(value)
     }
 
     async fn snapshot<T: Tx>(&self, tx: &T) -> TxResult<T::Output> {
-        let mut client = self.pool.get().await?;
-        let transaction = client.transaction().await?;
-        transaction
-            .batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        let mut client = self.client().await?;
+        let transaction = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
             .await?;
         let value = tx.run(&PgConn(&transaction)).await?;
         transaction.commit().await?;
         Ok(value)
+    }
+
+    async fn plain<T: Tx>(&self, tx: &T) -> TxResult<T::Output> {
+        let client = self.client().await?;
+        tx.run(&PgConn(&client)).await
     }
 }
 
 impl Backend for Postgres {
     async fn read<T: Tx>(&self, tx: T) -> Result<T::Output> {
         if T::SNAPSHOT {
-            return finish(self.snapshot(&tx).await);
+            finish(self.snapshot(&tx).await)
+        } else {
+            finish(self.plain(&tx).await)
         }
-        let client = self.pool.get().await?;
-        finish(tx.run(&PgConn(&*client)).await)
     }
 
     /// Runs the transaction, again after a deadlock or a serialization
@@ -96,28 +168,177 @@ impl Backend for Postgres {
         &self.feed
     }
 
+    fn committed(&self, shop_id: i64, changes: &Changes) {
+        self.feed.announce(shop_id, changes);
+        let _ = self.notes.send((shop_id, changes.clone()));
+    }
+
     fn pool_stats(&self) -> PoolStats {
-        let p = &self.pool;
-        let commits = p.commits.load(Relaxed);
+        let status = self.pool.status();
+        let commits = self.commits.load(Relaxed);
         PoolStats {
-            idle: p.idle() as u64,
-            in_use: p.in_use.load(Relaxed),
-            max: p.max as u64,
-            wait_micros: p.wait_micros.load(Relaxed),
-            waits: p.waits.load(Relaxed),
+            idle: status.available as u64,
+            in_use: status.size.saturating_sub(status.available) as u64,
+            max: status.max_size as u64,
+            wait_micros: self.wait_micros.load(Relaxed),
+            waits: self.waits.load(Relaxed),
             commits,
             committed_writes: commits,
         }
     }
 }
 
+/// A random id for this replica, so it can skip its own notes.
+fn replica_id() -> u64 {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    u64::from_le_bytes(bytes)
+}
+
+/// One note of a payload: `e:SHOP:TX:POS` (an event committed) or
+/// `m:SHOP:VERSION` / `m:SHOP:stock` (a menu changed).
+fn notes_of(shop_id: i64, changes: &Changes) -> Vec<String> {
+    let mut notes = vec![];
+    if let Some(EventPos { tx, pos }) = changes.event {
+        notes.push(format!("e:{shop_id}:{tx}:{pos}"));
+    }
+    match changes.menu {
+        Some(MenuChange::To(version)) => notes.push(format!("m:{shop_id}:{version}")),
+        Some(MenuChange::Stock) => notes.push(format!("m:{shop_id}:stock")),
+        None => {}
+    }
+    notes
+}
+
+/// Payloads of `REPLICA|note|note...`, each short enough for `NOTIFY`, with
+/// everything waiting coalesced: the latest event per shop, the menus that changed.
+fn payloads(replica: u64, pending: Vec<(i64, Changes)>) -> Vec<String> {
+    let mut events: HashMap<i64, EventPos> = HashMap::new();
+    let mut menus: HashMap<i64, MenuChange> = HashMap::new();
+    for (shop, changes) in pending {
+        if let Some(pos) = changes.event {
+            let latest = events.entry(shop).or_insert(pos);
+            *latest = (*latest).max(pos);
+        }
+        if let Some(change) = changes.menu {
+            let merged = match (menus.get(&shop), change) {
+                (Some(MenuChange::To(a)), MenuChange::To(b)) => MenuChange::To((*a).max(b)),
+                (Some(MenuChange::Stock), _) | (_, MenuChange::Stock) => MenuChange::Stock,
+                (None, change) => change,
+            };
+            menus.insert(shop, merged);
+        }
+    }
+    let mut notes: Vec<String> = events
+        .into_iter()
+        .flat_map(|(shop, pos)| {
+            notes_of(
+                shop,
+                &Changes {
+                    event: Some(pos),
+                    menu: None,
+                },
+            )
+        })
+        .collect();
+    for (shop, change) in menus {
+        notes.extend(notes_of(
+            shop,
+            &Changes {
+                event: None,
+                menu: Some(change),
+            },
+        ));
+    }
+    let mut payloads = vec![];
+    let mut current = replica.to_string();
+    for note in notes {
+        if current.len() + 1 + note.len() > PAYLOAD_MAX {
+            payloads.push(std::mem::replace(&mut current, replica.to_string()));
+        }
+        current.push('|');
+        current.push_str(&note);
+    }
+    payloads.push(current);
+    payloads
+}
+
+/// Tells the other replicas what this one committed, after the commit, in as
+/// few `NOTIFY`s as the traffic allows.
+async fn notify(
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    replica: u64,
+    mut queue: mpsc::UnboundedReceiver<(i64, Changes)>,
+) {
+    let mut client = None;
+    while let Some(first) = queue.recv().await {
+        let mut pending = vec![first];
+        while let Ok(more) = queue.try_recv() {
+            pending.push(more);
+        }
+        if client.is_none() {
+            client = match config.connect(tls.clone()).await {
+                Ok((c, connection)) => {
+                    tokio::spawn(connection);
+                    Some(c)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the notifier cannot connect; other replicas learn of changes by re-reading");
+                    None
+                }
+            };
+        }
+        let Some(c) = &client else { continue };
+        for payload in payloads(replica, pending) {
+            if let Err(e) = c
+                .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
+                .await
+            {
+                tracing::warn!(error = %e, "a notification was lost; reconnecting");
+                client = None;
+                break;
+            }
+        }
+    }
+}
+
+/// Turns another replica's notes into wake-ups and menu changes here.
+fn heard(feed: &Feed, replica: u64, payload: &str) {
+    let mut parts = payload.split('|');
+    if parts.next().and_then(|r| r.parse::<u64>().ok()) == Some(replica) {
+        return;
+    }
+    for note in parts {
+        let fields: Vec<&str> = note.split(':').collect();
+        let number = |i: usize| fields.get(i).and_then(|f| f.parse::<i64>().ok());
+        match (fields.first(), number(1)) {
+            (Some(&"e"), Some(shop)) => {
+                if let (Some(tx), Some(pos)) = (number(2), number(3)) {
+                    feed.publish(shop, EventPos { tx, pos });
+                }
+            }
+            (Some(&"m"), Some(shop)) => {
+                let change = number(2).map_or(MenuChange::Stock, MenuChange::To);
+                feed.menu_changed(shop, change);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Keeps a LISTEN connection open and turns notifications into wake-ups.
-async fn listen(config: tokio_postgres::Config, feed: Arc<Feed>) {
+async fn listen(
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    replica: u64,
+    feed: Arc<Feed>,
+) {
     use futures_util::StreamExt;
     loop {
-        if let Ok((client, mut connection)) = config.connect(tokio_postgres::NoTls).await {
+        if let Ok((client, mut connection)) = config.connect(tls.clone()).await {
             let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-            let listening = client.batch_execute("LISTEN barista_events");
+            let listening = client.batch_execute("LISTEN barista");
             let mut listening = std::pin::pin!(listening);
             // Drive the connection while LISTEN is sent.
             let ok = loop {
@@ -130,16 +351,82 @@ async fn listen(config: tokio_postgres::Config, feed: Arc<Feed>) {
                 // Anything committed while we were away is found by a re-read.
                 feed.wake_all();
                 while let Some(Ok(message)) = messages.next().await {
-                    if let tokio_postgres::AsyncMessage::Notification(n) = message
-                        && let Some((shop, seq)) = n.payload().split_once(':')
-                        && let (Ok(shop), Ok(seq)) = (shop.parse(), seq.parse())
-                    {
-                        feed.publish(shop, seq);
+                    if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                        heard(&feed, replica, n.payload());
                     }
                 }
             }
         }
-        tracing::warn!("the PostgreSQL event listener lost its connection; reconnecting");
+        tracing::warn!("the PostgreSQL listener lost its connection; reconnecting");
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_are_coalesced_and_another_replica_hears_them() {
+        let pos = |pos| EventPos { tx: 7, pos };
+        let pending = vec![
+            (
+                1,
+                Changes {
+                    event: Some(pos(3)),
+                    menu: Some(MenuChange::To(4)),
+                },
+            ),
+            (
+                1,
+                Changes {
+                    event: Some(pos(9)),
+                    menu: Some(MenuChange::Stock),
+                },
+            ),
+            (2, Changes::default()),
+        ];
+        let payloads = payloads(42, pending);
+        assert_eq!(payloads.len(), 1);
+        assert!(payloads[0].starts_with("42|"));
+        assert!(payloads[0].contains("e:1:7:9") && !payloads[0].contains("e:1:7:3"));
+        assert!(payloads[0].contains("m:1:stock"));
+
+        let feed = Feed::default();
+        let heard_menus = Arc::new(std::sync::Mutex::new(vec![]));
+        let log = heard_menus.clone();
+        feed.on_menu_change(move |shop, change| log.lock().unwrap().push((shop, change)));
+        let events = feed.subscribe(1);
+        heard(&feed, 42, &payloads[0]);
+        assert_eq!(
+            *events.borrow(),
+            EventPos::default(),
+            "its own notes are skipped"
+        );
+        heard(&feed, 43, &payloads[0]);
+        assert_eq!(*events.borrow(), pos(9));
+        assert_eq!(*heard_menus.lock().unwrap(), [(1, MenuChange::Stock)]);
+    }
+
+    #[test]
+    fn long_payloads_are_split() {
+        let pending = (0..2000)
+            .map(|shop| {
+                (
+                    shop,
+                    Changes {
+                        event: Some(EventPos { tx: 1, pos: 1 }),
+                        menu: None,
+                    },
+                )
+            })
+            .collect();
+        let payloads = payloads(5, pending);
+        assert!(payloads.len() > 1);
+        assert!(
+            payloads
+                .iter()
+                .all(|p| p.len() <= PAYLOAD_MAX && p.starts_with("5|"))
+        );
     }
 }

@@ -68,9 +68,4 @@ impl Conn for SqliteConn<'_> {
         }
         Ok(out)
     }
-
-    async fn announce(&self, _shop_id: i64, _seq: i64) -> TxResult<()> {
-        // One process: the store announces its own commits on the feed.
-        Ok(())
-    }
 }
