@@ -161,10 +161,10 @@ impl NewOrder {
 }
 
 impl Priced {
-    /// The order as placed in `shop` at `now`: `placed`, version 1, priced lines.
-    pub fn place(self, shop: &Shop, new: &NewOrder, now: Timestamp) -> Order {
+    /// The order `id` as placed in `shop` at `now`: `placed`, version 1, priced lines.
+    pub fn place(self, shop: &Shop, new: &NewOrder, id: OrderId, now: Timestamp) -> Order {
         Order {
-            id: OrderId::generate(),
+            id,
             shop: shop.slug.clone(),
             status: Status::Placed,
             customer_name: new.customer_name.clone(),
@@ -263,7 +263,7 @@ mod tests {
             created_at: Timestamp(0),
             staff_key_hash: vec![],
         };
-        let order = priced.place(&shop, &new, Timestamp(7));
+        let order = priced.place(&shop, &new, OrderId::generate(), Timestamp(7));
         assert_eq!(order.total_cents, 600 + 750 + 400);
         assert_eq!(order.lines[1].line_total_cents, 750);
         assert_eq!(

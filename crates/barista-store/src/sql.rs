@@ -190,17 +190,15 @@ pub(crate) const LAST_EVENT: &str = "
 
 /// Claims a key before anything else; a concurrent claim of the same key waits
 /// here (on any replica) until this transaction ends. No row: it was taken.
+/// The key names the order this transaction is about to place (the claim
+/// rolls back with it if it fails).
 pub(crate) const CLAIM_KEY: &str = "
     INSERT INTO idempotency_keys (shop_id, key, fingerprint, order_id, created_at)
-    VALUES ($1, $2, $3, '', $4)
+    VALUES ($1, $2, $3, $4, $5)
     ON CONFLICT (shop_id, key) DO NOTHING";
 
 pub(crate) const FIND_KEY: &str = "
     SELECT fingerprint, order_id FROM idempotency_keys
-    WHERE shop_id = $1 AND key = $2";
-
-pub(crate) const COMPLETE_KEY: &str = "
-    UPDATE idempotency_keys SET order_id = $3
     WHERE shop_id = $1 AND key = $2";
 
 /// A statement as SQLite reads it: `?N` parameters, no row-lock clauses, and

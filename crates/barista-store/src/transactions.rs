@@ -18,7 +18,7 @@ use barista_domain::{
     IdempotentRequest, ItemFields, ItemId, ItemPatch, Menu, MenuItem, NewOrder, NewShop, Order,
     OrderId, Shop, Slug, Status, StockMove, Timestamp,
 };
-use futures_util::future::{try_join, try_join_all};
+use futures_util::future::{try_join_all, try_join3};
 use std::future::Future;
 
 /// A unit of work a backend can run.
@@ -347,6 +347,7 @@ impl PlaceOrder {
         &self,
         c: &C,
         key: &IdempotentRequest,
+        id: &str,
     ) -> TxResult<Option<OrderId>> {
         let shop_id = self.shop.id;
         let claimed = c
@@ -356,6 +357,7 @@ impl PlaceOrder {
                     shop_id,
                     key.key.as_str(),
                     key.fingerprint.as_slice(),
+                    id,
                     Timestamp::now().micros()
                 ],
             )
@@ -379,8 +381,10 @@ impl Tx for PlaceOrder {
     /// are locked, in id order, by the conditional update that guards stock.
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<Placed>> {
         let shop = &self.shop;
+        let order_id = OrderId::generate();
+        let id = order_id.to_string();
         if let Some(key) = &self.key
-            && let Some(id) = self.claim_key(c, key).await?
+            && let Some(id) = self.claim_key(c, key, &id).await?
         {
             let row = c
                 .query_one(sql::ORDER, params![shop.id, &id.to_string()])
@@ -401,11 +405,10 @@ impl Tx for PlaceOrder {
             .map_err(|e| StoreError::ItemUnavailable(e.0))?;
         let stocked = !priced.stock.is_empty();
         let stock = priced.stock.clone();
-        let order = priced.place(shop, &self.order, Timestamp::now());
-        let id = order.id.to_string();
+        let order = priced.place(shop, &self.order, order_id, Timestamp::now());
         let lines =
             serde_json::to_string(&order.lines).map_err(|e| StoreError::Internal(e.to_string()))?;
-        let insert = async {
+        let insert_order = async {
             c.execute(
                 sql::INSERT_ORDER,
                 params![
@@ -422,15 +425,15 @@ impl Tx for PlaceOrder {
                     order.updated_at.micros()
                 ],
             )
-            .await?;
-            let event = append_event(c, shop.id, &order, &id).await?;
-            if let Some(key) = &self.key {
-                c.execute(sql::COMPLETE_KEY, params![shop.id, key.key.as_str(), &id])
-                    .await?;
-            }
-            Ok(event)
+            .await
         };
-        let (short, event) = try_join(take_stock(c, shop.id, &stock), insert).await?;
+        // Every write goes out at once: one round trip, whatever the order holds.
+        let (short, _, event) = try_join3(
+            take_stock(c, shop.id, &stock),
+            insert_order,
+            append_event(c, shop.id, &order, &id),
+        )
+        .await?;
         if let Some(item) = short {
             return Err(StoreError::OutOfStock { item }.into());
         }

@@ -1,6 +1,5 @@
-//! Two stateless replicas over one PostgreSQL, behind the real nginx with the
-//! config in deploy/nginx. Runs when the test command provides PostgreSQL
-//! (scripts/with-postgres, used by scripts/test).
+//! Stateless replicas over one PostgreSQL, behind the real nginx with the
+//! config in deploy/nginx. Runs under scripts/with-postgres (scripts/test).
 
 mod common;
 
@@ -12,6 +11,7 @@ use std::time::{Duration, Instant};
 
 const ADMIN: &str = "scale-admin";
 
+/// nginx as one process (`master_process off`), so stopping it leaves no worker behind.
 struct Nginx(Child);
 
 impl Drop for Nginx {
@@ -21,12 +21,17 @@ impl Drop for Nginx {
     }
 }
 
-async fn fresh_database(admin: &str) -> String {
+fn admin_url() -> String {
+    std::env::var("BARISTA_TEST_POSTGRES_URL")
+        .expect("BARISTA_TEST_POSTGRES_URL: run under scripts/with-postgres (scripts/test does)")
+}
+
+async fn fresh_database(admin: &str, name: &str) -> String {
     let (client, connection) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(connection);
-    let name = format!("scale{}", std::process::id());
+    let name = format!("{name}{}", std::process::id());
     client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
         .await
@@ -55,11 +60,125 @@ fn replica(url: &str, cwd: &std::path::Path) -> Served {
     serve(c, 0)
 }
 
+/// Replicas over a fresh database, and nginx in front of them.
+struct Fleet {
+    replicas: Vec<Served>,
+    lb: String,
+    client: reqwest::Client,
+    _nginx: Nginx,
+    _work: tempfile::TempDir,
+}
+
+impl Fleet {
+    /// `n` replicas over `url` (migrated first), run from `cwd`, behind nginx;
+    /// nginx adds the upstream it used as `X-Upstream`.
+    async fn start(url: &str, n: usize, cwd: &std::path::Path) -> Fleet {
+        let out = Command::new(BIN)
+            .args(["migrate", "--database", url])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let replicas: Vec<Served> = (0..n).map(|_| replica(url, cwd)).collect();
+        let nginx_bin = ["/usr/sbin/nginx", "nginx"]
+            .into_iter()
+            .find(|b| Command::new(b).arg("-v").output().is_ok())
+            .expect("nginx (Debian's package; scripts/test installs it)");
+        let work = tempfile::tempdir().unwrap();
+        let lb_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let template = include_str!("../../../deploy/nginx/barista.conf");
+        let servers: Vec<String> = replicas
+            .iter()
+            .map(|r| format!("server {};", r.base.trim_start_matches("http://")))
+            .collect();
+        let config = template
+            .replace(
+                "server 127.0.0.1:8081;\n    server 127.0.0.1:8082;",
+                &servers.join("\n    "),
+            )
+            .replace(
+                "listen 127.0.0.1:8080",
+                &format!("listen 127.0.0.1:{lb_port}"),
+            )
+            .replace(
+                "worker_processes auto;",
+                &format!(
+                    "pid {}/nginx.pid;\nerror_log {}/error.log;",
+                    work.path().display(),
+                    work.path().display()
+                ),
+            )
+            .replace(
+                "proxy_set_header Host $host;",
+                "proxy_set_header Host $host;\n      add_header X-Upstream $upstream_addr;",
+            );
+        let conf = work.path().join("nginx.conf");
+        std::fs::write(&conf, config).unwrap();
+        let nginx = Nginx(
+            Command::new(nginx_bin)
+                .args([
+                    "-c",
+                    conf.to_str().unwrap(),
+                    "-g",
+                    "daemon off; master_process off;",
+                ])
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let lb = format!("http://127.0.0.1:{lb_port}");
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let mut up = false;
+        for _ in 0..200 {
+            if client
+                .get(format!("{lb}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(up, "nginx answers");
+        Fleet {
+            replicas,
+            lb,
+            client,
+            _nginx: nginx,
+            _work: work,
+        }
+    }
+
+    /// A shop created through the balancer; its staff key.
+    async fn shop(&self, slug: &str) -> String {
+        let created: Value = self
+            .client
+            .post(format!("{}/v1/shops", self.lb))
+            .bearer_auth(ADMIN)
+            .json(&json!({"slug": slug, "name": "Fleet shop", "currency": "EUR"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        created["staff_key"].as_str().unwrap().to_owned()
+    }
+}
+
 /// Reads SSE events (id, data) from a response, bounded in time.
 async fn next_event(
     stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
     buf: &mut String,
-) -> (i64, Value) {
+) -> (String, Value) {
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             if let Some(end) = buf.find("\n\n") {
@@ -67,7 +186,7 @@ async fn next_event(
                 let id = block
                     .lines()
                     .find_map(|l| l.strip_prefix("id:"))
-                    .map(|v| v.trim().parse().unwrap());
+                    .map(|v| v.trim().to_owned());
                 let data = block
                     .lines()
                     .find_map(|l| l.strip_prefix("data:"))
@@ -87,102 +206,18 @@ async fn next_event(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_behind_nginx_share_orders_menus_and_events() {
-    let Ok(admin) = std::env::var("BARISTA_TEST_POSTGRES_URL") else {
-        eprintln!("not run: BARISTA_TEST_POSTGRES_URL is unset (scripts/with-postgres sets it)");
-        return;
-    };
-    let nginx_bin = ["/usr/sbin/nginx", "nginx"]
-        .into_iter()
-        .find(|b| Command::new(b).arg("-v").output().is_ok());
-    let nginx_bin = nginx_bin.expect("nginx (Debian's package; scripts/test installs it)");
-    let url = fresh_database(&admin).await;
-    let out = Command::new(BIN)
-        .args(["migrate", "--database", &url])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-
+    let url = fresh_database(&admin_url(), "twin").await;
     // Stateless: the replicas run from an empty directory they may not write to.
     let cwd = tempfile::tempdir().unwrap();
     let mut perms = std::fs::metadata(cwd.path()).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o555);
     std::fs::set_permissions(cwd.path(), perms).unwrap();
-    let (a, b) = (replica(&url, cwd.path()), replica(&url, cwd.path()));
-
-    // The real balancer, with the repository's config pointed at the two replicas.
-    let work = tempfile::tempdir().unwrap();
-    let lb_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let template = include_str!("../../../deploy/nginx/barista.conf");
-    let servers = format!(
-        "server {};\n    server {};",
-        a.base.trim_start_matches("http://"),
-        b.base.trim_start_matches("http://")
-    );
-    let config = template
-        .replace(
-            "server 127.0.0.1:8081;\n    server 127.0.0.1:8082;",
-            &servers,
-        )
-        .replace(
-            "listen 127.0.0.1:8080",
-            &format!("listen 127.0.0.1:{lb_port}"),
-        )
-        .replace(
-            "worker_processes auto;",
-            &format!(
-                "worker_processes 1;\npid {}/nginx.pid;\nerror_log {}/error.log;",
-                work.path().display(),
-                work.path().display()
-            ),
-        )
-        .replace(
-            "proxy_set_header Host $host;",
-            "proxy_set_header Host $host;\n      add_header X-Upstream $upstream_addr;",
-        );
-    let conf = work.path().join("nginx.conf");
-    std::fs::write(&conf, config).unwrap();
-    let _nginx = Nginx(
-        Command::new(nginx_bin)
-            .args(["-c", conf.to_str().unwrap(), "-g", "daemon off;"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let lb = format!("http://127.0.0.1:{lb_port}");
-    let c = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let mut up = false;
-    for _ in 0..100 {
-        if c.get(format!("{lb}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "nginx answers");
+    let fleet = Fleet::start(&url, 2, cwd.path()).await;
+    let (a, b) = (&fleet.replicas[0], &fleet.replicas[1]);
+    let (lb, c) = (&fleet.lb, &fleet.client);
 
     // Through the balancer: a shop, a menu, orders spread over both replicas.
-    let created: Value = c
-        .post(format!("{lb}/v1/shops"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"slug": "twin", "name": "Twin", "currency": "EUR"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = created["staff_key"].as_str().unwrap().to_owned();
+    let key = fleet.shop("twin").await;
     let put = c
         .put(format!("{lb}/v1/shops/twin/menu/items/tea"))
         .bearer_auth(&key)
@@ -306,7 +341,7 @@ async fn two_replicas_behind_nginx_share_orders_menus_and_events() {
     // Reconnecting to the other replica with Last-Event-ID misses nothing.
     let res = c
         .get(format!("{}/v1/shops/twin/orders/{id}/events", b.base))
-        .header("last-event-id", first_id.to_string())
+        .header("last-event-id", first_id)
         .send()
         .await
         .unwrap();
@@ -319,5 +354,172 @@ async fn two_replicas_behind_nginx_share_orders_menus_and_events() {
         0,
         "the replicas wrote no local file"
     );
-    drop((a, b));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flash_sale_over_four_replicas_sells_exactly_the_stock() {
+    let url = fresh_database(&admin_url(), "flash").await;
+    let cwd = tempfile::tempdir().unwrap();
+    let fleet = Fleet::start(&url, 4, cwd.path()).await;
+    let key = fleet.shop("flash").await;
+    let put = fleet
+        .client
+        .put(format!("{}/v1/shops/flash/menu/items/drop", fleet.lb))
+        .bearer_auth(&key)
+        .json(
+            &json!({"name": "Limited drop", "category": "merch", "price_cents": 2500, "stock": 50}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+
+    // 1,000 buyers at once, each on a connection of its own.
+    let buyers: Vec<_> = (0..1000)
+        .map(|i| {
+            let url = format!("{}/v1/shops/flash/orders", fleet.lb);
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(60))
+                    .build()
+                    .unwrap();
+                let res = client
+                    .post(url)
+                    .header("idempotency-key", format!("buyer-{i}"))
+                    .json(&json!({"customer_name": format!("buyer {i}"), "lines": [{"item_id": "drop", "quantity": 1}]}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status().as_u16();
+                let body: Value = res.json().await.unwrap_or(Value::Null);
+                (status, body)
+            })
+        })
+        .collect();
+    let mut sold = vec![];
+    let mut refused = 0;
+    for buyer in buyers {
+        let (status, body) = buyer.await.unwrap();
+        match status {
+            201 => sold.push(body["id"].as_str().unwrap().to_owned()),
+            409 => {
+                assert_eq!(body["code"], "out_of_stock", "{body}");
+                refused += 1;
+            }
+            other => panic!("a buyer got {other}: {body}"),
+        }
+    }
+    assert_eq!((sold.len(), refused), (50, 950));
+    let unique: std::collections::HashSet<_> = sold.iter().collect();
+    assert_eq!(unique.len(), 50, "fifty different orders");
+
+    let menu: Value = fleet
+        .client
+        .get(format!("{}/v1/shops/flash/menu", fleet.replicas[3].base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(menu["items"][0]["stock"], 0);
+    let listed: Value = fleet
+        .client
+        .get(format!("{}/v1/shops/flash/orders?limit=200", fleet.lb))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["orders"].as_array().unwrap().len(),
+        50,
+        "nothing oversold"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_on_two_replicas_reach_every_stream_in_one_order_and_resume_anywhere() {
+    let url = fresh_database(&admin_url(), "order").await;
+    let cwd = tempfile::tempdir().unwrap();
+    let fleet = Fleet::start(&url, 2, cwd.path()).await;
+    let key = fleet.shop("sequenced").await;
+    let (a, b) = (&fleet.replicas[0], &fleet.replicas[1]);
+    let c = &fleet.client;
+    for item in ["tea", "bun"] {
+        let put = c
+            .put(format!("{}/v1/shops/sequenced/menu/items/{item}", a.base))
+            .bearer_auth(&key)
+            .json(&json!({"name": item, "category": "c", "price_cents": 300, "stock": 1000}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 201);
+    }
+    let stream = |base: &str, last: Option<String>| {
+        let mut req = c
+            .get(format!("{base}/v1/shops/sequenced/events"))
+            .bearer_auth(&key);
+        if let Some(last) = last {
+            req = req.header("last-event-id", last);
+        }
+        req.send()
+    };
+    let on_a = stream(&a.base, None).await.unwrap();
+    let on_b = stream(&b.base, None).await.unwrap();
+    let (mut sa, mut ba) = (on_a.bytes_stream(), String::new());
+    let (mut sb, mut bb) = (on_b.bytes_stream(), String::new());
+
+    // Forty orders at once, half on each replica, each taking stock.
+    let placing: Vec<_> = (0..40)
+        .map(|i| {
+            let base = if i % 2 == 0 { &a.base } else { &b.base };
+            let url = format!("{base}/v1/shops/sequenced/orders");
+            let item = if i % 3 == 0 { "tea" } else { "bun" };
+            let c = c.clone();
+            tokio::spawn(async move {
+                let res = c
+                    .post(url)
+                    .json(&json!({"customer_name": format!("c{i}"), "lines": [{"item_id": item, "quantity": 1}]}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 201);
+                res.json::<Value>().await.unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+        })
+        .collect();
+    let mut placed = std::collections::HashSet::new();
+    for p in placing {
+        placed.insert(p.await.unwrap());
+    }
+    let mut seen_a = vec![];
+    let mut seen_b = vec![];
+    for _ in 0..40 {
+        seen_a.push(next_event(&mut sa, &mut ba).await);
+        seen_b.push(next_event(&mut sb, &mut bb).await);
+    }
+    let ids = |seen: &[(String, Value)]| seen.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&seen_a),
+        ids(&seen_b),
+        "both replicas deliver one order"
+    );
+    let orders: std::collections::HashSet<String> = seen_a
+        .iter()
+        .map(|(_, o)| o["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(orders, placed, "every order once: no gap, no duplicate");
+
+    // A client that read twenty on A resumes on B with exactly the other twenty.
+    let resumed = stream(&b.base, Some(seen_a[19].0.clone())).await.unwrap();
+    let (mut sr, mut br) = (resumed.bytes_stream(), String::new());
+    for expected in &seen_a[20..] {
+        assert_eq!(next_event(&mut sr, &mut br).await.0, expected.0);
+    }
 }

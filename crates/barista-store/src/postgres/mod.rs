@@ -38,6 +38,10 @@ const ATTEMPTS: usize = 8;
 const CHANNEL: &str = "barista";
 /// The longest `NOTIFY` payload PostgreSQL takes is 8000 bytes.
 const PAYLOAD_MAX: usize = 7900;
+/// The notifier sends at most one round of notes this often: each `NOTIFY`
+/// wakes every listening replica's backend, and what a replica commits in
+/// this time goes out together. Other replicas hear of a change this much later.
+const NOTIFY_EVERY: Duration = Duration::from_millis(50);
 
 pub struct Postgres {
     pool: Pool,
@@ -300,6 +304,7 @@ async fn notify(
                 break;
             }
         }
+        tokio::time::sleep(NOTIFY_EVERY).await;
     }
 }
 
