@@ -7,6 +7,7 @@
 
 mod access;
 pub mod auth;
+pub mod conn;
 pub mod demo;
 mod error;
 mod extract;
@@ -68,18 +69,17 @@ pub async fn run(
         state.metrics.clone(),
         state.route_templates.clone(),
         state.config.max_in_flight,
+        state.config.limits.body_timeout,
     );
+    let limits = state.config.limits.clone();
+    let metrics = state.metrics.clone();
     let app = layer.layer(routes::router(state));
-    let served = axum::serve(
-        listeners.api,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(async move {
+    tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = drain.send(true);
-    })
-    .await;
+    });
+    let served = conn::serve(listeners.api, app, limits, metrics, draining).await;
     if let Some(ops) = ops {
         let _ = ops.await;
     }

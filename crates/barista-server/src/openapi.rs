@@ -21,7 +21,10 @@ const ITEM: &str = "^[a-z0-9-]{1,40}$";
 /// Printable ASCII, without the leading or trailing space HTTP would strip.
 const IDEMPOTENCY_KEY: &str = "^[\\x21-\\x7E]([\\x20-\\x7E]{0,253}[\\x21-\\x7E])?$";
 /// An event's `id:`: a number, or two joined by a dot (a shop's stream on PostgreSQL).
-const EVENT_ID: &str = "^[0-9]{1,18}(\\.[0-9]{1,18})?$";
+/// A shop stream's event id: a position, `commit` or `commit.seq`.
+const SHOP_EVENT_ID: &str = "^[0-9]{1,18}(\\.[0-9]{1,18})?$";
+/// An order stream's event id: the order's version.
+const ORDER_EVENT_ID: &str = "^[0-9]{1,18}$";
 const DEMO_SHOP: &str = crate::demo::DEMO_SLUG;
 /// The demo item the examples order: unlimited, so an example order succeeds.
 const DEMO_ITEM: &str = "espresso";
@@ -157,7 +160,9 @@ fn parameters(spec: &RouteSpec) -> Vec<Value> {
         "orderEvents" | "shopEvents" => parameters.push(json!({"name": "Last-Event-ID",
             "in": "header", "required": false,
             "description": "resume after this event (the last `id:` received)",
-            "schema": {"type": "string", "pattern": EVENT_ID}, "example": "0"})),
+            "schema": {"type": "string", "pattern":
+                if spec.operation_id == "orderEvents" { ORDER_EVENT_ID } else { SHOP_EVENT_ID }},
+            "example": "0"})),
         _ => {}
     }
     parameters
@@ -339,7 +344,7 @@ fn schemas() -> Value {
             "version": {"type": "integer", "minimum": 1},
             "created_at": timestamp, "updated_at": timestamp})),
         "OrderEvent": {"type": "object", "required": ["id", "event", "data"], "properties": {
-            "id": {"type": "string", "pattern": EVENT_ID,
+            "id": {"type": "string", "pattern": SHOP_EVENT_ID,
                 "description": "the shop's stream: the event's place (`pos` or `tx.pos`); an order's stream: the order's version"},
             "event": {"type": "string", "enum": ["order"]},
             "data": {"type": "string", "contentMediaType": "application/json",

@@ -25,6 +25,8 @@ pub struct Config {
     pub metrics: bool,
     /// Which part of the API this replica serves.
     pub role: Role,
+    /// Connections and timeouts.
+    pub limits: crate::conn::Limits,
 }
 
 /// A replica's part of the API, so menu reads and orders can be sized apart.
@@ -61,6 +63,7 @@ impl Default for Config {
             shop_rate_limit: None,
             metrics: true,
             role: Role::All,
+            limits: crate::conn::Limits::default(),
         }
     }
 }
@@ -95,7 +98,9 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config, draining: watch::Receiver<bool>) -> Self {
         let rate_limit = config.shop_rate_limit.map(ShopRateLimit::new);
         let route_templates = Arc::new(RouteTemplates::new(
-            crate::routes::ROUTES.iter().map(|r| r.path),
+            crate::routes::ROUTES
+                .iter()
+                .map(|r| (r.path, r.method.clone(), r.admission)),
         ));
         let metrics = Arc::new(Metrics::new(config.metrics, &route_templates.labels()));
         let menu_cache = Arc::new(MenuCache::default());

@@ -109,6 +109,26 @@ pub struct ServeArgs {
     /// Requests per second allowed per shop on this replica; past it, 429 `rate_limited`.
     #[arg(long, env = "BARISTA_SHOP_RATE_LIMIT")]
     pub shop_rate_limit: Option<u32>,
+
+    /// Connections open at once; past it, new ones wait to be accepted.
+    #[arg(long, env = "BARISTA_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Once a request's first byte arrives, its headers must arrive within this.
+    #[arg(long, env = "BARISTA_HEADER_TIMEOUT", default_value = "10s", value_parser = crate::lab::positive_duration)]
+    pub header_timeout: std::time::Duration,
+
+    /// A keep-alive connection with nothing to do is closed after this.
+    #[arg(long, env = "BARISTA_IDLE_TIMEOUT", default_value = "60s", value_parser = crate::lab::positive_duration)]
+    pub idle_timeout: std::time::Duration,
+
+    /// A request's body must arrive within this (408 `request_timeout` otherwise).
+    #[arg(long, env = "BARISTA_BODY_TIMEOUT", default_value = "10s", value_parser = crate::lab::positive_duration)]
+    pub body_timeout: std::time::Duration,
+
+    /// On SIGTERM, requests in flight get this long to finish before their connections are closed.
+    #[arg(long, env = "BARISTA_DRAIN_TIMEOUT", default_value = "10s", value_parser = crate::lab::positive_duration)]
+    pub drain_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

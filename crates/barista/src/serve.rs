@@ -106,6 +106,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shop_rate_limit: args.shop_rate_limit,
         metrics: !args.no_metrics,
         role: args.role,
+        limits: barista_server::conn::Limits {
+            max_connections: args.max_connections,
+            header_timeout: args.header_timeout,
+            idle_timeout: args.idle_timeout,
+            body_timeout: args.body_timeout,
+            drain_timeout: args.drain_timeout,
+        },
     };
     let listeners = barista_server::Listeners { api: listener, ops };
     barista_server::run(config, store, listeners, shutdown_signal()).await?;

@@ -9,17 +9,28 @@
 //! reference count bounced between cores on every request (the profile of the
 //! menu path showed it).
 //!
-//! Admission control: past `max_in_flight` requests at once, answer a fast 503
-//! `overloaded` instead of queueing, so admitted requests keep their latency.
-//! Health checks are exempt: an overloaded replica is alive, and must not be
-//! restarted or taken out of rotation for being busy.
+//! Admission control (`admission.rs` says what is refused and why): past
+//! `max_in_flight` requests at once, or past the adaptive limit for requests
+//! that go to the database, a fast 503 `overloaded` instead of queueing, so
+//! admitted requests keep their latency. Health checks are exempt: an
+//! overloaded replica is alive, and must not be restarted or taken out of
+//! rotation for being busy.
+//!
+//! A request with a body is admitted only once its body has arrived (within
+//! the body timeout; 408 otherwise): a client that uploads slowly holds a
+//! connection, never a slot that others need.
 
+use super::admission::{Adaptive, Admitted, Class};
 use super::metrics::{Metrics, method_index};
 use super::routes::RouteTemplates;
 use crate::error::ApiError;
+use crate::extract::BODY_LIMIT;
+use crate::problem::Code;
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::future::{BoxFuture, Either};
+use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -41,6 +52,9 @@ pub struct Shared {
     routes: Arc<RouteTemplates>,
     /// Requests admitted at once at most; 0 is no limit.
     max_in_flight: i64,
+    /// The limit on requests that go to the database.
+    database: Arc<Adaptive>,
+    body_timeout: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -49,13 +63,26 @@ pub struct ObserveLayer {
 }
 
 impl ObserveLayer {
-    pub fn new(metrics: Arc<Metrics>, routes: Arc<RouteTemplates>, max_in_flight: usize) -> Self {
+    pub fn new(
+        metrics: Arc<Metrics>,
+        routes: Arc<RouteTemplates>,
+        max_in_flight: usize,
+        body_timeout: std::time::Duration,
+    ) -> Self {
+        let database = Arc::new(Adaptive::new(if max_in_flight == 0 {
+            usize::MAX >> 1
+        } else {
+            max_in_flight
+        }));
+        metrics.set_database_limit(database.clone());
         let max_in_flight = i64::try_from(max_in_flight).unwrap_or(i64::MAX);
         Self {
             shared: Arc::new(Shared {
                 metrics,
                 routes,
                 max_in_flight,
+                database,
+                body_timeout,
             }),
         }
     }
@@ -114,10 +141,12 @@ fn shop_of(path: &str) -> &str {
         .unwrap_or("")
 }
 
+type Handled = BoxFuture<'static, Result<Response, Infallible>>;
+
 pin_project! {
     pub struct Observed<F> {
         #[pin]
-        inner: Option<Instrumented<F>>,
+        inner: Option<Instrumented<Either<F, Handled>>>,
         // The answer when the request was shed instead of admitted.
         shed: Option<Response>,
         start: Instant,
@@ -128,6 +157,8 @@ pin_project! {
         shared: Arc<Shared>,
         // Counted in flight (not exempt); released on drop.
         counted: bool,
+        // A database slot, given back on drop.
+        admitted: Option<Admitted>,
         log: bool,
     }
 
@@ -176,9 +207,98 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for Observed<F> {
     }
 }
 
+/// Whether a request brings a body to read before it is admitted.
+fn has_body(req: &Request) -> bool {
+    let headers = req.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
+/// A request turned away at admission.
+struct Refused;
+
+fn overloaded() -> Response {
+    ApiError::unavailable(Code::Overloaded, "the server is at capacity; retry shortly")
+        .into_response()
+}
+
+impl Shared {
+    /// Admits a request of `class` (counting it in flight) or answers why not.
+    fn admit(self: &Arc<Self>, class: Class) -> Result<Option<Admitted>, Refused> {
+        if class == Class::Exempt {
+            return Ok(None);
+        }
+        let in_flight = self.metrics.active_requests.add(1) + 1;
+        let refuse = || {
+            self.metrics.active_requests.add(-1);
+            self.metrics.admission_rejections.inc();
+            Refused
+        };
+        if self.max_in_flight > 0 && in_flight > self.max_in_flight {
+            return Err(refuse());
+        }
+        if class == Class::Database {
+            return match self.database.try_acquire() {
+                Some(slot) => Ok(Some(slot)),
+                None => Err(refuse()),
+            };
+        }
+        Ok(None)
+    }
+
+    /// Reads a request's body within the body timeout and limit, before admission.
+    async fn read_body(&self, req: Request) -> Result<Request, Response> {
+        let (parts, body) = req.into_parts();
+        let too_large = || {
+            ApiError::new(
+                Code::PayloadTooLarge,
+                format!("the body must be at most {BODY_LIMIT} bytes"),
+            )
+            .into_response()
+        };
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+            return Err(too_large());
+        }
+        let limited = http_body_util::Limited::new(body, BODY_LIMIT);
+        match tokio::time::timeout(self.body_timeout, limited.collect()).await {
+            Ok(Ok(collected)) => Ok(Request::from_parts(
+                parts,
+                axum::body::Body::from(collected.to_bytes()),
+            )),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+            Ok(Err(_)) => Err(ApiError::malformed("the body could not be read").into_response()),
+            Err(_) => Err(ApiError::new(
+                Code::RequestTimeout,
+                format!(
+                    "the body did not arrive within {}s",
+                    self.body_timeout.as_secs_f64()
+                ),
+            )
+            .into_response()),
+        }
+    }
+}
+
+/// In flight for as long as it lives (a request admitted after its body arrived).
+struct Counted(Arc<Shared>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.metrics.active_requests.add(-1);
+    }
+}
+
 impl<S> Service<Request> for Observe<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
@@ -196,20 +316,7 @@ where
             Some(id) if client_request_id(id) => id.clone(),
             _ => new_request_id(),
         };
-        // One in-flight count serves the gauge and admission control alike.
-        let exempt = matches!(req.uri().path(), "/healthz" | "/readyz");
-        let mut shed = None;
-        if !exempt {
-            let in_flight = shared.metrics.active_requests.add(1) + 1;
-            if shared.max_in_flight > 0 && in_flight > shared.max_in_flight {
-                shared.metrics.admission_rejections.inc();
-                let overloaded = ApiError::unavailable(
-                    crate::problem::Code::Overloaded,
-                    "the server is at capacity; retry shortly",
-                );
-                shed = Some(overloaded.into_response());
-            }
-        }
+        let class = shared.routes.class(route, req.method());
         let log = tracing::enabled!(target: "barista::request", tracing::Level::INFO);
         // Errors logged while handling the request carry its id, when logging is on.
         let span = if log {
@@ -223,22 +330,48 @@ where
         } else {
             String::new()
         };
-        let inner = match shed {
-            None => Some(self.inner.call(req).instrument(span)),
-            Some(_) => None,
-        };
-        Observed {
-            inner,
-            shed,
+        let mut observed = Observed {
+            inner: None,
+            shed: None,
             start,
             route,
             method,
             path,
             request_id,
             shared: self.shared.clone(),
-            counted: !exempt,
+            counted: false,
+            admitted: None,
             log,
+        };
+        if has_body(&req) {
+            // Admitted once the body is in: the layer's own future does it all.
+            let (shared, mut inner) = (self.shared.clone(), self.inner.clone());
+            let handled: Handled = Box::pin(async move {
+                let req = match shared.read_body(req).await {
+                    Ok(req) => req,
+                    Err(refused) => return Ok(refused),
+                };
+                let admitted = match shared.admit(class) {
+                    Ok(admitted) => admitted,
+                    Err(Refused) => return Ok(overloaded()),
+                };
+                let _counted = (class != Class::Exempt).then(|| Counted(shared.clone()));
+                let response = inner.call(req).await;
+                drop(admitted);
+                response
+            });
+            observed.inner = Some(Either::Right(handled).instrument(span));
+            return observed;
         }
+        match shared.admit(class) {
+            Ok(admitted) => {
+                observed.counted = class != Class::Exempt;
+                observed.admitted = admitted;
+                observed.inner = Some(Either::Left(self.inner.call(req)).instrument(span));
+            }
+            Err(Refused) => observed.shed = Some(overloaded()),
+        }
+        observed
     }
 }
 

@@ -150,12 +150,15 @@ pub struct Metrics {
     pub enabled: bool,
     routes: Vec<RouteMetrics>,
     pub active_requests: Gauge,
+    pub open_connections: Gauge,
     menu_cache_hits: Counter,
     menu_cache_misses: Counter,
     pub sse_streams: Gauge,
     orders: [Counter; 4],
     pub admission_rejections: Counter,
     pub rate_limited: Counter,
+    /// The adaptive limit on database requests, once the layer makes it.
+    database: std::sync::OnceLock<std::sync::Arc<super::admission::Adaptive>>,
 }
 
 impl Metrics {
@@ -171,6 +174,7 @@ impl Metrics {
                 })
                 .collect(),
             active_requests: Gauge::new(),
+            open_connections: Gauge::new(),
             menu_cache_hits: Counter::new(),
             menu_cache_misses: Counter::new(),
             sse_streams: Gauge::new(),
@@ -182,7 +186,13 @@ impl Metrics {
             ],
             admission_rejections: Counter::new(),
             rate_limited: Counter::new(),
+            database: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Shows the adaptive limit on database requests in the metrics.
+    pub fn set_database_limit(&self, limit: std::sync::Arc<super::admission::Adaptive>) {
+        let _ = self.database.set(limit);
     }
 
     pub fn observe_request(&self, route: usize, method: usize, status: u16, micros: u64) {
@@ -251,6 +261,12 @@ impl Metrics {
             "HTTP requests being handled now.",
             self.active_requests.get(),
         );
+        gauge(
+            out,
+            "barista_open_connections",
+            "Client connections open now (the API listener).",
+            self.open_connections.get(),
+        );
         counter(
             out,
             "barista_menu_cache_hits_total",
@@ -289,6 +305,14 @@ impl Metrics {
             "Requests shed with 503 overloaded.",
             self.admission_rejections.get(),
         );
+        if let Some(limit) = self.database.get() {
+            let _ = writeln!(
+                out,
+                "# HELP barista_admission_database_limit Requests to the database admitted at once (adaptive).\n# TYPE barista_admission_database_limit gauge\nbarista_admission_database_limit {:.0}\n# HELP barista_admission_database_in_flight Requests to the database in flight.\n# TYPE barista_admission_database_in_flight gauge\nbarista_admission_database_in_flight {}",
+                limit.limit(),
+                limit.in_flight()
+            );
+        }
         counter(
             out,
             "barista_rate_limited_total",

@@ -2,6 +2,7 @@
 //! line per request with its request id ([`layer`]), CPU profiles on demand
 //! ([`profile`]), all served on the separate operations listener ([`ops`]).
 
+pub mod admission;
 pub mod layer;
 pub mod metrics;
 pub mod ops;

@@ -9,6 +9,7 @@ mod reference;
 mod shops;
 
 use crate::error::ApiError;
+use crate::observe::admission::Class;
 use crate::state::{AppState, Role};
 use axum::Router;
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -32,6 +33,8 @@ pub struct RouteSpec {
     pub auth: Auth,
     /// The group the reference lists it under.
     pub tag: &'static str,
+    /// How it is admitted under load (`observe::admission`).
+    pub admission: Class,
     /// Schema name of the JSON request body, if any.
     pub body: Option<&'static str>,
     /// Success responses: (status, description, schema name).
@@ -49,6 +52,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "Create a shop; its staff key is returned once",
         auth: Auth::Admin,
         tag: "shops",
+        admission: Class::Database,
         body: Some("ShopCreate"),
         success: &[(201, "created", Some("ShopCreated"))],
         errors: &[400, 401, 404, 409, 413, 415, 422],
@@ -61,6 +65,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "Read a shop",
         auth: Auth::Anyone,
         tag: "shops",
+        admission: Class::Cheap,
         body: None,
         success: &[(200, "the shop", Some("Shop"))],
         errors: &[404, 429],
@@ -73,6 +78,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "Read the menu (strong ETag; 304 on If-None-Match)",
         auth: Auth::Anyone,
         tag: "menu",
+        admission: Class::Cheap,
         body: None,
         success: &[(200, "the menu", Some("Menu")), (304, "not modified", None)],
         errors: &[404, 429],
@@ -85,6 +91,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "Create or replace a menu item",
         auth: Auth::Staff,
         tag: "menu",
+        admission: Class::Database,
         body: Some("MenuItemWrite"),
         success: &[
             (201, "created", Some("MenuItem")),
@@ -100,6 +107,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "Change some fields of a menu item",
         auth: Auth::Staff,
         tag: "menu",
+        admission: Class::Database,
         body: Some("MenuItemPatch"),
         success: &[(200, "changed", Some("MenuItem"))],
         errors: &[400, 401, 404, 413, 415, 422, 429],
@@ -112,6 +120,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "Remove a menu item",
         auth: Auth::Staff,
         tag: "menu",
+        admission: Class::Database,
         body: None,
         success: &[(204, "removed", None)],
         errors: &[401, 404, 429],
@@ -124,6 +133,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "Place an order (honours Idempotency-Key)",
         auth: Auth::Anyone,
         tag: "orders",
+        admission: Class::Database,
         body: Some("OrderCreate"),
         success: &[(
             201,
@@ -140,6 +150,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "List orders, oldest first",
         auth: Auth::Staff,
         tag: "orders",
+        admission: Class::Database,
         body: None,
         success: &[(200, "a page of orders", Some("OrderList"))],
         errors: &[401, 404, 422, 429],
@@ -152,6 +163,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "Read an order",
         auth: Auth::Anyone,
         tag: "orders",
+        admission: Class::Database,
         body: None,
         success: &[(200, "the order", Some("Order"))],
         errors: &[404, 429],
@@ -164,6 +176,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "Move the oldest placed order to brewing",
         auth: Auth::Staff,
         tag: "queue",
+        admission: Class::Database,
         body: None,
         success: &[
             (200, "the claimed order", Some("Order")),
@@ -179,6 +192,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "Move an order to ready, collected or cancelled",
         auth: Auth::Staff,
         tag: "queue",
+        admission: Class::Database,
         body: Some("StatusChange"),
         success: &[(200, "the changed order", Some("Order"))],
         errors: &[400, 401, 404, 409, 413, 415, 422, 429],
@@ -191,6 +205,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "Server-Sent Events of one order (current state first)",
         auth: Auth::Anyone,
         tag: "events",
+        admission: Class::Database,
         body: None,
         success: &[(200, "an event stream", Some("EventStream"))],
         errors: &[404, 422, 429],
@@ -203,6 +218,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "Server-Sent Events of all the shop's orders",
         auth: Auth::Staff,
         tag: "events",
+        admission: Class::Database,
         body: None,
         success: &[(200, "an event stream", Some("EventStream"))],
         errors: &[401, 404, 422, 429],
@@ -215,6 +231,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "Liveness: the process answers (never touches the database)",
         auth: Auth::Anyone,
         tag: "operations",
+        admission: Class::Exempt,
         body: None,
         success: &[(200, "alive", Some("Health"))],
         errors: &[],
@@ -227,6 +244,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "Readiness: the database answers and the server is not draining",
         auth: Auth::Anyone,
         tag: "operations",
+        admission: Class::Exempt,
         body: None,
         success: &[(200, "ready", Some("Health"))],
         errors: &[503],
@@ -239,6 +257,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "This OpenAPI document",
         auth: Auth::Anyone,
         tag: "operations",
+        admission: Class::Cheap,
         body: None,
         success: &[(200, "the OpenAPI 3.1 document", Some("OpenApi"))],
         errors: &[],
@@ -251,6 +270,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "This API reference, as a page to read (rendered from the OpenAPI document)",
         auth: Auth::Anyone,
         tag: "documentation",
+        admission: Class::Cheap,
         body: None,
         success: &[(200, "the reference", Some("Html"))],
         errors: &[],
@@ -263,6 +283,7 @@ pub const ROUTES: &[RouteSpec] = &[
         summary: "What a problem code means and what to do (the `type` of every error points here)",
         auth: Auth::Anyone,
         tag: "documentation",
+        admission: Class::Cheap,
         body: None,
         success: &[(200, "the catalogue entry", Some("Html"))],
         errors: &[404],

@@ -26,6 +26,8 @@ pub struct App {
     pub base: String,
     pub client: Client,
     pub db_path: std::path::PathBuf,
+    /// The database's URL (SQLite or PostgreSQL).
+    pub db_url: String,
     /// The operations listener (`/metrics`, `/debug/pprof/profile`).
     pub ops: String,
     stop: Option<oneshot::Sender<()>>,
@@ -94,6 +96,7 @@ pub async fn spawn_app_with(config: Config, options: OpenOptions) -> App {
         format!("sqlite://{}", db_path.display())
     };
     let store = barista_store::open(&url, &options).await.unwrap();
+    let url = url.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let ops_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -114,6 +117,7 @@ pub async fn spawn_app_with(config: Config, options: OpenOptions) -> App {
             .build()
             .unwrap(),
         db_path,
+        db_url: url,
         stop: Some(stop),
         stopped: Some(server),
         _dir: dir,
@@ -241,4 +245,38 @@ pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
         "{body}"
     );
     body
+}
+
+/// Holds the write lock an order for a stocked item needs, until dropped: on
+/// SQLite the database's, on PostgreSQL the item's row. An order placed
+/// meanwhile stays in flight, waiting in the database.
+pub struct WriteLock {
+    _sqlite: Option<rusqlite::Connection>,
+    _postgres: Option<tokio_postgres::Client>,
+}
+
+pub async fn hold_write_lock(app: &App, shop: &str, item: &str) -> WriteLock {
+    if on_postgres() {
+        let (client, connection) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "BEGIN; SELECT 1 FROM menu_items WHERE item_id = '{item}' AND shop_id = (SELECT id FROM shops WHERE slug = '{shop}') FOR UPDATE"
+            ))
+            .await
+            .unwrap();
+        WriteLock {
+            _sqlite: None,
+            _postgres: Some(client),
+        }
+    } else {
+        let lock = rusqlite::Connection::open(&app.db_path).unwrap();
+        lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        WriteLock {
+            _sqlite: Some(lock),
+            _postgres: None,
+        }
+    }
 }

@@ -180,27 +180,52 @@ async fn past_the_in_flight_limit_requests_get_a_fast_503_overloaded() {
         max_in_flight: 1,
         ..config()
     };
-    let app = spawn_app_with(config, OpenOptions::default()).await;
+    let options = OpenOptions {
+        busy_timeout: Duration::from_secs(30),
+        ..OpenOptions::default()
+    };
+    let app = spawn_app_with(config, options).await;
     app.shop_with_menu("e503").await;
-    // Hold the only slot: a request whose body has not finished arriving.
-    let addr = app.base.trim_start_matches("http://").to_owned();
-    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    slow.write_all(
-        b"POST /v1/shops/e503/orders HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
-    )
-    .await
-    .unwrap();
-    // The slot is taken once the server has read the head; poll until it is.
-    let mut overloaded = None;
-    for _ in 0..200 {
-        let res = app.get("/v1/shops/e503/menu", None).await;
-        if res.status() == 503 {
-            overloaded = Some(res);
+    // Hold the only slot: an order waiting in the database for a lock.
+    let lock = hold_write_lock(&app, "e503", "bun").await;
+    let waiting = {
+        let (client, url) = (app.client.clone(), app.url("/v1/shops/e503/orders"));
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(
+                    &json!({"customer_name": "Ana", "lines": [{"item_id": "bun", "quantity": 1}]}),
+                )
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    // The slot is taken once the order is in: the operations listener says so.
+    let mut in_flight = 0.0;
+    for _ in 0..1000 {
+        let metrics = app
+            .client
+            .get(format!("{}/metrics", app.ops))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        in_flight = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("http_server_active_requests "))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if in_flight >= 1.0 {
             break;
         }
-        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let res = overloaded.expect("a second request while the only slot is held is shed");
+    assert_eq!(in_flight, 1.0, "the order waits in the database");
+    let res = app.get("/v1/shops/e503/menu", None).await;
     assert_eq!(res.headers()["retry-after"], "1");
     assert_problem(res, 503, "overloaded").await;
     assert_eq!(
@@ -208,16 +233,50 @@ async fn past_the_in_flight_limit_requests_get_a_fast_503_overloaded() {
         200,
         "health is never shed"
     );
-    drop(slow);
-    let mut ok = false;
-    for _ in 0..200 {
-        if app.get("/v1/shops/e503/menu", None).await.status() == 200 {
-            ok = true;
-            break;
-        }
-        tokio::task::yield_now().await;
+    drop(lock);
+    assert_eq!(
+        waiting.await.unwrap(),
+        201,
+        "the waiting order goes through"
+    );
+    assert_eq!(
+        app.get("/v1/shops/e503/menu", None).await.status(),
+        200,
+        "the slot is freed"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_upload_holds_no_slot_and_gets_408_when_its_body_is_late() {
+    let mut config = Config {
+        max_in_flight: 1,
+        ..config()
+    };
+    config.limits.body_timeout = Duration::from_millis(500);
+    let app = spawn_app_with(config, OpenOptions::default()).await;
+    app.shop_with_menu("slow-body").await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(
+        b"POST /v1/shops/slow-body/orders HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    // While its body trickles, the only slot is free for others.
+    for _ in 0..5 {
+        assert_eq!(
+            app.get("/v1/shops/slow-body/menu", None).await.status(),
+            200
+        );
     }
-    assert!(ok, "the slot is freed when the slow request goes away");
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), slow.read_to_string(&mut answer))
+        .await
+        .expect("an answer within the body timeout")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert_eq!(app.stock("slow-body", "bun").await, 5, "nothing changed");
 }
 
 #[tokio::test]

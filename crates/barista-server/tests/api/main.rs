@@ -4,6 +4,7 @@
 mod access;
 mod common;
 mod concurrency;
+mod connections;
 mod contract;
 mod errors;
 mod events;
