@@ -11,7 +11,8 @@ cleanup() {
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
-trap cleanup EXIT
+CGROUPS=()
+trap 'cleanup; uncap' EXIT
 
 # Installs Debian packages that are missing (apt-get update once).
 need() {
@@ -70,3 +71,38 @@ wrk_rate() {
 
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$1" "$2"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# CPU caps for replicas (root): a cgroup each, v1 (cpu controller) or v2 (cpu.max).
+# cgroup_init once; then cap NAME PID holds PID (all its threads) to QUOTA cores
+# in windows of PERIOD_MS (both set by the bench); the caps go on exit.
+cgroup_init() {
+  [ "$(id -u)" -eq 0 ] || { echo "capping a replica's CPU needs root (cgroups)" >&2; exit 1; }
+  if [ -d /sys/fs/cgroup/cpu ] && [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+    CG_ROOT=/sys/fs/cgroup/cpu; CG_VERSION=1
+  elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    CG_ROOT=/sys/fs/cgroup; CG_VERSION=2
+    grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control
+  else
+    echo "no cgroup CPU controller found" >&2; exit 1
+  fi
+}
+cap() {
+  local dir="$CG_ROOT/barista-bench-$1"
+  mkdir -p "$dir"; CGROUPS+=("$dir")
+  local period=$((PERIOD_MS * 1000)) quota
+  quota=$(python3 -c "print(int($QUOTA * $period))")
+  if [ "$CG_VERSION" = 1 ]; then
+    echo "$period" >"$dir/cpu.cfs_period_us"; echo "$quota" >"$dir/cpu.cfs_quota_us"
+  else
+    echo "$quota $period" >"$dir/cpu.max"
+  fi
+  echo "$2" >"$dir/cgroup.procs"
+}
+uncap() {
+  for dir in "${CGROUPS[@]}"; do
+    [ -d "$dir" ] || continue
+    while read -r pid; do echo "$pid" >"$(dirname "$dir")/cgroup.procs" 2>/dev/null || true; done <"$dir/cgroup.procs"
+    rmdir "$dir" 2>/dev/null || true
+  done
+  CGROUPS=()
+}

@@ -59,14 +59,18 @@ string_id!(
     ItemId, 1, 40
 );
 
-/// An order id: a UUIDv7, so ids sort by creation time and are unguessable.
+/// An order id: a UUIDv4, 122 random bits from the operating system's CSPRNG.
+/// It is a customer's only credential for their order, so it says nothing
+/// about when it was made or about any other order (a UUIDv7 would give away
+/// all but about 32 bits to someone ordering in the same millisecond). Orders
+/// are kept in time order by their `created_at`, not by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct OrderId(pub uuid::Uuid);
 
 impl OrderId {
     /// A fresh id for an order placed now.
     pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7())
+        Self(uuid::Uuid::new_v4())
     }
 
     pub fn parse(value: &str) -> Result<Self, String> {

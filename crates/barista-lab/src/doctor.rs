@@ -247,7 +247,49 @@ pub async fn diagnose(
             pct(server_busy)
         )));
     }
-    Ok(conclude(plan, &first, &before, levels))
+    // A fall seen once may be noise on a shared machine: measure the peak and
+    // the last level again, and call it a fall only if it is seen again.
+    let mut fall_confirmed = true;
+    if let Some((peak_i, last_i)) = falls_at(&levels) {
+        let (peak_level, after, _) = measure(
+            plan,
+            &workload,
+            levels[peak_i].connections,
+            step,
+            &before,
+            generator_allowance,
+        )
+        .await?;
+        let (last_level, after, _) = measure(
+            plan,
+            &workload,
+            levels[last_i].connections,
+            step,
+            &after,
+            generator_allowance,
+        )
+        .await?;
+        before = after;
+        fall_confirmed = last_level.throughput_rps < FALL * peak_level.throughput_rps;
+    }
+    Ok(conclude(plan, &first, &before, levels, fall_confirmed))
+}
+
+/// Throughput this far below the peak, at the last level, is a fall.
+const FALL: f64 = 0.85;
+
+/// The peak's and the last level's indexes, when the last fell below the peak.
+fn falls_at(levels: &[Level]) -> Option<(usize, usize)> {
+    let (peak_i, peak) = levels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i, l.throughput_rps))
+        .fold(
+            (0, 0.0),
+            |best, (i, x)| if x > best.1 { (i, x) } else { best },
+        );
+    let last_i = levels.len().checked_sub(1)?;
+    (peak_i < last_i && levels[last_i].throughput_rps < FALL * peak).then_some((peak_i, last_i))
 }
 
 fn conclude(
@@ -255,6 +297,7 @@ fn conclude(
     first: &Sample,
     last_sample: &Sample,
     levels: Vec<Level>,
+    fall_confirmed: bool,
 ) -> Diagnosis {
     let baseline = levels[0].clone();
     let limit = latency_limit(&plan.slo);
@@ -276,7 +319,7 @@ fn conclude(
             |best, (i, x)| if x > best.1 { (i, x) } else { best },
         );
     let last = levels.last().expect("levels");
-    let falls = peak_i + 1 < levels.len() && last.throughput_rps < 0.85 * peak;
+    let falls = fall_confirmed && falls_at(&levels).is_some();
     let first_fail = levels.iter().find(|l| !l.slo_passed);
     // "Latency grows with load" even inside the SLO: p99 over three times the
     // baseline's (with a 1 ms floor, so sub-millisecond jitter does not count).
@@ -318,7 +361,7 @@ fn conclude(
         "performance"
     } else if falls {
         evidence.push(format!(
-            "throughput peaked at {:.0} requests/s with {} connections and fell to {:.0} at {}: adding load removes work done",
+            "throughput peaked at {:.0} requests/s with {} connections and fell to {:.0} at {} (and again when both were measured a second time): adding load removes work done",
             peak, levels[peak_i].connections, last.throughput_rps, last.connections
         ));
         if let Some(u) = &usl {

@@ -1,8 +1,8 @@
-//! Durations as people type them: `500ms`, `30s`, `2m`, `1h`, `1.5s`.
+//! Durations as people type them: `500ms`, `30s`, `2m`, `1h`, `7d`, `1.5s`.
 
 use std::time::Duration;
 
-/// Parses `<number><unit>`, unit one of `us`, `ms`, `s`, `m`, `h` (a bare number is seconds).
+/// Parses `<number><unit>`, unit one of `us`, `ms`, `s`, `m`, `h`, `d` (a bare number is seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -18,16 +18,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" => value,
         "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
+        "d" => value * 86400.0,
         other => {
             return Err(format!(
-                "unknown unit {other:?} in {text:?} (use us, ms, s, m or h)"
+                "unknown unit {other:?} in {text:?} (use us, ms, s, m, h or d)"
             ));
         }
     };
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(format!("{text:?} is not a duration"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} is not a duration"))
 }
 
 /// Milliseconds with a sensible number of decimals, for tables.

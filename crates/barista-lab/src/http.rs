@@ -258,6 +258,8 @@ impl Conn {
                 std::str::from_utf8(&self.buf[..line_end]).map_err(|_| Failure::Read)?;
             let size_text = size_text.split(';').next().unwrap_or("").trim();
             let size = usize::from_str_radix(size_text, 16).map_err(|_| Failure::Read)?;
+            // The chunk and its CRLF; a size that overflows is not HTTP.
+            let framed = size.checked_add(2).ok_or(Failure::Read)?;
             self.buf.drain(..line_end + 2);
             if size == 0 {
                 // Trailers, then an empty line.
@@ -273,7 +275,7 @@ impl Conn {
                     }
                 }
             }
-            while self.buf.len() < size + 2 {
+            while self.buf.len() < framed {
                 if self.fill().await? == 0 {
                     return Err(Failure::Read);
                 }
@@ -281,7 +283,7 @@ impl Conn {
             if keep {
                 body.extend_from_slice(&self.buf[..size]);
             }
-            self.buf.drain(..size + 2);
+            self.buf.drain(..framed);
         }
     }
 }

@@ -10,6 +10,7 @@
 
 use crate::auth::{require_admin, require_staff};
 use crate::error::ApiError;
+use crate::rate_limit::{Budget, QuotaSlot};
 use crate::routes::{Auth, auth_of};
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
@@ -79,14 +80,19 @@ impl FromRequestParts<AppState> for ShopAccess {
             .find_map(|(name, value)| (name == "shop").then_some(value))
             .unwrap_or("");
         let shop = state.shops.find(state.store.as_ref(), slug).await?;
-        match route_auth(parts) {
-            Auth::Anyone => {}
-            Auth::Staff => require_staff(&parts.headers, &shop)?,
+        let budget = match route_auth(parts) {
+            Auth::Anyone => Budget::Customer,
+            Auth::Staff => {
+                require_staff(&parts.headers, &shop)?;
+                Budget::Staff
+            }
             Auth::Admin => {
                 require_admin(&parts.headers, state.config.admin_token.as_ref())?;
+                Budget::Staff
             }
-        }
-        state.charge(shop.id)?;
+        };
+        // Charged once authenticated, to the budget of who is asking.
+        state.charge(shop.id, budget, parts.extensions.get::<QuotaSlot>())?;
         Ok(ShopAccess(shop))
     }
 }

@@ -43,7 +43,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_connections: 10_000,
+            max_connections: 16_000,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(10),
@@ -266,21 +266,31 @@ where
             () = stopping(&mut shutdown) => break,
         };
         let _ = stream.set_nodelay(true);
-        let activity = Arc::new(Activity::default());
-        activity.last_active.store(now_micros(), Relaxed);
-        let io = TokioIo::new(Watched {
-            stream,
-            activity: activity.clone(),
-        });
-        let service = TowerToHyperService::new(InService {
-            inner: app.clone(),
-            activity: activity.clone(),
-        });
-        let connection = builder.serve_connection(io, service);
         let (limits, mut shutdown) = (limits.clone(), shutdown.clone());
         let open = Open::new(metrics.clone());
+        let (app, builder) = (app.clone(), builder.clone());
         connections.spawn(async move {
             let _open = (slot, open);
+            // No buffers until the client speaks: a connection that only
+            // waits costs its socket and this task, not hyper's 16 KiB of
+            // buffers. (`peek`, as `readable` may wake with nothing to read.)
+            let mut first = [0u8; 1];
+            tokio::select! {
+                peeked = stream.peek(&mut first) => if !matches!(peeked, Ok(1..)) { return },
+                () = tokio::time::sleep(limits.idle_timeout) => return,
+                () = stopping(&mut shutdown) => return,
+            }
+            let activity = Arc::new(Activity::default());
+            activity.last_active.store(now_micros(), Relaxed);
+            let io = TokioIo::new(Watched {
+                stream,
+                activity: activity.clone(),
+            });
+            let service = TowerToHyperService::new(InService {
+                inner: app,
+                activity: activity.clone(),
+            });
+            let connection = builder.serve_connection(io, service);
             let mut connection = std::pin::pin!(connection);
             let mut tick = tokio::time::interval(watch_every(&limits));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

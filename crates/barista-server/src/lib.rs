@@ -11,11 +11,13 @@ pub mod conn;
 pub mod demo;
 mod error;
 mod extract;
+pub mod hub;
 mod menu_cache;
 pub mod observe;
 mod openapi;
 pub mod problem;
 mod rate_limit;
+pub mod retention;
 mod routes;
 mod state;
 
@@ -52,6 +54,12 @@ pub async fn run(
     let (drain, draining) = watch::channel(false);
     let state = AppState::new(store, config, draining.clone());
     let refresher = tokio::spawn(keep_menus_fresh(state.clone(), draining.clone()));
+    let purger = tokio::spawn(retention::run(
+        state.store.clone(),
+        state.config.retention,
+        state.metrics.clone(),
+        draining.clone(),
+    ));
     let ops = listeners.ops.map(|listener| {
         let app = observe::ops::router(state.clone());
         let mut draining = draining.clone();
@@ -84,6 +92,7 @@ pub async fn run(
         let _ = ops.await;
     }
     refresher.abort();
+    purger.abort();
     served
 }
 

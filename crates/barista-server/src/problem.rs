@@ -30,6 +30,7 @@ pub enum Code {
     Internal,
     Overloaded,
     Unavailable,
+    TooManyStreams,
 }
 
 /// One row of the catalogue.
@@ -171,6 +172,13 @@ pub const CATALOGUE: &[Entry] = &[
         meaning: "The database cannot serve now, or the replica is shutting down. A write that got this answer was not acknowledged.",
         action: "Retry after `Retry-After` seconds; for an order, resend it with the same `Idempotency-Key` so it is made at most once.",
     },
+    Entry {
+        code: Code::TooManyStreams,
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        title: "Too many streams",
+        meaning: "The replica holds as many event streams as it allows, in all or for this shop (`--max-streams`, `--max-streams-per-shop`).",
+        action: "Retry after `Retry-After` seconds, or poll the order instead; close streams you no longer read.",
+    },
 ];
 
 impl Code {
@@ -200,6 +208,7 @@ impl Code {
             Code::Internal => "internal",
             Code::Overloaded => "overloaded",
             Code::Unavailable => "unavailable",
+            Code::TooManyStreams => "too_many_streams",
         }
     }
 
@@ -232,7 +241,7 @@ mod tests {
 
     #[test]
     fn every_code_has_exactly_one_row_and_round_trips() {
-        assert_eq!(CATALOGUE.len(), Code::Unavailable as usize + 1);
+        assert_eq!(CATALOGUE.len(), Code::TooManyStreams as usize + 1);
         for (i, entry) in CATALOGUE.iter().enumerate() {
             assert_eq!(entry.code as usize, i, "{} is out of order", entry.code);
             assert_eq!(Code::parse(entry.code.as_str()), Some(entry.code));

@@ -27,6 +27,10 @@ pub struct Config {
     pub role: Role,
     /// Connections and timeouts.
     pub limits: crate::conn::Limits,
+    /// Event streams open at once.
+    pub streams: crate::hub::StreamLimits,
+    /// How long idempotency keys and events are kept.
+    pub retention: crate::retention::Retention,
 }
 
 /// A replica's part of the API, so menu reads and orders can be sized apart.
@@ -64,6 +68,8 @@ impl Default for Config {
             metrics: true,
             role: Role::All,
             limits: crate::conn::Limits::default(),
+            streams: crate::hub::StreamLimits::default(),
+            retention: crate::retention::Retention::default(),
         }
     }
 }
@@ -82,6 +88,8 @@ pub struct Shared {
     pub route_templates: Arc<RouteTemplates>,
     /// Shops looked up so far; only `access` finds one for a request.
     pub shops: Shops,
+    /// One reader of events per shop with streams open, fanned out to them.
+    pub hub: crate::hub::Hub,
     rate_limit: Option<ShopRateLimit>,
     /// Becomes `true` when shutdown starts: SSE streams end, `/readyz` fails.
     pub draining: watch::Receiver<bool>,
@@ -108,8 +116,10 @@ impl AppState {
         store
             .feed()
             .on_menu_change(move |shop, change| cache.changed(shop, change));
+        let hub = crate::hub::Hub::new(store.clone(), config.streams, draining.clone());
         Self {
             inner: Arc::new(Shared {
+                hub,
                 store,
                 config,
                 menu_cache,
@@ -122,20 +132,40 @@ impl AppState {
         }
     }
 
-    /// Charges one request to the shop's budget on this replica (429 past it).
-    pub fn charge(&self, shop_id: i64) -> Result<(), ApiError> {
+    /// Charges one request to the shop's `budget` on this replica (429 past
+    /// it); the quota left goes in `slot`, for the response's headers.
+    pub fn charge(
+        &self,
+        shop_id: i64,
+        budget: crate::rate_limit::Budget,
+        slot: Option<&crate::rate_limit::QuotaSlot>,
+    ) -> Result<(), ApiError> {
         let Some(limit) = &self.rate_limit else {
             return Ok(());
         };
-        limit.check(shop_id).map_err(|wait| {
-            self.metrics.rate_limited.inc();
-            let mut e = ApiError::new(
-                crate::problem::Code::RateLimited,
-                "this shop is over its request budget; retry later",
-            );
-            e.retry_after = Some(wait);
-            e
-        })
+        let (quota, refused) = match limit.check(shop_id, budget) {
+            Ok(quota) => (quota, None),
+            Err((quota, wait)) => (quota, Some(wait)),
+        };
+        if let Some(slot) = slot {
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(quota);
+        }
+        match refused {
+            None => Ok(()),
+            Some(wait) => {
+                self.metrics.rate_limited.inc();
+                let mut e = ApiError::new(
+                    crate::problem::Code::RateLimited,
+                    "this shop is over its request budget; retry later",
+                );
+                e.retry_after = Some(wait);
+                Err(e)
+            }
+        }
+    }
+
+    pub fn rate_limited(&self) -> bool {
+        self.rate_limit.is_some()
     }
 
     pub fn is_draining(&self) -> bool {

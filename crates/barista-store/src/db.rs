@@ -25,6 +25,20 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn committed(&self, shop_id: i64, changes: &Changes) {
         self.feed().announce(shop_id, changes);
     }
+    /// Runs a write and announces it once committed. A backend that can
+    /// announce from where the commit happens overrides this, so the announce
+    /// does not depend on the caller's future being polled to its end (a
+    /// client that disconnects drops it).
+    fn write_announced<T: Send + 'static, W: Tx<Output = Written<T>>>(
+        &self,
+        tx: W,
+    ) -> impl Future<Output = Result<T>> + Send {
+        async move {
+            let written = self.write(tx).await?;
+            self.committed(written.shop_id, &written.changes);
+            Ok(written.value)
+        }
+    }
 }
 
 /// A transaction's outcome as the store answers it: a conflict that was not
@@ -41,10 +55,8 @@ pub(crate) fn finish<T>(result: TxResult<T>) -> Result<T> {
 pub(crate) struct Db<B>(pub(crate) B);
 
 impl<B: Backend> Db<B> {
-    async fn write<T, W: Tx<Output = Written<T>>>(&self, tx: W) -> Result<T> {
-        let written = self.0.write(tx).await?;
-        self.0.committed(written.shop_id, &written.changes);
-        Ok(written.value)
+    async fn write<T: Send + 'static, W: Tx<Output = Written<T>>>(&self, tx: W) -> Result<T> {
+        self.0.write_announced(tx).await
     }
 }
 
@@ -156,6 +168,26 @@ impl<B: Backend> Store for Db<B> {
 
     async fn last_event(&self, shop: &Shop) -> Result<EventPos> {
         self.0.read(tx::LastEvent(shop.id)).await
+    }
+
+    async fn shop_ids(&self) -> Result<Vec<i64>> {
+        self.0.read(tx::ShopIds).await
+    }
+
+    async fn purge(
+        &self,
+        shop_id: i64,
+        keys_before: barista_domain::Timestamp,
+        events_before: barista_domain::Timestamp,
+        batch: usize,
+    ) -> Result<crate::Purged> {
+        self.write(tx::Purge {
+            shop_id,
+            keys_before,
+            events_before,
+            batch,
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -26,7 +26,7 @@ mod value;
 
 pub use error::StoreError;
 pub use feed::Feed;
-pub use records::{Event, EventPos, OrderPage, Placed, PoolStats};
+pub use records::{Event, EventPos, OrderPage, Placed, PoolStats, Purged};
 pub use transactions::{ItemWrite, MenuChange};
 
 use async_trait::async_trait;
@@ -90,6 +90,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Event>>;
     /// Where a new stream of the shop starts: its last event a reader may see.
     async fn last_event(&self, shop: &Shop) -> Result<EventPos>;
+    /// Every shop's id (for background work over all shops).
+    async fn shop_ids(&self) -> Result<Vec<i64>>;
+    /// Deletes, in one small transaction, up to `batch` of the shop's
+    /// idempotency keys made before `keys_before` and up to `batch` of its
+    /// events from before `events_before`.
+    async fn purge(
+        &self,
+        shop_id: i64,
+        keys_before: barista_domain::Timestamp,
+        events_before: barista_domain::Timestamp,
+        batch: usize,
+    ) -> Result<Purged>;
     /// Whether the database answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
     /// What committed writes changed: wake-ups for event readers, menu versions.

@@ -2,6 +2,13 @@
 
 use barista_domain::{Order, OrderId, Status};
 
+/// What one purge batch deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub keys: u64,
+    pub events: u64,
+}
+
 /// The result of `place_order`.
 #[derive(Debug, Clone)]
 pub enum Placed {

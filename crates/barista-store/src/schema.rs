@@ -8,6 +8,8 @@
 /// 1: the first release. 2: events ordered without a per-shop counter (see
 /// `sql.rs`, `EVENTS_AFTER`), each order stored once (events keep what changed,
 /// keys keep the order id), stock changes counted per item for the menu version.
+/// 3: keys found by age, so expired ones are purged without a scan; orders
+/// listed and claimed by `created_at` (order ids are random from here on).
 pub(crate) const MIGRATIONS: &[&str] = &[
     "
 CREATE TABLE shops (
@@ -82,6 +84,12 @@ CREATE INDEX order_events_by_order ON order_events (shop_id, order_id, version);
 DROP TABLE events;
 ALTER TABLE idempotency_keys DROP COLUMN response;
 {FUNCTIONS}
+",
+    "
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys (shop_id, created_at);
+DROP INDEX orders_by_status;
+CREATE INDEX orders_by_status ON orders (shop_id, status, created_at, id);
+CREATE INDEX orders_by_age ON orders (shop_id, created_at, id);
 ",
 ];
 

@@ -122,17 +122,22 @@ pub(crate) const OLDEST_PLACED: &str = concat!(
     "SELECT ",
     order_columns!(),
     " FROM orders WHERE shop_id = $1 AND status = 'placed'
-    ORDER BY id LIMIT 1
+    ORDER BY created_at, id LIMIT 1
     FOR UPDATE SKIP LOCKED"
 );
 
-/// One page, oldest first, optionally of one status; `$4` is one more than the page.
+/// One page, oldest first, optionally of one status; `$4` is one more than the
+/// page. The cursor `$2` is the last order of the previous page (empty: the
+/// first page): ids are random, so the page goes on from that order's place
+/// in `(created_at, id)`.
 pub(crate) const ORDERS_PAGE: &str = concat!(
     "SELECT ",
     order_columns!(),
     " FROM orders
-    WHERE shop_id = $1 AND id > $2 AND (CAST($3 AS TEXT) IS NULL OR status = $3)
-    ORDER BY id LIMIT $4"
+    WHERE shop_id = $1 AND (CAST($3 AS TEXT) IS NULL OR status = $3)
+        AND ($2 = '' OR (created_at, id) >
+            (SELECT c.created_at, c.id FROM orders c WHERE c.shop_id = $1 AND c.id = $2))
+    ORDER BY created_at, id LIMIT $4"
 );
 
 pub(crate) const UPDATE_ORDER_STATUS: &str = "
@@ -200,6 +205,30 @@ pub(crate) const CLAIM_KEY: &str = "
 pub(crate) const FIND_KEY: &str = "
     SELECT fingerprint, order_id FROM idempotency_keys
     WHERE shop_id = $1 AND key = $2";
+
+pub(crate) const SHOP_IDS: &str = "SELECT id FROM shops ORDER BY id";
+
+/// Up to `$3` of a shop's idempotency keys made before `$2`, oldest first
+/// (found through `idempotency_keys_by_age`, so the batch costs its size).
+pub(crate) const PURGE_KEYS: &str = "
+    DELETE FROM idempotency_keys
+    WHERE shop_id = $1 AND key IN (
+        SELECT key FROM idempotency_keys
+        WHERE shop_id = $1 AND created_at < $2
+        ORDER BY created_at
+        LIMIT $3)";
+
+/// Of a shop's `$3` oldest events (in stream order, through
+/// `order_events_in_order`), those before `$2`. Looking at a bounded number of
+/// rows keeps the batch small even when few are old: events are written in
+/// time order, so the oldest in the stream are the oldest in time.
+pub(crate) const PURGE_EVENTS: &str = "
+    DELETE FROM order_events
+    WHERE shop_id = $1 AND at < $2 AND (tx, pos) IN (
+        SELECT tx, pos FROM order_events
+        WHERE shop_id = $1
+        ORDER BY tx, pos
+        LIMIT $3)";
 
 /// A statement as SQLite reads it: `?N` parameters, no row-lock clauses, and
 /// no horizon (its writer commits in order). Translated once and kept.

@@ -13,7 +13,7 @@
 use crate::conn::{Conn, TxError, TxResult};
 use crate::sql;
 use crate::value::{Row, params};
-use crate::{Event, EventPos, OrderPage, Placed, StoreError};
+use crate::{Event, EventPos, OrderPage, Placed, Purged, StoreError};
 use barista_domain::{
     IdempotentRequest, ItemFields, ItemId, ItemPatch, Menu, MenuItem, NewOrder, NewShop, Order,
     OrderId, Shop, Slug, Status, StockMove, Timestamp,
@@ -632,5 +632,44 @@ impl Tx for LastEvent {
             },
             None => EventPos::default(),
         })
+    }
+}
+
+pub(crate) struct ShopIds;
+
+impl Tx for ShopIds {
+    type Output = Vec<i64>;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Vec<i64>> {
+        let rows = c.query(sql::SHOP_IDS, params![]).await?;
+        rows_into(rows, |r| r.int(0))
+    }
+}
+
+/// One small batch of a shop's expired idempotency keys and old events.
+pub(crate) struct Purge {
+    pub(crate) shop_id: i64,
+    pub(crate) keys_before: Timestamp,
+    pub(crate) events_before: Timestamp,
+    pub(crate) batch: usize,
+}
+
+impl Tx for Purge {
+    type Output = Written<Purged>;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<Purged>> {
+        let batch = self.batch as i64;
+        let keys = c
+            .execute(
+                sql::PURGE_KEYS,
+                params![self.shop_id, self.keys_before.micros(), batch],
+            )
+            .await?;
+        let events = c
+            .execute(
+                sql::PURGE_EVENTS,
+                params![self.shop_id, self.events_before.micros(), batch],
+            )
+            .await?;
+        // Nothing to announce: no reader waits for a deletion.
+        Ok(Written::new(Purged { keys, events }, self.shop_id))
     }
 }

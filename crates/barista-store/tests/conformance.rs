@@ -332,6 +332,69 @@ pub async fn story(store: Arc<dyn Store>, slug_prefix: &str) {
             .is_empty()
     );
     store.ping().await.unwrap();
+    retention(store, &format!("{slug_prefix}-purge")).await;
+}
+
+/// Expired keys and old events are deleted in batches of the size asked, the
+/// orders stay, and a forgotten key places a new order.
+async fn retention(store: &dyn Store, slug: &str) {
+    use barista_domain::Timestamp;
+    let shop = new_shop(store, slug).await;
+    store
+        .put_item(&shop, item_id("tea"), fields("Tea", 300, None))
+        .await
+        .unwrap();
+    let tea = order_of(&[("tea", 1)]);
+    let mut placed = vec![];
+    for i in 0..5 {
+        let key = IdempotencyKey::parse(format!("purge-{i}").as_bytes()).unwrap();
+        let Placed::Created(o) = store
+            .place_order(&shop, tea.clone(), Some(IdempotentRequest::new(key, &tea)))
+            .await
+            .unwrap()
+        else {
+            panic!("not created")
+        };
+        placed.push(o);
+    }
+    let count_events = || async {
+        store
+            .events_after(&shop, EventPos::default(), 100)
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count_events().await, 5);
+    // Nothing is old yet: a cut-off an hour ago deletes nothing.
+    let hour_ago = Timestamp::from_micros(Timestamp::now().micros() - 3_600_000_000);
+    let none = store.purge(shop.id, hour_ago, hour_ago, 2).await.unwrap();
+    assert_eq!((none.keys, none.events), (0, 0));
+    // Everything is old for a cut-off in the future: two at a time, then the rest.
+    let later = Timestamp::from_micros(Timestamp::now().micros() + 1_000_000);
+    let mut batches = vec![];
+    loop {
+        let purged = store.purge(shop.id, later, later, 2).await.unwrap();
+        batches.push((purged.keys, purged.events));
+        if purged.keys < 2 && purged.events < 2 {
+            break;
+        }
+    }
+    assert_eq!(batches, [(2, 2), (2, 2), (1, 1)], "batches of at most 2");
+    assert_eq!(count_events().await, 0, "the events are gone");
+    for o in &placed {
+        assert_eq!(
+            store.order(&shop, o.id).await.unwrap().as_ref(),
+            Some(o),
+            "orders stay"
+        );
+    }
+    // The key is forgotten: the same request is a new order.
+    let key = IdempotencyKey::parse(b"purge-0").unwrap();
+    let again = store
+        .place_order(&shop, tea.clone(), Some(IdempotentRequest::new(key, &tea)))
+        .await
+        .unwrap();
+    assert!(matches!(again, Placed::Created(ref o) if o.id != placed[0].id));
 }
 
 #[tokio::test]
@@ -377,6 +440,59 @@ async fn a_sqlite_order_survives_reopening_the_database() {
         .unwrap()
         .unwrap();
     assert!(store.order(&shop, id).await.unwrap().is_some());
+}
+
+/// A client that disconnects while its order is being committed drops the
+/// store's future; the order still commits, and the streams must still hear
+/// of it (they were not woken when the announce ran after the caller's await).
+#[tokio::test]
+async fn a_sqlite_order_whose_caller_went_away_still_wakes_the_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = barista_store::open(
+        &format!("sqlite://{}", dir.path().join("t.db").display()),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let shop = new_shop(store.as_ref(), "gone").await;
+    store
+        .put_item(&shop, item_id("tea"), fields("Tea", 300, None))
+        .await
+        .unwrap();
+    let mut wake = store.feed().subscribe(shop.id);
+    wake.borrow_and_update();
+    {
+        // Polled once, so the job is queued to the writer, then dropped.
+        let placing = store.place_order(&shop, order_of(&[("tea", 1)]), None);
+        let mut placing = std::pin::pin!(placing);
+        assert!(futures_poll_once(placing.as_mut()).await.is_none());
+    }
+    let woken = tokio::time::timeout(std::time::Duration::from_secs(10), wake.changed()).await;
+    let (orders, _) = store
+        .list_orders(
+            &shop,
+            OrderPage {
+                status: None,
+                after: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(orders.len(), 1, "the order was committed");
+    assert!(
+        matches!(woken, Ok(Ok(()))),
+        "a committed order wakes the shop's streams even when its caller went away"
+    );
+}
+
+/// Polls `f` once: `Some` if it finished.
+async fn futures_poll_once<F: std::future::Future + Unpin>(mut f: F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| match std::pin::Pin::new(&mut f).poll(cx) {
+        std::task::Poll::Ready(v) => std::task::Poll::Ready(Some(v)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
 }
 
 /// The same story on PostgreSQL, when the test command provides one

@@ -111,7 +111,7 @@ pub struct ServeArgs {
     pub shop_rate_limit: Option<u32>,
 
     /// Connections open at once; past it, new ones wait to be accepted.
-    #[arg(long, env = "BARISTA_MAX_CONNECTIONS", default_value_t = 10_000)]
+    #[arg(long, env = "BARISTA_MAX_CONNECTIONS", default_value_t = 16_000)]
     pub max_connections: usize,
 
     /// Once a request's first byte arrives, its headers must arrive within this.
@@ -129,6 +129,31 @@ pub struct ServeArgs {
     /// On SIGTERM, requests in flight get this long to finish before their connections are closed.
     #[arg(long, env = "BARISTA_DRAIN_TIMEOUT", default_value = "10s", value_parser = crate::lab::positive_duration)]
     pub drain_timeout: std::time::Duration,
+
+    /// Event streams open at once on this replica; past it, 503 `too_many_streams`.
+    #[arg(long, env = "BARISTA_MAX_STREAMS", default_value_t = 12_000)]
+    pub max_streams: usize,
+
+    /// Event streams open at once on one shop; past it, 503 `too_many_streams`.
+    #[arg(long, env = "BARISTA_MAX_STREAMS_PER_SHOP", default_value_t = 10_000)]
+    pub max_streams_per_shop: usize,
+
+    /// How long an Idempotency-Key replays its order (at least 24h); expired keys are deleted.
+    #[arg(long, env = "BARISTA_IDEMPOTENCY_TTL", default_value = "24h", value_parser = idempotency_ttl)]
+    pub idempotency_ttl: std::time::Duration,
+
+    /// How long events are kept to resume streams (Last-Event-ID); older ones are deleted.
+    #[arg(long, env = "BARISTA_EVENT_RETENTION", default_value = "7d", value_parser = crate::lab::positive_duration)]
+    pub event_retention: std::time::Duration,
+}
+
+/// A TTL of at least a day, so a client retrying through an outage never orders twice.
+fn idempotency_ttl(text: &str) -> Result<std::time::Duration, String> {
+    let ttl = crate::lab::positive_duration(text)?;
+    if ttl < barista_server::retention::MIN_IDEMPOTENCY_TTL {
+        return Err("must be at least 24h, so a retry within a day never orders twice".into());
+    }
+    Ok(ttl)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -113,6 +113,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             body_timeout: args.body_timeout,
             drain_timeout: args.drain_timeout,
         },
+        streams: barista_server::hub::StreamLimits {
+            total: args.max_streams,
+            per_shop: args.max_streams_per_shop,
+        },
+        retention: barista_server::retention::Retention {
+            idempotency_ttl: args.idempotency_ttl,
+            events: args.event_retention,
+            ..Default::default()
+        },
     };
     let listeners = barista_server::Listeners { api: listener, ops };
     barista_server::run(config, store, listeners, shutdown_signal()).await?;

@@ -106,6 +106,9 @@ impl Counter {
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
     }
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Relaxed);
+    }
 }
 
 pub struct Gauge(AtomicI64);
@@ -157,6 +160,8 @@ pub struct Metrics {
     orders: [Counter; 4],
     pub admission_rejections: Counter,
     pub rate_limited: Counter,
+    pub purged_keys: Counter,
+    pub purged_events: Counter,
     /// The adaptive limit on database requests, once the layer makes it.
     database: std::sync::OnceLock<std::sync::Arc<super::admission::Adaptive>>,
 }
@@ -186,6 +191,8 @@ impl Metrics {
             ],
             admission_rejections: Counter::new(),
             rate_limited: Counter::new(),
+            purged_keys: Counter::new(),
+            purged_events: Counter::new(),
             database: std::sync::OnceLock::new(),
         }
     }
@@ -318,6 +325,18 @@ impl Metrics {
             "barista_rate_limited_total",
             "Requests refused with 429 rate_limited.",
             self.rate_limited.get(),
+        );
+        counter(
+            out,
+            "barista_purged_idempotency_keys_total",
+            "Idempotency keys deleted after their TTL.",
+            self.purged_keys.get(),
+        );
+        counter(
+            out,
+            "barista_purged_events_total",
+            "Events deleted after their retention.",
+            self.purged_events.get(),
         );
         let _ = writeln!(
             out,

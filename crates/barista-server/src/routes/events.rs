@@ -1,6 +1,8 @@
-//! Server-Sent Events. Streams read the events tables after a cursor and are
-//! only *woken* by the store's feed, so a reconnect with `Last-Event-ID`
-//! resumes exactly, and a missed wake-up delays an event but never loses it.
+//! Server-Sent Events. A stream reads its backlog from the events table after
+//! its cursor, then takes the shop's events from the hub's one reader per shop
+//! (`hub.rs`), so a reconnect with `Last-Event-ID` resumes exactly and 10,000
+//! streams cost one read per batch of events. An order's stream ends after
+//! the order's final status; a reconnect past it is 204.
 //!
 //! A shop's stream is ordered by the store's event positions (`id:` is the
 //! position, `pos` or `tx.pos`); one order's stream by the order's versions
@@ -9,28 +11,25 @@
 use crate::access::ShopAccess;
 use crate::error::ApiError;
 use crate::extract::PathOf;
+use crate::hub::{Full, PAGE, SubscribeError, Subscription};
+use crate::problem::Code;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use barista_domain::{Order, OrderId, Shop};
 use barista_store::{Event, EventPos};
-use futures_util::{Stream, StreamExt, stream};
+use futures_util::{StreamExt, stream};
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
-/// Events read from the table per query.
-const PAGE: usize = 256;
 /// Comment lines keep idle streams (and the proxies in front of them) open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// How soon to read again when an event is known to be committed but an older
-/// transaction still runs, so it is not yet readable (see `sql.rs`).
-const BEHIND: Duration = Duration::from_millis(20);
-/// A stream reads again at least this often, whatever it heard.
-const RECHECK: Duration = Duration::from_secs(5);
 
 /// `Last-Event-ID`, parsed as `parse` reads this stream's ids.
 fn last_event_id<T>(
@@ -79,19 +78,26 @@ impl Cursor {
         }
     }
 
-    /// Whether the shop has committed an event this stream has not read yet.
-    fn behind(&self, latest: EventPos) -> bool {
-        matches!(self, Cursor::Shop(pos) if latest > *pos)
+    /// Whether `event` is one this stream has yet to send.
+    fn wants(&self, event: &Event) -> bool {
+        match *self {
+            Cursor::Shop(pos) => event.pos > pos,
+            Cursor::Order(id, version) => event.order.id == id && event.order.version > version,
+        }
     }
 }
 
-/// One stream's position in the shop's events.
+/// One stream: its backlog read from the store, then the shop's fan-out.
 struct Follow {
     state: AppState,
     shop: Arc<Shop>,
     cursor: Cursor,
     pending: VecDeque<Event>,
-    wake: watch::Receiver<EventPos>,
+    sub: Subscription,
+    /// Reading the store, until a read comes back short.
+    catching_up: bool,
+    /// An order's stream ends after its order's final status.
+    done: bool,
     draining: watch::Receiver<bool>,
     /// Counts this stream as open until it is dropped.
     _open: crate::observe::StreamGuard,
@@ -115,39 +121,59 @@ impl Follow {
             if let Some(event) = self.pending.pop_front() {
                 let id = self.cursor.id(&event);
                 self.cursor.passed(&event);
+                if matches!(self.cursor, Cursor::Order(..)) && event.order.status.is_final() {
+                    self.done = true;
+                }
                 return Some((Ok(sse_event(id, &event.order)), self));
             }
-            if *self.draining.borrow() {
+            if self.done || *self.draining.borrow() {
                 return None;
             }
-            let pause = match self.read().await {
-                Ok(events) if !events.is_empty() => {
-                    self.pending.extend(events);
-                    continue;
+            if self.catching_up {
+                match self.read().await {
+                    Ok(events) => {
+                        self.catching_up = events.len() == PAGE;
+                        self.pending.extend(events);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "an event stream could not read; retrying");
+                        tokio::select! {
+                            _ = self.draining.changed() => return None,
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                    }
                 }
-                Ok(_) if self.cursor.behind(*self.wake.borrow()) => BEHIND,
-                Ok(_) => RECHECK,
-                Err(e) => {
-                    tracing::warn!(error = %e, "an event stream could not read; retrying");
-                    Duration::from_secs(1)
-                }
-            };
+                continue;
+            }
             tokio::select! {
-                woken = self.wake.changed() => if woken.is_err() { return None },
+                batch = self.sub.batches.recv() => match batch {
+                    Ok(batch) => {
+                        let cursor = self.cursor;
+                        self.pending.extend(batch.iter().filter(|e| cursor.wants(e)).cloned());
+                    }
+                    // Behind the fan-out: the store has everything, in order.
+                    Err(RecvError::Lagged(_)) => self.catching_up = true,
+                    // The shop's reader stopped (shutdown): the client reconnects.
+                    Err(RecvError::Closed) => return None,
+                },
                 _ = self.draining.changed() => return None,
-                () = tokio::time::sleep(pause) => {}
             }
         }
     }
 }
 
+/// A stream from `cursor`. `sub` was taken before `cursor` was read, so a
+/// change after the read comes through it; with `catching_up` the stream
+/// first reads the store after `cursor` (a `Last-Event-ID` from long ago).
 fn follow(
     state: AppState,
     shop: Arc<Shop>,
+    sub: Subscription,
     cursor: Cursor,
-    wake: watch::Receiver<EventPos>,
     first: Option<SseEvent>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    catching_up: bool,
+    done: bool,
+) -> Response {
     let draining = state.draining.clone();
     let open = crate::observe::StreamGuard::new(state.metrics.clone());
     let follow = Follow {
@@ -156,11 +182,28 @@ fn follow(
         shop,
         cursor,
         pending: VecDeque::new(),
-        wake,
+        sub,
+        catching_up,
+        done,
         draining,
     };
     let events = stream::iter(first.map(Ok)).chain(stream::unfold(follow, Follow::next));
-    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response()
+}
+
+async fn subscribe(state: &AppState, shop: &Shop) -> Result<Subscription, ApiError> {
+    state.hub.subscribe(shop).await.map_err(|e| match e {
+        SubscribeError::Store(e) => e.into(),
+        SubscribeError::Full(full) => ApiError::unavailable(
+            Code::TooManyStreams,
+            match full {
+                Full::Server => "this replica holds as many event streams as it allows",
+                Full::Shop => "this shop has as many event streams open as a replica allows",
+            },
+        ),
+    })
 }
 
 pub async fn order_events(
@@ -168,7 +211,7 @@ pub async fn order_events(
     ShopAccess(shop): ShopAccess,
     PathOf((_, id)): PathOf<(String, String)>,
     headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let not_found = || ApiError::not_found(format!("no order `{id}`"));
     let order_id = OrderId::parse(&id).map_err(|_| not_found())?;
     let resume = last_event_id(&headers, |v| {
@@ -176,40 +219,53 @@ pub async fn order_events(
             .then(|| v.parse::<i64>().ok())
             .flatten()
     })?;
-    // Subscribe before reading, so nothing committed after the read is missed.
-    let wake = state.store.feed().subscribe(shop.id);
+    // Subscribed before the read: a change the read does not show comes
+    // through the subscription (its event becomes readable only after it).
+    let sub = subscribe(&state, &shop).await?;
     let order = state
         .store
         .order(&shop, order_id)
         .await?
         .ok_or_else(not_found)?;
-    let (after, first) = match resume {
-        Some(version) => (version, None),
-        // The current state first; a change after the read is sent again rather than missed.
-        None => (
-            order.version,
-            Some(sse_event(order.version.to_string(), &order)),
-        ),
+    let final_seen = |version: i64| order.status.is_final() && version >= order.version;
+    let stream = match resume {
+        // Seen to its end: 204 tells an EventSource not to reconnect.
+        Some(version) if final_seen(version) => return Ok(StatusCode::NO_CONTENT.into_response()),
+        // Events after the client's version, from the store first.
+        Some(version) => {
+            let cursor = Cursor::Order(order_id, version);
+            follow(state, shop, sub, cursor, None, true, false)
+        }
+        // The current state first, then what the subscription brings.
+        None => {
+            let first = sse_event(order.version.to_string(), &order);
+            let cursor = Cursor::Order(order_id, order.version);
+            let done = order.status.is_final();
+            follow(state, shop, sub, cursor, Some(first), false, done)
+        }
     };
-    Ok(follow(
-        state,
-        shop,
-        Cursor::Order(order_id, after),
-        wake,
-        first,
-    ))
+    Ok(stream)
 }
 
 pub async fn shop_events(
     State(state): State<AppState>,
     ShopAccess(shop): ShopAccess,
     headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let resume = last_event_id(&headers, |v| v.parse::<EventPos>().ok())?;
-    let wake = state.store.feed().subscribe(shop.id);
-    let after = match resume {
-        Some(after) => after,
-        None => state.store.last_event(&shop).await?,
+    let sub = subscribe(&state, &shop).await?;
+    let (after, catching_up) = match resume {
+        Some(after) => (after, true),
+        // From now: what becomes readable later comes through the subscription.
+        None => (state.store.last_event(&shop).await?, false),
     };
-    Ok(follow(state, shop, Cursor::Shop(after), wake, None))
+    Ok(follow(
+        state,
+        shop,
+        sub,
+        Cursor::Shop(after),
+        None,
+        catching_up,
+        false,
+    ))
 }

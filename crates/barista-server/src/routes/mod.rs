@@ -207,7 +207,18 @@ pub const ROUTES: &[RouteSpec] = &[
         tag: "events",
         admission: Class::Database,
         body: None,
-        success: &[(200, "an event stream", Some("EventStream"))],
+        success: &[
+            (
+                200,
+                "an event stream; it ends after the order's final status",
+                Some("EventStream"),
+            ),
+            (
+                204,
+                "the order's final status is at or before `Last-Event-ID`: nothing more will come, do not reconnect",
+                None,
+            ),
+        ],
         errors: &[404, 422, 429],
         handler: || get(events::order_events),
     },
@@ -334,10 +345,28 @@ pub fn router(state: AppState) -> Router {
         };
         router = router.route(spec.path, handler);
     }
-    let router = router
+    let mut router = router
         .fallback(health::no_route)
         .method_not_allowed_fallback(health::wrong_method);
+    if state.rate_limited() {
+        router = router.layer(axum::middleware::from_fn(rate_limit_headers));
+    }
     router.with_state(state)
+}
+
+/// With rate limits on: the budget a request was charged to, on its answer.
+async fn rate_limit_headers(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let slot = crate::rate_limit::QuotaSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    let quota = *slot.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(quota) = quota {
+        quota.write(response.headers_mut());
+    }
+    response
 }
 
 /// A JSON response from already-serialized bytes.

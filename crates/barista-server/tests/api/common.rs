@@ -194,6 +194,24 @@ impl App {
         key
     }
 
+    /// A gauge's value from `/metrics`.
+    pub async fn gauge(&self, name: &str) -> f64 {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.ops))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let prefix = format!("{name} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no gauge {name}"))
+    }
+
     pub async fn order(&self, shop: &str, lines: Value) -> Response {
         self.post_json(
             &format!("/v1/shops/{shop}/orders"),

@@ -149,8 +149,18 @@ async fn a_shop_over_its_request_budget_gets_429_with_retry_after() {
         ..config()
     };
     let app = spawn_app_with(config, OpenOptions::default()).await;
-    app.create_shop("busy-shop").await;
+    let staff = app.create_shop("busy-shop").await;
     app.create_shop("calm-shop").await;
+    let first = app.get("/v1/shops/busy-shop/menu", None).await;
+    assert_eq!(first.headers()["ratelimit-policy"], "\"customer\";q=3;w=1");
+    assert!(
+        first.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"customer\";r=2;t="),
+        "{:?}",
+        first.headers()["ratelimit"]
+    );
     let mut limited = None;
     for _ in 0..10 {
         let res = app.get("/v1/shops/busy-shop/menu", None).await;
@@ -160,6 +170,33 @@ async fn a_shop_over_its_request_budget_gets_429_with_retry_after() {
         }
     }
     let res = limited.expect("a burst of 10 over a budget of 3/s is limited");
+    assert!(
+        res.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .contains(";r=0;")
+    );
+    // Customers spent their budget; the shop's staff still have theirs.
+    let queue = app.get("/v1/shops/busy-shop/orders", Some(&staff)).await;
+    assert_eq!(
+        queue.status(),
+        200,
+        "staff are not held at 429 by customers"
+    );
+    assert_eq!(queue.headers()["ratelimit-policy"], "\"staff\";q=3;w=1");
+    // A wrong key is refused before it is charged: it spends no one's budget.
+    for _ in 0..5 {
+        let res = app
+            .get("/v1/shops/busy-shop/orders", Some("bsk_wrong"))
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+    assert_eq!(
+        app.get("/v1/shops/busy-shop/orders", Some(&staff))
+            .await
+            .status(),
+        200
+    );
     let retry_after: u64 = res.headers()["retry-after"]
         .to_str()
         .unwrap()

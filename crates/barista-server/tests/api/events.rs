@@ -1,6 +1,7 @@
 //! The SSE streams, read by a real HTTP client.
 
 use crate::common::*;
+use barista_store::OpenOptions;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -63,6 +64,24 @@ impl SseReader {
         })
         .await
         .expect("an event within 10 s")
+    }
+}
+
+impl SseReader {
+    /// Whether the server ends the stream (within 10 s) with no further event.
+    pub async fn ends(&mut self) -> bool {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(chunk) = self.stream.next().await {
+                self.buffer
+                    .push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+                if self.buffer.contains("data:") {
+                    return false;
+                }
+            }
+            true
+        })
+        .await
+        .unwrap_or(false)
     }
 }
 
@@ -131,6 +150,120 @@ async fn an_order_stream_sends_the_current_state_then_every_change() {
     let mut resumed = open(&app, &path, None, Some(&first.id)).await;
     assert_eq!(resumed.next_event().await.id, brewing.id);
     assert_eq!(resumed.next_event().await.id, ready.id);
+}
+
+#[tokio::test]
+async fn an_order_stream_ends_after_its_final_status_and_a_reconnect_past_it_is_204() {
+    let app = spawn_app().await;
+    let key = app.shop_with_menu("sse-end").await;
+    let order: Value = app
+        .order("sse-end", json!([{"item_id": "bun", "quantity": 1}]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = order["id"].as_str().unwrap();
+    let path = format!("/v1/shops/sse-end/orders/{id}/events");
+    let mut stream = open(&app, &path, None, None).await;
+    assert_eq!(stream.next_event().await.data["status"], "placed");
+    let status = format!("/v1/shops/sse-end/orders/{id}/status");
+    app.post_json("/v1/shops/sse-end/queue/claim", Some(&key), &json!({}))
+        .await;
+    app.post_json(&status, Some(&key), &json!({"status": "ready"}))
+        .await;
+    app.post_json(&status, Some(&key), &json!({"status": "collected"}))
+        .await;
+    let mut last = stream.next_event().await;
+    while last.data["status"] != "collected" {
+        last = stream.next_event().await;
+    }
+    assert!(
+        stream.ends().await,
+        "the stream ends after the final status"
+    );
+    assert_eq!(app.gauge("barista_sse_streams").await, 0.0);
+
+    // An EventSource reconnecting past the end is told to stop: 204.
+    let res = app
+        .client
+        .get(app.url(&path))
+        .header("last-event-id", &last.id)
+        .send_checked()
+        .await;
+    assert_eq!(res.status(), 204);
+    // A new reader gets the final state, then the end.
+    let mut late = open(&app, &path, None, None).await;
+    assert_eq!(late.next_event().await.data["status"], "collected");
+    assert!(late.ends().await);
+}
+
+#[tokio::test]
+async fn every_stream_on_a_shop_sees_a_change_and_past_the_caps_a_stream_is_503() {
+    let mut config = config();
+    config.streams = barista_server::hub::StreamLimits {
+        total: 60,
+        per_shop: 50,
+    };
+    let app = spawn_app_with(config, OpenOptions::default()).await;
+    let key = app.shop_with_menu("sse-many").await;
+    app.shop_with_menu("sse-other").await;
+    let order: Value = app
+        .order("sse-many", json!([{"item_id": "bun", "quantity": 1}]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!(
+        "/v1/shops/sse-many/orders/{}/events",
+        order["id"].as_str().unwrap()
+    );
+    let mut streams = vec![];
+    for _ in 0..50 {
+        let mut s = open(&app, &path, None, None).await;
+        assert_eq!(s.next_event().await.data["status"], "placed");
+        streams.push(s);
+    }
+    let refused = app.get(&path, None).await;
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_problem(refused, 503, "too_many_streams").await;
+    // Another shop has room up to the replica's total.
+    let other: Value = app
+        .order("sse-other", json!([{"item_id": "bun", "quantity": 1}]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let other_path = format!(
+        "/v1/shops/sse-other/orders/{}/events",
+        other["id"].as_str().unwrap()
+    );
+    let mut others = vec![];
+    for _ in 0..10 {
+        others.push(open(&app, &other_path, None, None).await);
+    }
+    assert_problem(app.get(&other_path, None).await, 503, "too_many_streams").await;
+    assert_eq!(app.gauge("barista_sse_streams").await, 60.0);
+
+    // One change reaches every stream of its shop.
+    app.post_json("/v1/shops/sse-many/queue/claim", Some(&key), &json!({}))
+        .await;
+    for s in &mut streams {
+        assert_eq!(s.next_event().await.data["status"], "brewing");
+    }
+    // Closed streams free their places.
+    drop(streams);
+    drop(others);
+    let mut freed = false;
+    for _ in 0..100 {
+        if app.gauge("barista_sse_streams").await == 0.0 {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(freed, "closed streams are no longer counted");
+    let mut again = open(&app, &path, None, None).await;
+    assert_eq!(again.next_event().await.data["status"], "brewing");
 }
 
 #[tokio::test]

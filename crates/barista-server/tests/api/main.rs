@@ -12,4 +12,6 @@ mod menu;
 mod observability;
 mod openapi;
 mod orders;
+mod properties;
+mod retention;
 mod shops;

@@ -11,7 +11,7 @@ mod writer;
 
 use crate::conn::TxResult;
 use crate::db::{Backend, finish};
-use crate::transactions::Tx;
+use crate::transactions::{Tx, Written};
 use crate::{Feed, OpenOptions, PoolStats, Result, StoreError};
 use conn::SqliteConn;
 use rusqlite::{Connection, OpenFlags};
@@ -147,8 +147,26 @@ impl Backend for Sqlite {
     async fn write<T: Tx>(&self, tx: T) -> Result<T::Output> {
         self.inner
             .writer
-            .write(move |conn| run_now(&tx, conn))
+            .write(move |conn| run_now(&tx, conn), |_| {})
             .await
+    }
+
+    /// Announced by the writer thread right after the commit, so a caller
+    /// that stops waiting (its client disconnected) cannot lose the wake-up.
+    async fn write_announced<T: Send + 'static, W: Tx<Output = Written<T>>>(
+        &self,
+        tx: W,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        let written = self
+            .inner
+            .writer
+            .write(
+                move |conn| run_now(&tx, conn),
+                move |written: &Written<T>| inner.feed.announce(written.shop_id, &written.changes),
+            )
+            .await?;
+        Ok(written.value)
     }
 
     fn feed(&self) -> &Feed {
