@@ -21,6 +21,24 @@ pub struct Latency {
     pub mean: f64,
 }
 
+/// Some of the responses: how many, how many per second, how fast.
+#[derive(Debug, Clone, Serialize)]
+pub struct Share {
+    pub count: u64,
+    pub rate_rps: f64,
+    pub latency_ms: Latency,
+}
+
+impl Share {
+    fn of(h: &Histogram<u64>, secs: f64) -> Share {
+        Share {
+            count: h.len(),
+            rate_rps: h.len() as f64 / secs,
+            latency_ms: Latency::of(h),
+        }
+    }
+}
+
 impl Latency {
     fn of(h: &Histogram<u64>) -> Latency {
         Latency {
@@ -57,6 +75,10 @@ pub struct LoadReport {
     pub throughput_rps: f64,
     pub latency_ms: Latency,
     pub uncorrected_latency_ms: Option<Latency>,
+    /// Expected responses (2xx and 3xx), apart: the goodput and its latency.
+    pub expected: Share,
+    /// The other responses (4xx and 5xx): what was refused, and how fast.
+    pub refused: Share,
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
     pub slo: Option<SloResult>,
@@ -137,6 +159,8 @@ impl LoadReport {
             throughput_rps: t.responses() as f64 / secs,
             latency_ms: Latency::of(&t.corrected),
             uncorrected_latency_ms: outcome.open.then(|| Latency::of(&t.uncorrected)),
+            expected: Share::of(&t.expected, secs),
+            refused: Share::of(&t.refused, secs),
             status_codes: t.statuses().map(|(s, n)| (s.to_string(), n)).collect(),
             errors: t.error_kinds(),
             slo: slo.map(|s| s.check(&View(t))),
@@ -197,6 +221,19 @@ impl LoadReport {
         );
         if let Some(u) = &self.uncorrected_latency_ms {
             line("uncorrected", u);
+        }
+        // As k6 does: the latency of what was served apart from what was refused.
+        if self.refused.count > 0 {
+            line("2xx/3xx", &self.expected.latency_ms);
+            line("4xx/5xx", &self.refused.latency_ms);
+            let _ = writeln!(
+                out,
+                "goodput        {:.1} expected responses/s ({} of {}), {:.1} refused/s",
+                self.expected.rate_rps,
+                self.expected.count,
+                self.expected.count + self.refused.count,
+                self.refused.rate_rps
+            );
         }
         if self.by_name.len() > 1 {
             let _ = writeln!(

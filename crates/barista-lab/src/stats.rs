@@ -22,6 +22,11 @@ pub struct Tally {
     pub corrected: Histogram<u64>,
     /// Latency from the actual send time (open model only).
     pub uncorrected: Histogram<u64>,
+    /// `corrected`, of the expected responses only (2xx and 3xx), as k6's
+    /// `expected_response`: refused requests are fast and would flatter it.
+    pub expected: Histogram<u64>,
+    /// `corrected`, of the other responses (4xx and 5xx: refusals and errors).
+    pub refused: Histogram<u64>,
     pub by_name: Vec<NameTally>,
     /// Responses by status code, indexed by the code (a flat array: this is
     /// touched on every response).
@@ -50,6 +55,8 @@ impl Tally {
         Tally {
             corrected: histogram(),
             uncorrected: histogram(),
+            expected: histogram(),
+            refused: histogram(),
             by_name: (0..names)
                 .map(|_| NameTally {
                     latency: histogram(),
@@ -73,6 +80,11 @@ impl Tally {
         self.corrected.saturating_record(corrected_us.max(1));
         if let Some(u) = uncorrected_us {
             self.uncorrected.saturating_record(u.max(1));
+        }
+        if status < 400 {
+            self.expected.saturating_record(corrected_us.max(1));
+        } else {
+            self.refused.saturating_record(corrected_us.max(1));
         }
         self.status[usize::from(status).min(599)] += 1;
         let n = &mut self.by_name[name];
@@ -127,6 +139,8 @@ impl Tally {
     pub fn add(&mut self, other: &Tally) {
         let _ = self.corrected.add(&other.corrected);
         let _ = self.uncorrected.add(&other.uncorrected);
+        let _ = self.expected.add(&other.expected);
+        let _ = self.refused.add(&other.refused);
         for (mine, theirs) in self.by_name.iter_mut().zip(&other.by_name) {
             let _ = mine.latency.add(&theirs.latency);
             mine.errors += theirs.errors;
@@ -143,6 +157,8 @@ impl Tally {
     pub fn clear(&mut self) {
         self.corrected.reset();
         self.uncorrected.reset();
+        self.expected.reset();
+        self.refused.reset();
         for n in &mut self.by_name {
             n.latency.reset();
             n.errors = 0;
@@ -220,6 +236,10 @@ mod tests {
         assert!((max - 100.0).abs() < 0.1, "max within HDR precision: {max}");
         assert_eq!(t.by_name[1].errors, 2);
         assert_eq!(t.by_name[1].requests(), 2);
+        // Served and refused apart: the 503 took 5 ms and is not in the served latency.
+        assert_eq!((t.expected.len(), t.refused.len()), (100, 1));
+        assert!((percentile_ms(&t.refused, 100.0) - 5.0).abs() < 0.01);
+        assert!((percentile_ms(&t.expected, 100.0) - 100.0).abs() < 0.1);
     }
 
     #[test]
@@ -233,5 +253,6 @@ mod tests {
         assert_eq!(total.requests(), 8);
         shards.drain_into(&mut total);
         assert_eq!(total.requests(), 8, "a second drain adds nothing");
+        assert_eq!((total.expected.len(), total.refused.len()), (8, 0));
     }
 }
