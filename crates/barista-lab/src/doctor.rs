@@ -278,16 +278,21 @@ pub async fn diagnose(
 /// Throughput this far below the peak, at the last level, is a fall.
 const FALL: f64 = 0.85;
 
-/// The peak's and the last level's indexes, when the last fell below the peak.
-fn falls_at(levels: &[Level]) -> Option<(usize, usize)> {
-    let (peak_i, peak) = levels
+/// The level with the most throughput: its index and its throughput.
+fn peak(levels: &[Level]) -> (usize, f64) {
+    levels
         .iter()
         .enumerate()
         .map(|(i, l)| (i, l.throughput_rps))
         .fold(
             (0, 0.0),
             |best, (i, x)| if x > best.1 { (i, x) } else { best },
-        );
+        )
+}
+
+/// The peak's and the last level's indexes, when the last fell below the peak.
+fn falls_at(levels: &[Level]) -> Option<(usize, usize)> {
+    let (peak_i, peak) = peak(levels);
     let last_i = levels.len().checked_sub(1)?;
     (peak_i < last_i && levels[last_i].throughput_rps < FALL * peak).then_some((peak_i, last_i))
 }
@@ -310,14 +315,7 @@ fn conclude(
         Ok(fit) => (Some(fit), None),
         Err(why) => (None, Some(why)),
     };
-    let (peak_i, peak) = levels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (i, l.throughput_rps))
-        .fold(
-            (0, 0.0),
-            |best, (i, x)| if x > best.1 { (i, x) } else { best },
-        );
+    let (peak_i, peak) = peak(&levels);
     let last = levels.last().expect("levels");
     let falls = fall_confirmed && falls_at(&levels).is_some();
     let first_fail = levels.iter().find(|l| !l.slo_passed);

@@ -397,15 +397,20 @@ async fn retention(store: &dyn Store, slug: &str) {
     assert!(matches!(again, Placed::Created(ref o) if o.id != placed[0].id));
 }
 
-#[tokio::test]
-async fn the_sqlite_store_passes_the_conformance_story() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = barista_store::open(
+/// A fresh SQLite store in `dir`.
+async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+    barista_store::open(
         &format!("sqlite://{}", dir.path().join("t.db").display()),
         &Default::default(),
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_sqlite_store_passes_the_conformance_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
     story(store, "sq").await;
 }
 
@@ -448,12 +453,7 @@ async fn a_sqlite_order_survives_reopening_the_database() {
 #[tokio::test]
 async fn a_sqlite_order_whose_caller_went_away_still_wakes_the_streams() {
     let dir = tempfile::tempdir().unwrap();
-    let store = barista_store::open(
-        &format!("sqlite://{}", dir.path().join("t.db").display()),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
+    let store = sqlite_store(&dir).await;
     let shop = new_shop(store.as_ref(), "gone").await;
     store
         .put_item(&shop, item_id("tea"), fields("Tea", 300, None))

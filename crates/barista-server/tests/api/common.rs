@@ -212,6 +212,19 @@ impl App {
             .unwrap_or_else(|| panic!("no gauge {name}"))
     }
 
+    /// Polls a gauge until `done` holds (bounded: 30 s); its last value.
+    pub async fn wait_gauge(&self, name: &str, done: impl Fn(f64) -> bool) -> f64 {
+        let mut value = self.gauge(name).await;
+        for _ in 0..600 {
+            if done(value) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            value = self.gauge(name).await;
+        }
+        value
+    }
+
     pub async fn order(&self, shop: &str, lines: Value) -> Response {
         self.post_json(
             &format!("/v1/shops/{shop}/orders"),

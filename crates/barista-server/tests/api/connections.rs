@@ -61,28 +61,9 @@ async fn two_thousand_trickling_connections_do_not_stop_a_customer() {
         tricklers.spawn(trickle(addr.clone(), head, stopped.clone()));
     }
     // Let every trickler connect and send a few bytes.
-    let metrics_url = format!("{}/metrics", app.ops);
-    let mut open = 0.0;
-    for _ in 0..300 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let metrics = app
-            .client
-            .get(&metrics_url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        open = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("barista_open_connections "))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
-        if open >= TRICKLERS as f64 {
-            break;
-        }
-    }
+    let open = app
+        .wait_gauge("barista_open_connections", |v| v >= TRICKLERS as f64)
+        .await;
     assert!(open >= TRICKLERS as f64, "{open} connections open");
     tokio::time::sleep(Duration::from_secs(3)).await;
 

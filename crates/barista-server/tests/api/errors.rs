@@ -240,27 +240,9 @@ async fn past_the_in_flight_limit_requests_get_a_fast_503_overloaded() {
         })
     };
     // The slot is taken once the order is in: the operations listener says so.
-    let mut in_flight = 0.0;
-    for _ in 0..1000 {
-        let metrics = app
-            .client
-            .get(format!("{}/metrics", app.ops))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        in_flight = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("http_server_active_requests "))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
-        if in_flight >= 1.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let in_flight = app
+        .wait_gauge("http_server_active_requests", |v| v >= 1.0)
+        .await;
     assert_eq!(in_flight, 1.0, "the order waits in the database");
     let res = app.get("/v1/shops/e503/menu", None).await;
     assert_eq!(res.headers()["retry-after"], "1");

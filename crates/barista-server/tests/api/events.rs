@@ -253,15 +253,8 @@ async fn every_stream_on_a_shop_sees_a_change_and_past_the_caps_a_stream_is_503(
     // Closed streams free their places.
     drop(streams);
     drop(others);
-    let mut freed = false;
-    for _ in 0..100 {
-        if app.gauge("barista_sse_streams").await == 0.0 {
-            freed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(freed, "closed streams are no longer counted");
+    let left = app.wait_gauge("barista_sse_streams", |v| v == 0.0).await;
+    assert_eq!(left, 0.0, "closed streams are no longer counted");
     let mut again = open(&app, &path, None, None).await;
     assert_eq!(again.next_event().await.data["status"], "brewing");
 }

@@ -35,18 +35,16 @@ async fn the_background_purge_forgets_expired_keys_and_old_events_and_keeps_orde
         orders.push(order);
     }
     // Bounded: the purge runs every second, two rows a batch.
-    let mut purged = (0.0, 0.0);
-    for _ in 0..100 {
-        purged = (
-            app.gauge("barista_purged_idempotency_keys_total").await,
-            app.gauge("barista_purged_events_total").await,
-        );
-        if purged.0 >= 3.0 && purged.1 >= 3.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(purged.0 >= 3.0 && purged.1 >= 3.0, "purged {purged:?}");
+    let keys = app
+        .wait_gauge("barista_purged_idempotency_keys_total", |v| v >= 3.0)
+        .await;
+    let events = app
+        .wait_gauge("barista_purged_events_total", |v| v >= 3.0)
+        .await;
+    assert!(
+        keys >= 3.0 && events >= 3.0,
+        "purged {keys} keys, {events} events"
+    );
     for order in &orders {
         let id = order["id"].as_str().unwrap();
         let res = app.get(&format!("/v1/shops/purge/orders/{id}"), None).await;
