@@ -27,14 +27,17 @@ pub struct Share {
     pub count: u64,
     pub rate_rps: f64,
     pub latency_ms: Latency,
+    /// From the actual send time (open model only): the server's part.
+    pub uncorrected_latency_ms: Option<Latency>,
 }
 
 impl Share {
-    fn of(h: &Histogram<u64>, secs: f64) -> Share {
+    fn of(h: &Histogram<u64>, uncorrected: Option<&Histogram<u64>>, secs: f64) -> Share {
         Share {
             count: h.len(),
             rate_rps: h.len() as f64 / secs,
             latency_ms: Latency::of(h),
+            uncorrected_latency_ms: uncorrected.map(Latency::of),
         }
     }
 }
@@ -159,8 +162,16 @@ impl LoadReport {
             throughput_rps: t.responses() as f64 / secs,
             latency_ms: Latency::of(&t.corrected),
             uncorrected_latency_ms: outcome.open.then(|| Latency::of(&t.uncorrected)),
-            expected: Share::of(&t.expected, secs),
-            refused: Share::of(&t.refused, secs),
+            expected: Share::of(
+                &t.expected,
+                outcome.open.then_some(&t.expected_uncorrected),
+                secs,
+            ),
+            refused: Share::of(
+                &t.refused,
+                outcome.open.then_some(&t.refused_uncorrected),
+                secs,
+            ),
             status_codes: t.statuses().map(|(s, n)| (s.to_string(), n)).collect(),
             errors: t.error_kinds(),
             slo: slo.map(|s| s.check(&View(t))),

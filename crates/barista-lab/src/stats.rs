@@ -27,6 +27,10 @@ pub struct Tally {
     pub expected: Histogram<u64>,
     /// `corrected`, of the other responses (4xx and 5xx: refusals and errors).
     pub refused: Histogram<u64>,
+    /// `uncorrected` of each (open model only): how fast the server answered
+    /// once it was asked, without the time a request waited to be sent.
+    pub expected_uncorrected: Histogram<u64>,
+    pub refused_uncorrected: Histogram<u64>,
     pub by_name: Vec<NameTally>,
     /// Responses by status code, indexed by the code (a flat array: this is
     /// touched on every response).
@@ -57,6 +61,8 @@ impl Tally {
             uncorrected: histogram(),
             expected: histogram(),
             refused: histogram(),
+            expected_uncorrected: histogram(),
+            refused_uncorrected: histogram(),
             by_name: (0..names)
                 .map(|_| NameTally {
                     latency: histogram(),
@@ -81,10 +87,14 @@ impl Tally {
         if let Some(u) = uncorrected_us {
             self.uncorrected.saturating_record(u.max(1));
         }
-        if status < 400 {
-            self.expected.saturating_record(corrected_us.max(1));
+        let (share, share_uncorrected) = if status < 400 {
+            (&mut self.expected, &mut self.expected_uncorrected)
         } else {
-            self.refused.saturating_record(corrected_us.max(1));
+            (&mut self.refused, &mut self.refused_uncorrected)
+        };
+        share.saturating_record(corrected_us.max(1));
+        if let Some(u) = uncorrected_us {
+            share_uncorrected.saturating_record(u.max(1));
         }
         self.status[usize::from(status).min(599)] += 1;
         let n = &mut self.by_name[name];
@@ -141,6 +151,8 @@ impl Tally {
         let _ = self.uncorrected.add(&other.uncorrected);
         let _ = self.expected.add(&other.expected);
         let _ = self.refused.add(&other.refused);
+        let _ = self.expected_uncorrected.add(&other.expected_uncorrected);
+        let _ = self.refused_uncorrected.add(&other.refused_uncorrected);
         for (mine, theirs) in self.by_name.iter_mut().zip(&other.by_name) {
             let _ = mine.latency.add(&theirs.latency);
             mine.errors += theirs.errors;
@@ -159,6 +171,8 @@ impl Tally {
         self.uncorrected.reset();
         self.expected.reset();
         self.refused.reset();
+        self.expected_uncorrected.reset();
+        self.refused_uncorrected.reset();
         for n in &mut self.by_name {
             n.latency.reset();
             n.errors = 0;
