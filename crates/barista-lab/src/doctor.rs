@@ -320,8 +320,12 @@ fn conclude(
     let falls = fall_confirmed && falls_at(&levels).is_some();
     let first_fail = levels.iter().find(|l| !l.slo_passed);
     // "Latency grows with load" even inside the SLO: p99 over three times the
-    // baseline's (with a 1 ms floor, so sub-millisecond jitter does not count).
-    let latency_grew = last.p99_ms > 3.0 * baseline.p99_ms.max(1.0);
+    // baseline's, and past a quarter of the SLO's latency limit (1 ms without
+    // one). A healthy server queues a little at 16 connections on a busy
+    // machine (0.9 ms to 3 ms was seen); that is not a capacity problem while
+    // it uses a sliver of the SLO.
+    let floor = limit.map_or(1.0, |l| (l / 4.0).max(1.0));
+    let latency_grew = last.p99_ms > (3.0 * baseline.p99_ms).max(floor);
     let capacity_rps = levels
         .iter()
         .take_while(|l| l.slo_passed)
