@@ -30,8 +30,34 @@ const BEHIND: Duration = Duration::from_millis(20);
 /// A tail reads again at least this often, whatever it heard.
 const RECHECK: Duration = Duration::from_secs(5);
 
+/// One of a shop's events as streams send it: the order serialized once,
+/// however many streams send it.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub pos: EventPos,
+    pub order: barista_domain::OrderId,
+    pub version: i64,
+    pub is_final: bool,
+    /// The order after the change, as JSON.
+    pub data: Arc<str>,
+}
+
+impl From<Event> for Published {
+    fn from(event: Event) -> Published {
+        Published {
+            pos: event.pos,
+            order: event.order.id,
+            version: event.order.version,
+            is_final: event.order.status.is_final(),
+            data: serde_json::to_string(&event.order)
+                .unwrap_or_default()
+                .into(),
+        }
+    }
+}
+
 /// A batch of a shop's events, in position order.
-pub type Batch = Arc<[Event]>;
+pub type Batch = Arc<[Published]>;
 
 /// How many streams may be open.
 #[derive(Debug, Clone, Copy)]
@@ -206,8 +232,9 @@ impl Tail {
                         self.after = last.pos;
                     }
                     let full = events.len() == PAGE;
+                    let batch: Batch = events.into_iter().map(Published::from).collect();
                     // No receiver left is noticed at the top of the loop.
-                    let _ = self.sender.send(events.into());
+                    let _ = self.sender.send(batch);
                     if full {
                         continue;
                     }

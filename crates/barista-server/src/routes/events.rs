@@ -11,15 +11,15 @@
 use crate::access::ShopAccess;
 use crate::error::ApiError;
 use crate::extract::PathOf;
-use crate::hub::{Full, PAGE, SubscribeError, Subscription};
+use crate::hub::{Full, PAGE, Published, SubscribeError, Subscription};
 use crate::problem::Code;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use barista_domain::{Order, OrderId, Shop};
-use barista_store::{Event, EventPos};
+use barista_domain::{OrderId, Shop};
+use barista_store::EventPos;
 use futures_util::{StreamExt, stream};
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -49,11 +49,8 @@ fn last_event_id<T>(
         })
 }
 
-fn sse_event(id: String, order: &Order) -> SseEvent {
-    SseEvent::default()
-        .id(id)
-        .event("order")
-        .data(serde_json::to_string(order).unwrap_or_default())
+fn sse_event(id: String, data: &str) -> SseEvent {
+    SseEvent::default().id(id).event("order").data(data)
 }
 
 /// Where a stream is: after an event of the shop, or after a version of one order.
@@ -64,25 +61,25 @@ enum Cursor {
 }
 
 impl Cursor {
-    fn id(&self, event: &Event) -> String {
+    fn id(&self, event: &Published) -> String {
         match self {
             Cursor::Shop(_) => event.pos.to_string(),
-            Cursor::Order(..) => event.order.version.to_string(),
+            Cursor::Order(..) => event.version.to_string(),
         }
     }
 
-    fn passed(&mut self, event: &Event) {
+    fn passed(&mut self, event: &Published) {
         match self {
             Cursor::Shop(pos) => *pos = event.pos,
-            Cursor::Order(_, version) => *version = event.order.version,
+            Cursor::Order(_, version) => *version = event.version,
         }
     }
 
     /// Whether `event` is one this stream has yet to send.
-    fn wants(&self, event: &Event) -> bool {
+    fn wants(&self, event: &Published) -> bool {
         match *self {
             Cursor::Shop(pos) => event.pos > pos,
-            Cursor::Order(id, version) => event.order.id == id && event.order.version > version,
+            Cursor::Order(id, version) => event.order == id && event.version > version,
         }
     }
 }
@@ -92,7 +89,7 @@ struct Follow {
     state: AppState,
     shop: Arc<Shop>,
     cursor: Cursor,
-    pending: VecDeque<Event>,
+    pending: VecDeque<Published>,
     sub: Subscription,
     /// Reading the store, until a read comes back short.
     catching_up: bool,
@@ -104,7 +101,7 @@ struct Follow {
 }
 
 impl Follow {
-    async fn read(&self) -> barista_store::Result<Vec<Event>> {
+    async fn read(&self) -> barista_store::Result<Vec<barista_store::Event>> {
         let store = &self.state.store;
         match self.cursor {
             Cursor::Shop(after) => store.events_after(&self.shop, after, PAGE).await,
@@ -121,10 +118,10 @@ impl Follow {
             if let Some(event) = self.pending.pop_front() {
                 let id = self.cursor.id(&event);
                 self.cursor.passed(&event);
-                if matches!(self.cursor, Cursor::Order(..)) && event.order.status.is_final() {
+                if matches!(self.cursor, Cursor::Order(..)) && event.is_final {
                     self.done = true;
                 }
-                return Some((Ok(sse_event(id, &event.order)), self));
+                return Some((Ok(sse_event(id, &event.data)), self));
             }
             if self.done || *self.draining.borrow() {
                 return None;
@@ -133,7 +130,7 @@ impl Follow {
                 match self.read().await {
                     Ok(events) => {
                         self.catching_up = events.len() == PAGE;
-                        self.pending.extend(events);
+                        self.pending.extend(events.into_iter().map(Published::from));
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "an event stream could not read; retrying");
@@ -238,7 +235,8 @@ pub async fn order_events(
         }
         // The current state first, then what the subscription brings.
         None => {
-            let first = sse_event(order.version.to_string(), &order);
+            let data = serde_json::to_string(&order).unwrap_or_default();
+            let first = sse_event(order.version.to_string(), &data);
             let cursor = Cursor::Order(order_id, order.version);
             let done = order.status.is_final();
             follow(state, shop, sub, cursor, Some(first), false, done)
