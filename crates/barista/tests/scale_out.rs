@@ -159,19 +159,38 @@ impl Fleet {
 
     /// A shop created through the balancer; its staff key.
     async fn shop(&self, slug: &str) -> String {
-        let created: Value = self
-            .client
-            .post(format!("{}/v1/shops", self.lb))
-            .bearer_auth(ADMIN)
-            .json(&json!({"slug": slug, "name": "Fleet shop", "currency": "EUR"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let created: Value = json_of(
+            self.client
+                .post(format!("{}/v1/shops", self.lb))
+                .bearer_auth(ADMIN)
+                .json(&json!({"slug": slug, "name": "Fleet shop", "currency": "EUR"})),
+        )
+        .await;
         created["staff_key"].as_str().unwrap().to_owned()
     }
+}
+
+/// Sends `req` and reads its JSON answer.
+async fn json_of(req: reqwest::RequestBuilder) -> Value {
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+/// Puts a menu item as the shop's staff; the answer's status.
+async fn put_item(
+    c: &reqwest::Client,
+    base: &str,
+    key: &str,
+    shop: &str,
+    item: &str,
+    body: Value,
+) -> reqwest::StatusCode {
+    c.put(format!("{base}/v1/shops/{shop}/menu/items/{item}"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status()
 }
 
 /// Reads SSE events (id, data) from a response, bounded in time.
@@ -218,14 +237,16 @@ async fn two_replicas_behind_nginx_share_orders_menus_and_events() {
 
     // Through the balancer: a shop, a menu, orders spread over both replicas.
     let key = fleet.shop("twin").await;
-    let put = c
-        .put(format!("{lb}/v1/shops/twin/menu/items/tea"))
-        .bearer_auth(&key)
-        .json(&json!({"name": "Tea", "category": "tea", "price_cents": 300}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 201);
+    let put = put_item(
+        c,
+        lb,
+        &key,
+        "twin",
+        "tea",
+        json!({"name": "Tea", "category": "tea", "price_cents": 300}),
+    )
+    .await;
+    assert_eq!(put, 201);
     let mut upstreams = std::collections::HashSet::new();
     for _ in 0..10 {
         let res = c
@@ -244,24 +265,13 @@ async fn two_replicas_behind_nginx_share_orders_menus_and_events() {
     );
 
     // An order placed on one replica is read on the other.
-    let order: Value = c
-        .post(format!("{}/v1/shops/twin/orders", a.base))
-        .json(&json!({"customer_name": "Ana", "lines": [{"item_id": "tea", "quantity": 2}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order: Value = json_of(
+        c.post(format!("{}/v1/shops/twin/orders", a.base))
+            .json(&json!({"customer_name": "Ana", "lines": [{"item_id": "tea", "quantity": 2}]})),
+    )
+    .await;
     let id = order["id"].as_str().unwrap().to_owned();
-    let read: Value = c
-        .get(format!("{}/v1/shops/twin/orders/{id}", b.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read: Value = json_of(c.get(format!("{}/v1/shops/twin/orders/{id}", b.base))).await;
     assert_eq!(read, order);
 
     // A menu change on one replica is served by the other within about a second.
@@ -316,15 +326,11 @@ async fn two_replicas_behind_nginx_share_orders_menus_and_events() {
     let (mut stream, mut buf) = (res.bytes_stream(), String::new());
     let (first_id, first) = next_event(&mut stream, &mut buf).await;
     assert_eq!(first["status"], "placed");
-    let claimed: Value = c
-        .post(format!("{}/v1/shops/twin/queue/claim", b.base))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let claimed: Value = json_of(
+        c.post(format!("{}/v1/shops/twin/queue/claim", b.base))
+            .bearer_auth(&key),
+    )
+    .await;
     assert_eq!(claimed["id"], order["id"]);
     let (brewing_id, brewing) = next_event(&mut stream, &mut buf).await;
     assert_eq!(brewing["status"], "brewing");
@@ -362,17 +368,10 @@ async fn a_flash_sale_over_four_replicas_sells_exactly_the_stock() {
     let cwd = tempfile::tempdir().unwrap();
     let fleet = Fleet::start(&url, 4, cwd.path()).await;
     let key = fleet.shop("flash").await;
-    let put = fleet
-        .client
-        .put(format!("{}/v1/shops/flash/menu/items/drop", fleet.lb))
-        .bearer_auth(&key)
-        .json(
-            &json!({"name": "Limited drop", "category": "merch", "price_cents": 2500, "stock": 50}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 201);
+    let drop =
+        json!({"name": "Limited drop", "category": "merch", "price_cents": 2500, "stock": 50});
+    let put = put_item(&fleet.client, &fleet.lb, &key, "flash", "drop", drop).await;
+    assert_eq!(put, 201);
 
     // 1,000 buyers at once, each on a connection of its own.
     let buyers: Vec<_> = (0..1000)
@@ -413,26 +412,20 @@ async fn a_flash_sale_over_four_replicas_sells_exactly_the_stock() {
     let unique: std::collections::HashSet<_> = sold.iter().collect();
     assert_eq!(unique.len(), 50, "fifty different orders");
 
-    let menu: Value = fleet
-        .client
-        .get(format!("{}/v1/shops/flash/menu", fleet.replicas[3].base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let menu: Value = json_of(
+        fleet
+            .client
+            .get(format!("{}/v1/shops/flash/menu", fleet.replicas[3].base)),
+    )
+    .await;
     assert_eq!(menu["items"][0]["stock"], 0);
-    let listed: Value = fleet
-        .client
-        .get(format!("{}/v1/shops/flash/orders?limit=200", fleet.lb))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = json_of(
+        fleet
+            .client
+            .get(format!("{}/v1/shops/flash/orders?limit=200", fleet.lb))
+            .bearer_auth(&key),
+    )
+    .await;
     assert_eq!(
         listed["orders"].as_array().unwrap().len(),
         50,
@@ -449,14 +442,9 @@ async fn orders_on_two_replicas_reach_every_stream_in_one_order_and_resume_anywh
     let (a, b) = (&fleet.replicas[0], &fleet.replicas[1]);
     let c = &fleet.client;
     for item in ["tea", "bun"] {
-        let put = c
-            .put(format!("{}/v1/shops/sequenced/menu/items/{item}", a.base))
-            .bearer_auth(&key)
-            .json(&json!({"name": item, "category": "c", "price_cents": 300, "stock": 1000}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(put.status(), 201);
+        let body = json!({"name": item, "category": "c", "price_cents": 300, "stock": 1000});
+        let put = put_item(c, &a.base, &key, "sequenced", item, body).await;
+        assert_eq!(put, 201);
     }
     let stream = |base: &str, last: Option<String>| {
         let mut req = c
