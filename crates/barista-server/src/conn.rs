@@ -3,32 +3,37 @@
 //!
 //! - at most `max_connections` open at once: past it the loop stops accepting
 //!   (new clients wait in the kernel's backlog) until one closes;
-//! - `header_timeout`: once a request's first byte arrives, its headers must be
+//! - `header_timeout`: once a request's first byte arrives, its head must be
 //!   complete within it (a client trickling a byte a second is cut off);
-//! - `idle_timeout`: a keep-alive connection with no request in flight and
-//!   nothing read for this long is closed;
-//! - on shutdown: no new connections, every connection asked to finish its
-//!   current request and close, and after `drain_timeout` the rest dropped.
+//! - `body_timeout`: a request's body must arrive within it (408), and it is
+//!   read whole (at most 64 KiB, 413 past it) before the request is handled,
+//!   so a client that uploads slowly holds a connection, never a request slot;
+//! - `idle_timeout`: a keep-alive connection with no request for this long is
+//!   closed, and so is one whose client stops reading its answer for as long;
+//! - on shutdown: no new connections, idle ones closed, every other one
+//!   finishes its current request (answered with `connection: close`), and
+//!   after `drain_timeout` the rest are dropped.
 //!
-//! The body-read timeout is applied where bodies are read (`observe::layer`).
-//! Each connection's read buffer is capped at hyper's minimum (8 KiB): bodies
-//! are at most 64 KiB and read in chunks, so a larger buffer only costs memory
-//! on every idle connection.
+//! A connection holds no buffer while it waits for a request (the wire format
+//! is `http1.rs`, which says why Barista speaks it itself): one is taken when
+//! bytes arrive and given back once the request is read.
 
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
-use std::future::Future;
+use crate::error::ApiError;
+use crate::extract::BODY_LIMIT;
+use crate::http1::{self, Chunked, Decoded, Framing, Head, Refusal, Sending};
+use crate::problem::Code;
+use axum::body::Body;
+use axum::http::{Method, Request, Version};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::BodyExt;
 use std::io;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, LazyLock};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio::time::{Instant, timeout_at};
 
 /// The limits of [`serve`]; the binary's flags fill them.
 #[derive(Debug, Clone)]
@@ -52,153 +57,6 @@ impl Default for Limits {
     }
 }
 
-/// Microseconds since the process started: one clock for every connection's marks.
-fn now_micros() -> u64 {
-    static START: LazyLock<Instant> = LazyLock::new(Instant::now);
-    START.elapsed().as_micros() as u64
-}
-
-/// What a connection's watchdog reads: when bytes last moved, whether a
-/// request is being handled, and when an unhandled request head began.
-#[derive(Default)]
-struct Activity {
-    /// When bytes last moved either way (a streamed response keeps it busy).
-    last_active: AtomicU64,
-    /// When the first byte of a request head arrived (0: none pending).
-    head_started: AtomicU64,
-    in_service: AtomicUsize,
-}
-
-/// The socket, noting its reads in [`Activity`].
-struct Watched {
-    stream: TcpStream,
-    activity: Arc<Activity>,
-}
-
-impl AsyncRead for Watched {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            let now = now_micros();
-            let a = &self.activity;
-            a.last_active.store(now, Relaxed);
-            if a.in_service.load(Relaxed) == 0 {
-                // Bytes while nothing is being handled: a request head has begun.
-                let _ = a.head_started.compare_exchange(0, now, Relaxed, Relaxed);
-            }
-        }
-        polled
-    }
-}
-
-impl Watched {
-    fn wrote(&self, polled: &Poll<io::Result<usize>>) {
-        if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
-            self.activity.last_active.store(now_micros(), Relaxed);
-        }
-    }
-}
-
-impl AsyncWrite for Watched {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
-        self.wrote(&polled);
-        polled
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
-        self.wrote(&polled);
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-}
-
-/// Counts a request as in service on its connection while it is handled.
-#[derive(Clone)]
-struct InService<S> {
-    inner: S,
-    activity: Arc<Activity>,
-}
-
-struct Handling(Arc<Activity>);
-
-impl Drop for Handling {
-    fn drop(&mut self) {
-        self.0.in_service.fetch_sub(1, Relaxed);
-    }
-}
-
-impl<S> tower_service::Service<axum::http::Request<hyper::body::Incoming>> for InService<S>
-where
-    S: tower_service::Service<axum::extract::Request>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: axum::http::Request<hyper::body::Incoming>) -> Self::Future {
-        self.activity.in_service.fetch_add(1, Relaxed);
-        self.activity.head_started.store(0, Relaxed);
-        let handling = Handling(self.activity.clone());
-        let future = self.inner.call(request.map(axum::body::Body::new));
-        Box::pin(async move {
-            let response = future.await;
-            drop(handling);
-            response
-        })
-    }
-}
-
-/// Why the watchdog closed a connection, if it did.
-fn overdue(activity: &Activity, limits: &Limits) -> bool {
-    if activity.in_service.load(Relaxed) > 0 {
-        return false;
-    }
-    let now = now_micros();
-    let head = activity.head_started.load(Relaxed);
-    let slow_head =
-        head != 0 && now.saturating_sub(head) > limits.header_timeout.as_micros() as u64;
-    let idle = now.saturating_sub(activity.last_active.load(Relaxed))
-        > limits.idle_timeout.as_micros() as u64;
-    slow_head || idle
-}
-
-/// How often a connection's watchdog looks.
-fn watch_every(limits: &Limits) -> Duration {
-    (limits.header_timeout.min(limits.idle_timeout) / 4)
-        .clamp(Duration::from_millis(100), Duration::from_secs(1))
-}
-
 /// Counted among the open connections for as long as it lives.
 struct Open(Arc<crate::observe::metrics::Metrics>);
 
@@ -220,6 +78,13 @@ async fn stopping(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await.map(|_| ());
 }
 
+/// What a connection's task needs besides its socket.
+struct Ctx<S> {
+    app: S,
+    limits: Limits,
+    shutdown: watch::Receiver<bool>,
+}
+
 /// Serves `app` on `listener` until `shutdown` changes to `true`, then drains.
 pub async fn serve<S>(
     listener: TcpListener,
@@ -231,7 +96,7 @@ pub async fn serve<S>(
 where
     S: tower_service::Service<
             axum::extract::Request,
-            Response = axum::response::Response,
+            Response = Response,
             Error = std::convert::Infallible,
         > + Clone
         + Send
@@ -240,14 +105,6 @@ where
 {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut connections = JoinSet::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        // The watchdog enforces both limits; hyper's own timer would close idle
-        // connections at the header timeout.
-        .header_read_timeout(None)
-        .max_buf_size(8192)
-        .keep_alive(true);
     loop {
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
@@ -266,44 +123,15 @@ where
             () = stopping(&mut shutdown) => break,
         };
         let _ = stream.set_nodelay(true);
-        let (limits, mut shutdown) = (limits.clone(), shutdown.clone());
         let open = Open::new(metrics.clone());
-        let (app, builder) = (app.clone(), builder.clone());
+        let mut ctx = Ctx {
+            app: app.clone(),
+            limits: limits.clone(),
+            shutdown: shutdown.clone(),
+        };
         connections.spawn(async move {
             let _open = (slot, open);
-            // No buffers until the client speaks: a connection that only
-            // waits costs its socket and this task, not hyper's 16 KiB of
-            // buffers. (`peek`, as `readable` may wake with nothing to read.)
-            let mut first = [0u8; 1];
-            tokio::select! {
-                peeked = stream.peek(&mut first) => if !matches!(peeked, Ok(1..)) { return },
-                () = tokio::time::sleep(limits.idle_timeout) => return,
-                () = stopping(&mut shutdown) => return,
-            }
-            let activity = Arc::new(Activity::default());
-            activity.last_active.store(now_micros(), Relaxed);
-            let io = TokioIo::new(Watched {
-                stream,
-                activity: activity.clone(),
-            });
-            let service = TowerToHyperService::new(InService {
-                inner: app,
-                activity: activity.clone(),
-            });
-            let connection = builder.serve_connection(io, service);
-            let mut connection = std::pin::pin!(connection);
-            let mut tick = tokio::time::interval(watch_every(&limits));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = connection.as_mut() => return,
-                    _ = tick.tick() => if overdue(&activity, &limits) { return },
-                    () = stopping(&mut shutdown) => break,
-                }
-            }
-            // Draining: finish the request in hand, then close.
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
+            connection(stream, &mut ctx).await;
         });
         // Reap finished connections so the set does not grow.
         while connections.try_join_next().is_some() {}
@@ -321,4 +149,354 @@ where
         connections.shutdown().await;
     }
     Ok(())
+}
+
+/// How much is read at a time.
+const READ_CHUNK: usize = 4096;
+
+/// Why a connection stops: the client went, a deadline passed, or it was answered with close.
+struct Closed;
+
+/// Serves one connection's requests, one after another, until it closes.
+async fn connection<S>(stream: TcpStream, ctx: &mut Ctx<S>)
+where
+    S: tower_service::Service<
+            axum::extract::Request,
+            Response = Response,
+            Error = std::convert::Infallible,
+        >,
+{
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        if buf.is_empty() {
+            // Between requests: no buffer, only the socket and this task.
+            buf = Vec::new();
+            if wait_for_request(&stream, &mut buf, ctx).await.is_err() {
+                return;
+            }
+            if buf.is_empty() {
+                continue;
+            }
+        }
+        if serve_one(&stream, &mut buf, ctx).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Waits (holding no buffer) for the next request's first bytes and reads them.
+async fn wait_for_request<S>(
+    stream: &TcpStream,
+    buf: &mut Vec<u8>,
+    ctx: &mut Ctx<S>,
+) -> Result<(), Closed> {
+    tokio::select! {
+        ready = stream.readable() => ready.map_err(|_| Closed)?,
+        () = tokio::time::sleep(ctx.limits.idle_timeout) => return Err(Closed),
+        () = stopping(&mut ctx.shutdown) => return Err(Closed),
+    }
+    buf.reserve(READ_CHUNK);
+    match stream.try_read_buf(buf) {
+        Ok(0) => Err(Closed),
+        Ok(_) => Ok(()),
+        // `readable` may wake with nothing to read.
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            *buf = Vec::new();
+            Ok(())
+        }
+        Err(_) => Err(Closed),
+    }
+}
+
+/// Reads more of the request into `buf` before `deadline`.
+async fn read_more(stream: &TcpStream, buf: &mut Vec<u8>, deadline: Instant) -> Result<(), Closed> {
+    loop {
+        buf.reserve(READ_CHUNK);
+        match timeout_at(deadline, stream.readable()).await {
+            Ok(Ok(())) => {}
+            _ => return Err(Closed),
+        }
+        match stream.try_read_buf(buf) {
+            Ok(0) => return Err(Closed),
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(_) => return Err(Closed),
+        }
+    }
+}
+
+/// Reads, handles and answers the request that begins in `buf`.
+async fn serve_one<S>(stream: &TcpStream, buf: &mut Vec<u8>, ctx: &mut Ctx<S>) -> Result<(), Closed>
+where
+    S: tower_service::Service<
+            axum::extract::Request,
+            Response = Response,
+            Error = std::convert::Infallible,
+        >,
+{
+    let head_deadline = Instant::now() + ctx.limits.header_timeout;
+    let (head, len) = loop {
+        match http1::parse_head(buf) {
+            Ok(Some(parsed)) => break parsed,
+            Ok(None) => read_more(stream, buf, head_deadline).await?,
+            Err(refusal) => return refuse(stream, refusal_problem(refusal), &ctx.limits).await,
+        }
+    };
+    buf.drain(..len);
+    // A body refused (too large, too slow, malformed) is answered through
+    // the app, so the answer is logged, counted and carries a request id like
+    // any other; the connection then closes, its next request's start unknown.
+    let (body, refused) = match read_body(stream, buf, &head, &ctx.limits).await {
+        Ok(body) => (body, None),
+        Err(Some(problem)) => (Bytes::new(), Some(BodyRefused(problem))),
+        Err(None) => return Err(Closed),
+    };
+    let Head {
+        method,
+        uri,
+        version,
+        headers,
+        keep_alive,
+        ..
+    } = head;
+    let mut request = Request::new(Body::from(body));
+    *request.method_mut() = method.clone();
+    *request.uri_mut() = uri;
+    *request.version_mut() = version;
+    *request.headers_mut() = headers;
+    let keep_alive = keep_alive && refused.is_none();
+    if let Some(refused) = refused {
+        request.extensions_mut().insert(refused);
+    }
+    std::future::poll_fn(|cx| ctx.app.poll_ready(cx))
+        .await
+        .map_err(|_| Closed)?;
+    let Ok(response) = ctx.app.call(request).await;
+    let keep_alive = keep_alive && !*ctx.shutdown.borrow();
+    if buf.is_empty() {
+        // Given back before a long answer (an event stream) is written.
+        *buf = Vec::new();
+    }
+    let sent = send(stream, response, &method, version, keep_alive, &ctx.limits).await;
+    if sent.is_ok() && keep_alive {
+        Ok(())
+    } else {
+        Err(Closed)
+    }
+}
+
+/// The problem answering a refused request head.
+fn refusal_problem(refusal: Refusal) -> Response {
+    ApiError::new(refusal.code(), refusal.detail()).into_response()
+}
+
+/// Answers `problem` and closes: the next request's start is unknown.
+async fn refuse(stream: &TcpStream, mut problem: Response, limits: &Limits) -> Result<(), Closed> {
+    use crate::observe::layer::{REQUEST_ID, new_request_id};
+    problem.headers_mut().insert(REQUEST_ID, new_request_id());
+    let _ = send(
+        stream,
+        problem,
+        &Method::GET,
+        Version::HTTP_11,
+        false,
+        limits,
+    )
+    .await;
+    Err(Closed)
+}
+
+/// A request whose body was refused: the app answers this problem instead.
+#[derive(Clone)]
+pub(crate) struct BodyRefused(pub ApiError);
+
+/// Reads a request's whole body within the body timeout. `Err(Some)` is a
+/// problem to answer, `Err(None)` a connection to drop.
+async fn read_body(
+    stream: &TcpStream,
+    buf: &mut Vec<u8>,
+    head: &Head,
+    limits: &Limits,
+) -> Result<Bytes, Option<ApiError>> {
+    let too_large = || {
+        Some(ApiError::new(
+            Code::PayloadTooLarge,
+            format!("the body must be at most {BODY_LIMIT} bytes"),
+        ))
+    };
+    let late = || {
+        Some(ApiError::new(
+            Code::RequestTimeout,
+            format!(
+                "the body did not arrive within {}s",
+                limits.body_timeout.as_secs_f64()
+            ),
+        ))
+    };
+    let deadline = Instant::now() + limits.body_timeout;
+    let want = match head.framing {
+        Framing::None => return Ok(Bytes::new()),
+        Framing::Length(n) if n > BODY_LIMIT as u64 => return Err(too_large()),
+        Framing::Length(n) => Some(n as usize),
+        Framing::Chunked => None,
+    };
+    if head.expect_continue && want.is_none_or(|n| buf.len() < n) {
+        write_all(stream, b"HTTP/1.1 100 Continue\r\n\r\n", limits)
+            .await
+            .map_err(|_| None)?;
+    }
+    if let Some(n) = want {
+        while buf.len() < n {
+            if read_more(stream, buf, deadline).await.is_err() {
+                return Err(if Instant::now() >= deadline {
+                    late()
+                } else {
+                    None
+                });
+            }
+        }
+        let body = Bytes::copy_from_slice(&buf[..n]);
+        buf.drain(..n);
+        return Ok(body);
+    }
+    let mut chunked = Chunked::new(BODY_LIMIT);
+    loop {
+        match chunked.decode(buf) {
+            Decoded::Done(used) => {
+                buf.drain(..used);
+                return Ok(Bytes::from(chunked.body));
+            }
+            Decoded::More(used) => {
+                buf.drain(..used);
+                if read_more(stream, buf, deadline).await.is_err() {
+                    return Err(if Instant::now() >= deadline {
+                        late()
+                    } else {
+                        None
+                    });
+                }
+            }
+            Decoded::TooLarge => return Err(too_large()),
+            Decoded::Malformed(why) => {
+                return Err(Some(ApiError::new(Code::MalformedRequest, why)));
+            }
+        }
+    }
+}
+
+/// Writes all of `bytes`, or fails when the client has not read them within
+/// the idle timeout.
+async fn write_all(stream: &TcpStream, mut bytes: &[u8], limits: &Limits) -> Result<(), Closed> {
+    let deadline = Instant::now() + limits.idle_timeout;
+    while !bytes.is_empty() {
+        match stream.try_write(bytes) {
+            Ok(0) => return Err(Closed),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                match timeout_at(deadline, stream.writable()).await {
+                    Ok(Ok(())) => {}
+                    _ => return Err(Closed),
+                }
+            }
+            Err(_) => return Err(Closed),
+        }
+    }
+    Ok(())
+}
+
+/// Answers bodies up to this size in one write with their head.
+const ONE_WRITE: u64 = 64 * 1024;
+
+/// Writes `response`: whole when its length is known, else chunked (or, to an
+/// HTTP/1.0 client, until the connection closes).
+async fn send(
+    stream: &TcpStream,
+    response: Response,
+    method: &Method,
+    version: Version,
+    keep_alive: bool,
+    limits: &Limits,
+) -> Result<(), Closed> {
+    let (parts, mut body) = response.into_parts();
+    let http10 = version == Version::HTTP_10;
+    let length = axum::body::HttpBody::size_hint(&body).exact();
+    let sending = match length {
+        _ if http1::bodiless(method, parts.status) => Sending::Bodiless,
+        Some(n) => Sending::Length(n),
+        None if http10 => Sending::UntilClose,
+        None => Sending::Chunked,
+    };
+    let keep_alive = keep_alive && sending != Sending::UntilClose;
+    let mut out =
+        Vec::with_capacity(256 + length.filter(|n| *n <= ONE_WRITE).unwrap_or(0) as usize);
+    http1::write_head(
+        &mut out,
+        parts.status,
+        &parts.headers,
+        sending,
+        keep_alive,
+        http10,
+    );
+    match sending {
+        Sending::Bodiless => write_all(stream, &out, limits).await,
+        Sending::Length(n) => {
+            if n > ONE_WRITE {
+                write_all(stream, &out, limits).await?;
+                out = Vec::new();
+            }
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|_| Closed)?;
+                if let Ok(data) = frame.into_data() {
+                    if n > ONE_WRITE {
+                        write_all(stream, &data, limits).await?;
+                    } else {
+                        out.extend_from_slice(&data);
+                    }
+                }
+            }
+            write_all(stream, &out, limits).await
+        }
+        Sending::Chunked | Sending::UntilClose => {
+            write_all(stream, &out, limits).await?;
+            drop(out);
+            let chunked = sending == Sending::Chunked;
+            let mut watching = true;
+            loop {
+                let frame = tokio::select! {
+                    frame = body.frame() => frame,
+                    gone = client_gone(stream), if watching => {
+                        if gone { return Err(Closed) }
+                        watching = false;
+                        continue;
+                    }
+                };
+                match frame {
+                    None => break,
+                    Some(Err(_)) => return Err(Closed),
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data()
+                            && !data.is_empty()
+                        {
+                            if chunked {
+                                write_all(stream, &http1::chunk(&data), limits).await?;
+                            } else {
+                                write_all(stream, &data, limits).await?;
+                            }
+                        }
+                    }
+                }
+            }
+            if chunked {
+                write_all(stream, http1::LAST_CHUNK, limits).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Resolves while a long answer is written: `true` when the client has
+/// closed, `false` when it sent more (its next request waits, unread).
+async fn client_gone(stream: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    !matches!(stream.peek(&mut byte).await, Ok(1..))
 }

@@ -11,6 +11,7 @@ pub mod conn;
 pub mod demo;
 mod error;
 mod extract;
+mod http1;
 pub mod hub;
 mod menu_cache;
 pub mod observe;
@@ -77,7 +78,6 @@ pub async fn run(
         state.metrics.clone(),
         state.route_templates.clone(),
         state.config.max_in_flight,
-        state.config.limits.body_timeout,
     );
     let limits = state.config.limits.clone();
     let metrics = state.metrics.clone();

@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Code {
     MalformedJson,
+    MalformedRequest,
     Unauthorized,
     NotFound,
     MethodNotAllowed,
@@ -27,7 +28,9 @@ pub enum Code {
     ValidationFailed,
     IdempotencyKeyReused,
     RateLimited,
+    HeadersTooLarge,
     Internal,
+    NotImplemented,
     Overloaded,
     Unavailable,
     TooManyStreams,
@@ -52,6 +55,13 @@ pub const CATALOGUE: &[Entry] = &[
         title: "Malformed JSON",
         meaning: "The body is not JSON, or not the shape the operation expects (a missing field, a string where a number belongs).",
         action: "Fix the request; sending it again unchanged gives the same answer. `detail` names the first place the parser stopped.",
+    },
+    Entry {
+        code: Code::MalformedRequest,
+        status: StatusCode::BAD_REQUEST,
+        title: "Malformed request",
+        meaning: "The request is not HTTP/1.1 the server can read: a malformed request line or header, a `Content-Length` that is not one number, both `Content-Length` and `Transfer-Encoding`, or a broken chunked body. The connection is closed after this answer.",
+        action: "Fix the client; sending it again unchanged gives the same answer.",
     },
     Entry {
         code: Code::Unauthorized,
@@ -152,11 +162,25 @@ pub const CATALOGUE: &[Entry] = &[
         action: "Wait the `Retry-After` seconds, then retry.",
     },
     Entry {
+        code: Code::HeadersTooLarge,
+        status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        title: "Request header fields too large",
+        meaning: "The request's head is larger than 8 KiB or has more than 64 header fields. The connection is closed after this answer.",
+        action: "Send fewer or shorter headers.",
+    },
+    Entry {
         code: Code::Internal,
         status: StatusCode::INTERNAL_SERVER_ERROR,
         title: "Internal error",
         meaning: "A bug or a damaged database; the cause is in the server's log, under the response's `x-request-id`.",
         action: "Report it with the `x-request-id`. A retry with the same `Idempotency-Key` is safe.",
+    },
+    Entry {
+        code: Code::NotImplemented,
+        status: StatusCode::NOT_IMPLEMENTED,
+        title: "Not implemented",
+        meaning: "The request's body uses a transfer coding other than `chunked`. The connection is closed after this answer.",
+        action: "Send the body with `Content-Length` or `Transfer-Encoding: chunked`.",
     },
     Entry {
         code: Code::Overloaded,
@@ -191,6 +215,7 @@ impl Code {
     pub fn as_str(self) -> &'static str {
         match self {
             Code::MalformedJson => "malformed_json",
+            Code::MalformedRequest => "malformed_request",
             Code::Unauthorized => "unauthorized",
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
@@ -205,7 +230,9 @@ impl Code {
             Code::ValidationFailed => "validation_failed",
             Code::IdempotencyKeyReused => "idempotency_key_reused",
             Code::RateLimited => "rate_limited",
+            Code::HeadersTooLarge => "headers_too_large",
             Code::Internal => "internal",
+            Code::NotImplemented => "not_implemented",
             Code::Overloaded => "overloaded",
             Code::Unavailable => "unavailable",
             Code::TooManyStreams => "too_many_streams",

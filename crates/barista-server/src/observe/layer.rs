@@ -16,21 +16,20 @@
 //! overloaded replica is alive, and must not be restarted or taken out of
 //! rotation for being busy.
 //!
-//! A request with a body is admitted only once its body has arrived (within
-//! the body timeout; 408 otherwise): a client that uploads slowly holds a
-//! connection, never a slot that others need.
+//! A request reaches the layer with its body read whole (`conn.rs` does it,
+//! within the body timeout): a client that uploads slowly holds a connection,
+//! never a slot that others need. A body the connection refused (408, 413, a
+//! broken chunked body) is answered here, so it is logged and counted.
 
 use super::admission::{Adaptive, Admitted, Class};
 use super::metrics::{Metrics, method_index};
 use super::routes::RouteTemplates;
+use crate::conn::BodyRefused;
 use crate::error::ApiError;
-use crate::extract::BODY_LIMIT;
 use crate::problem::Code;
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use futures_util::future::{BoxFuture, Either};
-use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -44,7 +43,7 @@ use tower_service::Service;
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
 
-const REQUEST_ID: &str = "x-request-id";
+pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// What every request through the layer shares.
 pub struct Shared {
@@ -54,7 +53,6 @@ pub struct Shared {
     max_in_flight: i64,
     /// The limit on requests that go to the database.
     database: Arc<Adaptive>,
-    body_timeout: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -63,12 +61,7 @@ pub struct ObserveLayer {
 }
 
 impl ObserveLayer {
-    pub fn new(
-        metrics: Arc<Metrics>,
-        routes: Arc<RouteTemplates>,
-        max_in_flight: usize,
-        body_timeout: std::time::Duration,
-    ) -> Self {
+    pub fn new(metrics: Arc<Metrics>, routes: Arc<RouteTemplates>, max_in_flight: usize) -> Self {
         let database = Arc::new(Adaptive::new(if max_in_flight == 0 {
             usize::MAX >> 1
         } else {
@@ -82,7 +75,6 @@ impl ObserveLayer {
                 routes,
                 max_in_flight,
                 database,
-                body_timeout,
             }),
         }
     }
@@ -114,7 +106,7 @@ thread_local! {
 
 /// A fresh id: 16 hex digits, from a randomly seeded per-thread sequence
 /// (the hex is written by hand: `format!` showed in the profile).
-fn new_request_id() -> HeaderValue {
+pub(crate) fn new_request_id() -> HeaderValue {
     let n = NEXT_ID.with(|c| {
         let n = c.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
         c.set(n);
@@ -141,12 +133,10 @@ fn shop_of(path: &str) -> &str {
         .unwrap_or("")
 }
 
-type Handled = BoxFuture<'static, Result<Response, Infallible>>;
-
 pin_project! {
     pub struct Observed<F> {
         #[pin]
-        inner: Option<Instrumented<Either<F, Handled>>>,
+        inner: Option<Instrumented<F>>,
         // The answer when the request was shed instead of admitted.
         shed: Option<Response>,
         start: Instant,
@@ -207,15 +197,6 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for Observed<F> {
     }
 }
 
-/// Whether a request brings a body to read before it is admitted.
-fn has_body(req: &Request) -> bool {
-    let headers = req.headers();
-    headers.contains_key(header::TRANSFER_ENCODING)
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0")
-}
-
 /// A request turned away at admission.
 struct Refused;
 
@@ -247,52 +228,6 @@ impl Shared {
         }
         Ok(None)
     }
-
-    /// Reads a request's body within the body timeout and limit, before admission.
-    async fn read_body(&self, req: Request) -> Result<Request, Response> {
-        let (parts, body) = req.into_parts();
-        let too_large = || {
-            ApiError::new(
-                Code::PayloadTooLarge,
-                format!("the body must be at most {BODY_LIMIT} bytes"),
-            )
-            .into_response()
-        };
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
-            return Err(too_large());
-        }
-        let limited = http_body_util::Limited::new(body, BODY_LIMIT);
-        match tokio::time::timeout(self.body_timeout, limited.collect()).await {
-            Ok(Ok(collected)) => Ok(Request::from_parts(
-                parts,
-                axum::body::Body::from(collected.to_bytes()),
-            )),
-            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-            Ok(Err(_)) => Err(ApiError::malformed("the body could not be read").into_response()),
-            Err(_) => Err(ApiError::new(
-                Code::RequestTimeout,
-                format!(
-                    "the body did not arrive within {}s",
-                    self.body_timeout.as_secs_f64()
-                ),
-            )
-            .into_response()),
-        }
-    }
-}
-
-/// In flight for as long as it lives (a request admitted after its body arrived).
-struct Counted(Arc<Shared>);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.metrics.active_requests.add(-1);
-    }
 }
 
 impl<S> Service<Request> for Observe<S>
@@ -308,7 +243,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, mut req: Request) -> Self::Future {
         let start = Instant::now();
         let shared = &self.shared;
         let route = shared.routes.find(req.uri().path());
@@ -343,31 +278,15 @@ where
             admitted: None,
             log,
         };
-        if has_body(&req) {
-            // Admitted once the body is in: the layer's own future does it all.
-            let (shared, mut inner) = (self.shared.clone(), self.inner.clone());
-            let handled: Handled = Box::pin(async move {
-                let req = match shared.read_body(req).await {
-                    Ok(req) => req,
-                    Err(refused) => return Ok(refused),
-                };
-                let admitted = match shared.admit(class) {
-                    Ok(admitted) => admitted,
-                    Err(Refused) => return Ok(overloaded()),
-                };
-                let _counted = (class != Class::Exempt).then(|| Counted(shared.clone()));
-                let response = inner.call(req).await;
-                drop(admitted);
-                response
-            });
-            observed.inner = Some(Either::Right(handled).instrument(span));
+        if let Some(refused) = req.extensions_mut().remove::<BodyRefused>() {
+            observed.shed = Some(refused.0.into_response());
             return observed;
         }
         match shared.admit(class) {
             Ok(admitted) => {
                 observed.counted = class != Class::Exempt;
                 observed.admitted = admitted;
-                observed.inner = Some(Either::Left(self.inner.call(req)).instrument(span));
+                observed.inner = Some(self.inner.call(req).instrument(span));
             }
             Err(Refused) => observed.shed = Some(overloaded()),
         }

@@ -304,6 +304,12 @@ pub const ROUTES: &[RouteSpec] = &[
 
 /// Who may call `method template`, as the table declares it.
 pub fn auth_of(method: &Method, template: &str) -> Option<Auth> {
+    // HEAD is answered by the GET route (axum's rule), with the GET's access.
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
     ROUTES
         .iter()
         .find(|r| r.method == method && r.path == template)

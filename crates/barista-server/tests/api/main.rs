@@ -15,3 +15,4 @@ mod orders;
 mod properties;
 mod retention;
 mod shops;
+mod wire;
