@@ -43,6 +43,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     pub body_timeout: Duration,
     pub drain_timeout: Duration,
+    /// Before draining, how long `/readyz` fails while everything else is served.
+    pub shutdown_delay: Duration,
 }
 
 impl Default for Limits {
@@ -53,6 +55,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
         }
     }
 }
@@ -191,6 +194,8 @@ async fn wait_for_request<S>(
     ctx: &mut Ctx<S>,
 ) -> Result<(), Closed> {
     tokio::select! {
+        // A request already here when draining starts is still served.
+        biased;
         ready = stream.readable() => ready.map_err(|_| Closed)?,
         () = tokio::time::sleep(ctx.limits.idle_timeout) => return Err(Closed),
         () = stopping(&mut ctx.shutdown) => return Err(Closed),

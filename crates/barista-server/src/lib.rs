@@ -81,9 +81,21 @@ pub async fn run(
     );
     let limits = state.config.limits.clone();
     let metrics = state.metrics.clone();
+    let stopping = state.clone();
     let app = layer.layer(routes::router(state));
     tokio::spawn(async move {
         shutdown.await;
+        stopping
+            .unready
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let delay = stopping.config.limits.shutdown_delay;
+        if !delay.is_zero() {
+            tracing::info!(
+                delay_s = delay.as_secs_f64(),
+                "shutting down: /readyz fails, serving on until the delay passes"
+            );
+            tokio::time::sleep(delay).await;
+        }
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = drain.send(true);
     });

@@ -91,8 +91,11 @@ pub struct Shared {
     /// One reader of events per shop with streams open, fanned out to them.
     pub hub: crate::hub::Hub,
     rate_limit: Option<ShopRateLimit>,
-    /// Becomes `true` when shutdown starts: SSE streams end, `/readyz` fails.
+    /// Becomes `true` when draining starts: SSE streams end, `/readyz` fails.
     pub draining: watch::Receiver<bool>,
+    /// Set when shutdown is asked for: `/readyz` fails from then on, before
+    /// draining starts (`--shutdown-delay` later).
+    pub unready: std::sync::atomic::AtomicBool,
 }
 
 impl std::ops::Deref for AppState {
@@ -128,6 +131,7 @@ impl AppState {
                 shops: Shops::default(),
                 rate_limit,
                 draining,
+                unready: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -166,6 +170,10 @@ impl AppState {
 
     pub fn rate_limited(&self) -> bool {
         self.rate_limit.is_some()
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.unready.load(std::sync::atomic::Ordering::Relaxed) || self.is_draining()
     }
 
     pub fn is_draining(&self) -> bool {

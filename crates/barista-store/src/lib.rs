@@ -27,6 +27,7 @@ mod value;
 pub use error::StoreError;
 pub use feed::Feed;
 pub use records::{Event, EventPos, OrderPage, Placed, PoolStats, Purged};
+pub use schema::SCHEMA_VERSION;
 pub use transactions::{ItemWrite, MenuChange};
 
 use async_trait::async_trait;

@@ -10,6 +10,18 @@
 /// keys keep the order id), stock changes counted per item for the menu version.
 /// 3: keys found by age, so expired ones are purged without a scan; orders
 /// listed and claimed by `created_at` (order ids are random from here on).
+/// The schema version this build writes (one per migration).
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// A database whose schema is `found`, newer than this build knows: refused,
+/// since this build would write rows the newer schema does not expect.
+pub(crate) fn newer_than_this_build(found: usize) -> crate::StoreError {
+    crate::StoreError::Config(format!(
+        "the database's schema is version {found}, newer than this barista's ({SCHEMA_VERSION}): \
+         run the barista release that wrote it, or a newer one"
+    ))
+}
+
 pub(crate) const MIGRATIONS: &[&str] = &[
     "
 CREATE TABLE shops (

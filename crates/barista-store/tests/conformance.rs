@@ -499,8 +499,9 @@ async fn futures_poll_once<F: std::future::Future + Unpin>(mut f: F) -> Option<F
 /// (`scripts/with-postgres`, used by `scripts/test`, always does).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_postgres_store_passes_the_conformance_story() {
-    let Ok(url) = std::env::var("BARISTA_TEST_POSTGRES_URL") else {
-        eprintln!("not run: BARISTA_TEST_POSTGRES_URL is unset (scripts/with-postgres sets it)");
+    let Some(url) =
+        barista_testkit::postgres_url("the_postgres_store_passes_the_conformance_story")
+    else {
         return;
     };
     let store = barista_store::open(&url, &Default::default())

@@ -11,11 +11,11 @@ struct Server {
     ca: String,
 }
 
-fn server() -> Server {
-    let url = std::env::var("BARISTA_TEST_POSTGRES_URL")
-        .expect("BARISTA_TEST_POSTGRES_URL: run under scripts/with-postgres (scripts/test does)");
+/// The private server, or `None` when the run skips PostgreSQL (`barista_testkit`).
+fn server(test: &str) -> Option<Server> {
+    let url = barista_testkit::postgres_url(test)?;
     let ca = std::env::var("BARISTA_TEST_POSTGRES_CA").expect("BARISTA_TEST_POSTGRES_CA");
-    Server { url, ca }
+    Some(Server { url, ca })
 }
 
 /// Whether the connections named `app` are encrypted, as the server sees them.
@@ -43,7 +43,9 @@ async fn open(url: &str) -> Result<std::sync::Arc<dyn barista_store::Store>, Sto
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_full_connects_over_tls_to_a_server_its_ca_signed() {
-    let s = server();
+    let Some(s) = server("verify_full_connects_over_tls_to_a_server_its_ca_signed") else {
+        return;
+    };
     let app = "tls-verify-full";
     let url = format!(
         "{}?sslmode=verify-full&sslrootcert={}&application_name={app}",
@@ -57,7 +59,9 @@ async fn verify_full_connects_over_tls_to_a_server_its_ca_signed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_full_refuses_a_server_no_trusted_root_signed() {
-    let s = server();
+    let Some(s) = server("verify_full_refuses_a_server_no_trusted_root_signed") else {
+        return;
+    };
     // No sslrootcert: the built-in public roots, which never signed the test CA.
     let url = format!("{}?sslmode=verify-full", s.url);
     let refused = open(&url)
@@ -72,7 +76,9 @@ async fn verify_full_refuses_a_server_no_trusted_root_signed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn require_encrypts_without_checking_and_disable_does_not_encrypt() {
-    let s = server();
+    let Some(s) = server("require_encrypts_without_checking_and_disable_does_not_encrypt") else {
+        return;
+    };
     for (mode, tls) in [("require", true), ("prefer", true), ("disable", false)] {
         let app = format!("tls-{mode}");
         let url = format!("{}?sslmode={mode}&application_name={app}", s.url);
@@ -135,7 +141,9 @@ fn unique(prefix: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_that_finds_no_free_connection_in_time_is_unavailable() {
-    let s = server();
+    let Some(s) = server("a_request_that_finds_no_free_connection_in_time_is_unavailable") else {
+        return;
+    };
     let options = OpenOptions {
         pool_size: 1,
         pool_timeout: Duration::from_millis(200),
@@ -171,7 +179,9 @@ async fn a_request_that_finds_no_free_connection_in_time_is_unavailable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_statement_past_its_timeout_is_unavailable_and_changes_nothing() {
-    let s = server();
+    let Some(s) = server("a_statement_past_its_timeout_is_unavailable_and_changes_nothing") else {
+        return;
+    };
     let options = OpenOptions {
         statement_timeout: Duration::from_millis(300),
         ..OpenOptions::default()

@@ -126,6 +126,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BARISTA_BODY_TIMEOUT", default_value = "10s", value_parser = crate::lab::positive_duration)]
     pub body_timeout: std::time::Duration,
 
+    /// On SIGTERM, first answer `/readyz` with 503 for this long while serving as usual, so a
+    /// balancer that polls readiness stops sending here before the listener closes (0: drain at once).
+    #[arg(long, env = "BARISTA_SHUTDOWN_DELAY", default_value = "0s", value_parser = crate::lab::any_duration)]
+    pub shutdown_delay: std::time::Duration,
+
     /// On SIGTERM, requests in flight get this long to finish before their connections are closed.
     #[arg(long, env = "BARISTA_DRAIN_TIMEOUT", default_value = "10s", value_parser = crate::lab::positive_duration)]
     pub drain_timeout: std::time::Duration,

@@ -38,6 +38,11 @@ pub fn positive_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// A duration, zero included.
+pub fn any_duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text)
+}
+
 /// A duration of at least a second (one load step).
 fn step_duration(text: &str) -> Result<Duration, String> {
     match parse_duration(text)? {

@@ -28,7 +28,11 @@ pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     barista_store::open(&args.db.database, &args.db.options())
         .await
         .with_context(|| format!("cannot migrate {}", args.db.database))?;
-    println!("schema of {} is up to date", args.db.database);
+    println!(
+        "schema of {} is up to date (version {})",
+        args.db.database,
+        barista_store::SCHEMA_VERSION
+    );
     Ok(())
 }
 
@@ -112,6 +116,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             idle_timeout: args.idle_timeout,
             body_timeout: args.body_timeout,
             drain_timeout: args.drain_timeout,
+            shutdown_delay: args.shutdown_delay,
         },
         streams: barista_server::hub::StreamLimits {
             total: args.max_streams,

@@ -84,16 +84,70 @@ async fn serve_creates_the_demo_shop_once_and_stops_gracefully_on_sigterm() {
     let exit = server.child.wait().unwrap();
     assert!(exit.success(), "a SIGTERM stop is a clean exit: {exit:?}");
 
-    // The second start finds the shop and prints no new key.
-    let mut again = start(&db, &["--no-demo"]);
+    // The second start, with the demo asked for again, finds the shop: it
+    // prints no new key, and the first key is still the shop's.
+    let mut again = serve(serve_command(Command::new(BIN), &db, &[]), 1);
     let res = c
         .get(format!("{}/v1/shops/demo", again.base))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    again.child.kill().unwrap();
-    let _ = again.child.wait();
+    let claim = c
+        .post(format!("{}/v1/shops/demo/queue/claim", again.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(claim.status(), 204, "the first key still opens the shop");
+    let printed = again.stop();
+    assert!(
+        !printed
+            .iter()
+            .any(|l| l.contains("bsk_") || l.contains("created the demo shop")),
+        "no second demo shop: {printed:?}"
+    );
+}
+
+/// Three servers started at once on one empty database: all serve, one demo
+/// shop is made, and one key is printed.
+#[tokio::test]
+async fn servers_starting_together_on_an_empty_database_make_one_demo_shop() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("race.db");
+    let mut servers: Vec<Served> = std::thread::scope(|s| {
+        let starting: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| serve(serve_command(Command::new(BIN), &db, &[]), 1)))
+            .collect();
+        starting.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let c = client();
+    for server in &servers {
+        let res = c
+            .get(format!("{}/v1/shops/demo/menu", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "every server serves the demo menu");
+    }
+    let alive = serve(serve_command(Command::new(BIN), &db, &[]), 1);
+    let mut keys = Vec::new();
+    for server in &mut servers {
+        keys.extend(
+            server
+                .stop()
+                .into_iter()
+                .filter(|l| l.trim().starts_with("bsk_")),
+        );
+    }
+    assert_eq!(keys.len(), 1, "one demo shop, one key: {keys:?}");
+    let claim = c
+        .post(format!("{}/v1/shops/demo/queue/claim", alive.base))
+        .bearer_auth(keys[0].trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(claim.status(), 204, "the printed key is the shop's");
 }
 
 #[test]
@@ -106,7 +160,36 @@ fn migrate_applies_the_schema_and_bad_urls_are_explained() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert!(db.exists());
+    let said = String::from_utf8_lossy(&out.stdout);
+    let version = barista_store::SCHEMA_VERSION;
+    assert!(
+        said.contains(&format!("up to date (version {version})")),
+        "{said}"
+    );
+    let at: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(at, version as i64, "the schema is applied");
+    // Twice is the same; a database newer than this build is refused.
+    let again = Command::new(BIN)
+        .args(["migrate", "--database"])
+        .arg(format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{again:?}");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(&format!("PRAGMA user_version = {}", version + 1))
+        .unwrap();
+    let newer = Command::new(BIN)
+        .args(["migrate", "--database"])
+        .arg(format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    assert!(!newer.status.success());
+    let said = String::from_utf8_lossy(&newer.stderr);
+    assert!(said.contains("newer than this barista"), "{said}");
     let out = Command::new(BIN)
         .args(["migrate", "--database", "mysql://nope"])
         .output()
@@ -314,4 +397,159 @@ async fn json_logs_have_one_line_per_request_with_its_id_route_status_and_shop()
         1,
         "one line per request"
     );
+}
+
+/// SIGTERM on the real binary with `--shutdown-delay`: `/readyz` fails at once
+/// while new requests are still served; then draining ends the event streams,
+/// a request already in flight (its body still arriving) completes, and the
+/// process exits 0 with every acknowledged order kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_fails_readiness_first_then_drains_requests_and_streams() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("drain.db");
+    // The delay is a safety net, not a bet: the test moves on as soon as it
+    // sees each step, and only needs the delay to outlast two requests.
+    let mut server = serve(
+        serve_command(
+            Command::new(BIN),
+            &db,
+            // A body timeout past the delay: the request in flight waits it out.
+            &["--shutdown-delay", "10s", "--body-timeout", "60s"],
+        ),
+        4,
+    );
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    // A fresh connection per request: a new client must see each step.
+    let c = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let order = |name: &str| {
+        json!({"customer_name": name, "lines": [{"item_id": "espresso", "quantity": 1}]})
+            .to_string()
+    };
+    let placed: Value = c
+        .post(format!("{}/v1/shops/demo/orders", server.base))
+        .header("content-type", "application/json")
+        .body(order("Before"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first = placed["id"].as_str().unwrap().to_owned();
+
+    // An open stream on that order, its current state read.
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(
+            format!("GET /v1/shops/demo/orders/{first}/events HTTP/1.1\r\nhost: x\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("placed") {
+        let mut chunk = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the stream opened");
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    // A request in flight: its head is in, its body is not.
+    let late = order("In flight");
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(
+        format!(
+            "POST /v1/shops/demo/orders HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+            late.len(),
+            &late[..10]
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+
+    let term = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    // Readiness fails...
+    let mut unready = false;
+    for _ in 0..1000 {
+        let status = c
+            .get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 503 {
+            unready = true;
+            break;
+        }
+        assert_eq!(status, 200);
+    }
+    assert!(unready, "/readyz answers 503 once SIGTERM arrives");
+    // ...while a new client is still served.
+    let during = c
+        .post(format!("{}/v1/shops/demo/orders", server.base))
+        .header("content-type", "application/json")
+        .body(order("During"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(during.status(), 201, "served during the delay");
+    let during: Value = during.json().await.unwrap();
+
+    // Draining ends the stream: its last chunk arrives and the server closes it.
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut rest))
+        .await
+        .expect("the stream ends when draining starts")
+        .unwrap();
+    seen.extend_from_slice(&rest);
+    assert!(
+        String::from_utf8_lossy(&seen).ends_with("0\r\n\r\n"),
+        "the stream ended cleanly: {}",
+        String::from_utf8_lossy(&seen)
+    );
+    // The request in flight completes, and its connection is closed after it.
+    slow.write_all(&late.as_bytes()[10..]).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), slow.read_to_string(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    let exit = tokio::task::spawn_blocking(move || {
+        let exit = server.child.wait().unwrap();
+        drop(server);
+        exit
+    })
+    .await
+    .unwrap();
+    assert!(exit.success(), "a drained stop exits 0: {exit:?}");
+
+    // All three acknowledged orders are there after a restart.
+    let again = serve(serve_command(Command::new(BIN), &db, &["--no-demo"]), 1);
+    let in_flight: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    for id in [
+        first.as_str(),
+        during["id"].as_str().unwrap(),
+        in_flight["id"].as_str().unwrap(),
+    ] {
+        let res = c
+            .get(format!("{}/v1/shops/demo/orders/{id}", again.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "order {id} was kept");
+    }
 }

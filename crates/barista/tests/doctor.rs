@@ -106,12 +106,26 @@ fn the_doctor_tells_each_problem_apart_and_reads_a_real_barista() {
     let cases = [
         ("none", "p99<100ms,errors<1%", "16", "healthy"),
         ("slow", "p99<100ms,errors<1%", "16", "performance"),
-        ("cpu", "p99<15ms,errors<1%", "32", "capacity"),
+        ("cpu", "p99<30ms,errors<1%", "32", "capacity"),
         ("lock", "p99<20ms,errors<1%", "64", "contention"),
         ("crosstalk", "p99<500ms,errors<1%", "16", "coherency"),
     ];
     for (kind, slo, max, verdict) in cases {
         let server = problem(kind);
+        // The CPU-bound server is held to half a core, so a busy machine
+        // cannot take its CPU and make saturation look like contention.
+        let _cap = if kind == "cpu" {
+            match barista_testkit::CpuCap::new(
+                "the_doctor_tells_each_problem_apart",
+                server.child.id(),
+                0.5,
+            ) {
+                Some(cap) => Some(cap),
+                None => continue,
+            }
+        } else {
+            None
+        };
         let d = diagnose(&server, slo, max);
         assert_eq!(d["verdict"], verdict, "{kind}: {d:#}");
         assert!(
@@ -146,6 +160,16 @@ fn a_real_barista_is_read_through_its_metrics() {
         serve_command(pinned(0, BIN), &dir.path().join("doc.db"), &[]),
         4, // the metrics line and the demo banner
     );
+    // Held to a fifth of a core: Barista then runs out of CPU long before the
+    // generator or the disk, and gets its fifth even when a build runs beside
+    // it, so the verdict is capacity on any machine.
+    let Some(_cap) = barista_testkit::CpuCap::new(
+        "a_real_barista_is_read_through_its_metrics",
+        server.child.id(),
+        0.2,
+    ) else {
+        return;
+    };
     let metrics = server.metrics.clone().expect("a metrics listener");
     let json = dir.path().join("d.json");
     let out = doctor(&[
@@ -157,11 +181,11 @@ fn a_real_barista_is_read_through_its_metrics() {
         "--metrics",
         &metrics,
         "--budget",
-        "8s",
+        "10s",
         "--max-connections",
-        "8",
+        "32",
         "--slo",
-        "p99<2s,errors<1%",
+        "p99<5s,errors<1%",
         "--target-rate",
         "100000",
         "--json",
@@ -173,17 +197,12 @@ fn a_real_barista_is_read_through_its_metrics() {
         String::from_utf8_lossy(&out.stderr)
     );
     let d: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    // Pinned to one core with orders waiting on fsync, Barista may honestly be
-    // healthy, at capacity, or queueing on its writer: this case is about reading
-    // its metrics, so any verdict will do, with the evidence they give.
-    let verdicts = [
-        "healthy",
-        "performance",
-        "capacity",
-        "contention",
-        "coherency",
-    ];
-    assert!(verdicts.contains(&d["verdict"].as_str().unwrap()), "{d:#}");
+    assert_eq!(d["verdict"], "capacity", "{d:#}");
+    let allowance = d["cpu_allowance_cores"].as_f64().unwrap();
+    assert!(
+        (allowance - 0.2).abs() < 0.01,
+        "the cap is read: {allowance}"
+    );
     let evidence = d["evidence"].to_string();
     assert!(
         evidence.contains("slowest route") && evidence.contains("database operations waited"),
@@ -201,7 +220,6 @@ fn a_real_barista_is_read_through_its_metrics() {
         d["db_pool_wait_ms"].as_f64().is_some(),
         "orders touched the database"
     );
-    assert!(d["cpu_allowance_cores"].as_f64().unwrap() > 0.0);
     assert!(
         d["replicas_needed"].as_u64().unwrap() >= 1,
         "an estimate for --target-rate"

@@ -16,7 +16,7 @@ pub async fn healthz() -> Response {
 
 /// Readiness: the database answers and the server is not shutting down.
 pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
-    if state.is_draining() {
+    if state.is_stopping() {
         return Err(ApiError::unavailable(
             Code::Unavailable,
             "the server is shutting down",

@@ -95,8 +95,31 @@ pub async fn spawn_app_with(config: Config, options: OpenOptions) -> App {
     } else {
         format!("sqlite://{}", db_path.display())
     };
+    spawn_on(config, options, url, db_path, dir).await
+}
+
+impl App {
+    /// Another server over this one's database (a second replica), with `config`.
+    pub async fn spawn_beside(&self, config: Config) -> App {
+        spawn_on(
+            config,
+            OpenOptions::default(),
+            self.db_url.clone(),
+            self.db_path.clone(),
+            tempfile::tempdir().unwrap(),
+        )
+        .await
+    }
+}
+
+async fn spawn_on(
+    config: Config,
+    options: OpenOptions,
+    url: String,
+    db_path: std::path::PathBuf,
+    dir: tempfile::TempDir,
+) -> App {
     let store = barista_store::open(&url, &options).await.unwrap();
-    let url = url.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let ops_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -85,14 +85,11 @@ async fn twenty_concurrent_requests_with_one_idempotency_key_make_one_order() {
     let mut fresh = 0;
     for task in tasks {
         let (status, replayed, body) = task.await.unwrap();
-        match status {
-            201 => {
-                ids.insert(body["id"].as_str().unwrap().to_owned());
-                fresh += usize::from(!replayed);
-            }
-            409 => assert_eq!(body["code"], "idempotency_key_in_use"),
-            other => panic!("unexpected {other}: {body}"),
-        }
+        // A duplicate that arrives while the first runs waits for it and
+        // replays its answer (no 409 exists for that in the contract).
+        assert_eq!(status, 201, "{body}");
+        ids.insert(body["id"].as_str().unwrap().to_owned());
+        fresh += usize::from(!replayed);
     }
     assert_eq!(ids.len(), 1, "every answer names the same order");
     assert_eq!(fresh, 1, "exactly one answer created it");

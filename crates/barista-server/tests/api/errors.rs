@@ -300,24 +300,23 @@ async fn a_slow_upload_holds_no_slot_and_gets_408_when_its_body_is_late() {
 
 #[tokio::test]
 async fn a_database_locked_by_another_process_gives_503_unavailable_and_no_order() {
-    if on_postgres() {
-        // A file lock held by another process is SQLite's way to be unavailable.
-        return;
-    }
+    // SQLite: another process holds the database's write lock past the busy
+    // timeout. PostgreSQL: another session holds the item's row past the
+    // statement timeout.
     let options = OpenOptions {
         busy_timeout: Duration::from_millis(100),
+        statement_timeout: Duration::from_millis(300),
         ..OpenOptions::default()
     };
     let app = spawn_app_with(config(), options).await;
     let key = app.shop_with_menu("locked").await;
-    let lock = rusqlite::Connection::open(&app.db_path).unwrap();
-    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let lock = hold_write_lock(&app, "locked", "bun").await;
     let res = app
         .order("locked", json!([{"item_id": "bun", "quantity": 1}]))
         .await;
     assert_eq!(res.headers()["retry-after"], "1");
     assert_problem(res, 503, "unavailable").await;
-    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
     let list: serde_json::Value = app
         .get("/v1/shops/locked/orders", Some(&key))
         .await
@@ -403,6 +402,7 @@ async fn a_request_in_flight_when_shutdown_starts_still_completes() {
     app.shop_with_menu("draining").await;
     let body = br#"{"customer_name": "Late", "lines": [{"item_id": "bun", "quantity": 1}]}"#;
     let addr = app.base.trim_start_matches("http://").to_owned();
+    let before = app.gauge("barista_open_connections").await;
     let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = format!(
         "POST /v1/shops/draining/orders HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
@@ -410,15 +410,10 @@ async fn a_request_in_flight_when_shutdown_starts_still_completes() {
     );
     conn.write_all(head.as_bytes()).await.unwrap();
     conn.write_all(&body[..10]).await.unwrap();
-    // Make sure the server has the request before shutdown starts.
-    let mut ready = false;
-    for _ in 0..200 {
-        if app.get("/readyz", None).await.status() == 200 {
-            ready = true;
-            break;
-        }
-    }
-    assert!(ready);
+    // Shutdown starts only once the server has taken the connection (a
+    // connection still in the kernel's backlog is not in flight).
+    app.wait_gauge("barista_open_connections", |n| n > before)
+        .await;
     app.shut_down();
     conn.write_all(&body[10..]).await.unwrap();
     let mut answer = String::new();

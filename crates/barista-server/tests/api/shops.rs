@@ -139,14 +139,26 @@ async fn each_role_serves_its_part_and_points_the_rest_elsewhere() {
         "{body}"
     );
 
-    let menu = spawn_app_with(
-        Config {
+    // A menu replica over the same database serves the menu the orders
+    // replica's shop has, and the shop.
+    let menu = orders
+        .spawn_beside(Config {
             role: Role::Menu,
             ..config()
-        },
-        Default::default(),
-    )
-    .await;
+        })
+        .await;
+    let served = menu.get("/v1/shops/roles/menu", None).await;
+    assert_eq!(served.status(), 200);
+    let served: serde_json::Value = served.json().await.unwrap();
+    assert!(
+        served["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == "bun"),
+        "{served}"
+    );
+    assert_eq!(menu.get("/v1/shops/roles", None).await.status(), 200);
     let refused = menu
         .post_json(
             "/v1/shops",

@@ -66,9 +66,7 @@ impl Postgres {
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
         tokio::spawn(connection);
-        schema::migrate(&mut client)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("cannot apply the schema: {e}")))?;
+        schema::migrate(&mut client).await?;
         drop(client);
         let manager = Manager::from_config(
             config.clone(),

@@ -1,11 +1,19 @@
 //! Applying the migrations of `schema.rs` to PostgreSQL, one replica at a
 //! time (an advisory lock), tracked in `barista_schema`.
 
-use crate::schema::{MIGRATIONS, POSTGRES};
+use crate::StoreError;
+use crate::schema::{MIGRATIONS, POSTGRES, newer_than_this_build};
 use tokio_postgres::Client;
 
-/// Brings the schema up to date, one replica at a time (an advisory lock).
-pub(crate) async fn migrate(client: &mut Client) -> Result<usize, tokio_postgres::Error> {
+/// Brings the schema up to date, one replica at a time (an advisory lock). A
+/// database newer than this build is refused.
+pub(crate) async fn migrate(client: &mut Client) -> Result<usize, StoreError> {
+    let failed =
+        |e: tokio_postgres::Error| StoreError::Unavailable(format!("cannot apply the schema: {e}"));
+    apply(client).await.map_err(failed)?
+}
+
+async fn apply(client: &mut Client) -> Result<Result<usize, StoreError>, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock(7146501)", &[])
         .await?;
@@ -16,6 +24,9 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<usize, tokio_postgres
         .await?
         .map(|r| r.get(0))
         .unwrap_or(0);
+    if current.max(0) as usize > MIGRATIONS.len() {
+        return Ok(Err(newer_than_this_build(current as usize)));
+    }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
         tx.batch_execute(&POSTGRES.spell(sql)).await?;
         tx.execute("DELETE FROM barista_schema", &[]).await?;
@@ -26,5 +37,5 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<usize, tokio_postgres
         .await?;
     }
     tx.commit().await?;
-    Ok(MIGRATIONS.len())
+    Ok(Ok(MIGRATIONS.len()))
 }

@@ -15,6 +15,28 @@ pub struct Served {
     pub metrics: Option<String>,
     /// Lines printed after the address lines (the demo shop's banner).
     pub lines: Vec<String>,
+    /// Every line printed after those, as it comes.
+    pub rest: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Served {
+    /// Stops the server with SIGTERM, checks it exits cleanly, and returns
+    /// everything it printed after its address line.
+    pub fn stop(&mut self) -> Vec<String> {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "a SIGTERM stop is a clean exit: {exit:?}");
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        let rest = self.rest.lock().unwrap();
+        self.lines.iter().chain(rest.iter()).cloned().collect()
+    }
 }
 
 impl Drop for Served {
@@ -58,12 +80,20 @@ pub fn serve(mut command: Command, following: usize) -> Served {
             lines.push(line);
         }
     }
-    std::thread::spawn(move || for _ in out {});
+    let rest = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = rest.clone();
+    let reader = std::thread::spawn(move || {
+        for line in out.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
     Served {
         child,
         base,
         metrics,
         lines,
+        rest,
+        reader: Some(reader),
     }
 }
 
