@@ -397,6 +397,84 @@ async fn retention(store: &dyn Store, slug: &str) {
     assert!(matches!(again, Placed::Created(ref o) if o.id != placed[0].id));
 }
 
+/// Races, on any backend: many baristas claiming at once claim every order
+/// exactly once and skip none; two cancels of one order give its stock back
+/// once (one wins, the other is an invalid move).
+async fn races(store: Arc<dyn Store>, slug: &str) {
+    let shop = new_shop(store.as_ref(), &format!("{slug}-race")).await;
+    store
+        .put_item(&shop, item_id("bun"), fields("Bun", 300, Some(1_000)))
+        .await
+        .unwrap();
+    const ORDERS: usize = 60;
+    let mut placed = std::collections::HashSet::new();
+    for _ in 0..ORDERS {
+        let Placed::Created(order) = store
+            .place_order(&shop, order_of(&[("bun", 1)]), None)
+            .await
+            .unwrap()
+        else {
+            panic!("not created")
+        };
+        placed.insert(order.id);
+    }
+    // Eight baristas claim until the queue is empty.
+    let mut baristas = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (store, shop) = (store.clone(), shop.clone());
+        baristas.spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(order) = store.claim_next(&shop).await.unwrap() {
+                assert_eq!(order.status, Status::Brewing);
+                mine.push(order.id);
+            }
+            mine
+        });
+    }
+    let mut claimed = Vec::new();
+    while let Some(mine) = baristas.join_next().await {
+        claimed.extend(mine.unwrap());
+    }
+    let unique: std::collections::HashSet<_> = claimed.iter().copied().collect();
+    assert_eq!(claimed.len(), ORDERS, "no order claimed twice");
+    assert_eq!(unique, placed, "every order claimed, none skipped");
+
+    // Two cancels of one order at once: one wins, stock comes back once.
+    let before = stock_of(store.as_ref(), &shop, "bun").await.unwrap();
+    let Placed::Created(order) = store
+        .place_order(&shop, order_of(&[("bun", 5)]), None)
+        .await
+        .unwrap()
+    else {
+        panic!("not created")
+    };
+    assert_eq!(
+        stock_of(store.as_ref(), &shop, "bun").await,
+        Some(before - 5)
+    );
+    let cancel = |store: Arc<dyn Store>, shop: Shop, id| async move {
+        store.set_status(&shop, id, Status::Cancelled).await
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(cancel(store.clone(), shop.clone(), order.id)),
+        tokio::spawn(cancel(store.clone(), shop.clone(), order.id)),
+    );
+    let outcomes = [a.unwrap(), b.unwrap()];
+    let won = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(won, 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Err(StoreError::InvalidTransition(_)))),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        stock_of(store.as_ref(), &shop, "bun").await,
+        Some(before),
+        "the stock came back once"
+    );
+}
+
 /// A fresh SQLite store in `dir`.
 async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
     barista_store::open(
@@ -407,11 +485,12 @@ async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
     .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sqlite_store_passes_the_conformance_story() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(&dir).await;
-    story(store, "sq").await;
+    story(store.clone(), "sq").await;
+    races(store, "sq").await;
 }
 
 #[tokio::test]
@@ -512,5 +591,6 @@ async fn the_postgres_store_passes_the_conformance_story() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    story(store, &format!("pg{nanos:x}")).await;
+    story(store.clone(), &format!("pg{nanos:x}")).await;
+    races(store, &format!("pg{nanos:x}")).await;
 }
