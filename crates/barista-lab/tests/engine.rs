@@ -1,6 +1,8 @@
-//! The load generator against test servers with known behaviour. Tolerances
-//! are wide: these check that the generator measures what the server does,
-//! not how fast this machine is.
+//! The load generator against test servers with known behaviour. They check
+//! what the generator measures, never how fast this machine is: latency has a
+//! floor the server sets (a 10 ms handler cannot measure under 10 ms) and no
+//! ceiling but a safety net; counts are the schedule's, which the generator
+//! keeps however late it runs; Little's law is an identity of the closed model.
 
 use axum::Router;
 use axum::routing::get;
@@ -75,8 +77,9 @@ async fn a_10ms_handler_measures_about_10ms_in_both_models() {
         load(&url, closed(5.0, 2)).await,
     ] {
         let p50 = percentile_ms(&outcome.total.corrected, 50.0);
+        // Histogram buckets round: 9.9 is the 10 ms floor, not a bug.
         assert!(
-            (9.5..25.0).contains(&p50),
+            (9.9..5_000.0).contains(&p50),
             "p50 {p50} ms (open: {})",
             outcome.open
         );
@@ -119,8 +122,13 @@ async fn closed_model_throughput_agrees_with_littles_law() {
     let throughput = outcome.total.responses() as f64 / outcome.elapsed.as_secs_f64();
     let little = 8.0 / mean_s;
     let ratio = throughput / little;
+    // Eight connections always busy: X = N / R, up to the requests cut at the
+    // run's two ends (at most 8 each, judged against how many completed).
+    let responses = outcome.total.responses() as f64;
+    let edge = 16.0 / responses;
+    assert!(responses >= 100.0, "{responses} responses");
     assert!(
-        (0.9..1.1).contains(&ratio),
+        (1.0 - 0.05 - edge..1.0 + 0.05 + edge).contains(&ratio),
         "throughput {throughput:.1}/s vs connections/mean {little:.1}/s"
     );
     assert!(

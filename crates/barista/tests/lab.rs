@@ -240,13 +240,22 @@ fn memory_stays_flat_over_a_long_run() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Samples, not waits for readiness: the run's length is fixed by --duration.
-    std::thread::sleep(Duration::from_secs(3));
-    let early = rss_kib(child.id());
-    std::thread::sleep(Duration::from_secs(5));
-    let late = rss_kib(child.id());
+    // RSS sampled all through the run: the most of its middle third (past
+    // start-up) against the most of its last (thirds of the samples, so a slow
+    // start on a busy machine moves them both).
+    let mut samples = Vec::new();
+    while child.try_wait().unwrap().is_none() {
+        let rss = rss_kib(child.id());
+        if rss > 0 {
+            samples.push(rss);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(child.wait().unwrap().success());
-    assert!(early > 0 && late > 0);
+    assert!(samples.len() >= 30, "{} samples", samples.len());
+    let third = samples.len() / 3;
+    let early = *samples[third..2 * third].iter().max().unwrap();
+    let late = *samples[2 * third..].iter().max().unwrap();
     assert!(
         late < early + 8 * 1024,
         "RSS grew from {early} KiB to {late} KiB"
