@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{BIN, Served, serve};
+use common::{BIN, Served, fresh_database, serve};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
@@ -24,23 +24,6 @@ impl Drop for Nginx {
 /// The private PostgreSQL, or `None` when the run skips it (`barista_testkit`).
 fn admin_url(test: &str) -> Option<String> {
     barista_testkit::postgres_url(test)
-}
-
-async fn fresh_database(admin: &str, name: &str) -> String {
-    let (client, connection) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let name = format!("{name}{}", std::process::id());
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .await
-        .unwrap();
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
 }
 
 fn replica(url: &str, cwd: &std::path::Path) -> Served {

@@ -10,7 +10,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{BIN, serve};
+use common::{BIN, fresh_database, serve};
 
 const SQLITE_FIXTURE: &str = include_str!("fixtures/schema-2.sqlite.sql");
 const POSTGRES_FIXTURE: &str = include_str!("fixtures/schema-2.postgres.sql");
@@ -162,18 +162,7 @@ async fn a_postgres_database_of_the_previous_release_is_upgraded_and_works() {
     ) else {
         return;
     };
-    let name = format!("upgrade_{}", std::process::id());
-    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name}"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        client.batch_execute(&sql).await.unwrap();
-    }
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let url = fresh_database(&admin, "upgrade").await;
     let (old, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();

@@ -112,3 +112,20 @@ pub fn serve_command(program: Command, db: &std::path::Path, extra: &[&str]) -> 
     .args(extra);
     c
 }
+
+/// A new, empty PostgreSQL database next to `admin`'s (dropped first if a
+/// previous run left it); its URL.
+pub async fn fresh_database(admin: &str, name: &str) -> String {
+    let (client, connection) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let name = format!("{name}{}", std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        client.batch_execute(&sql).await.unwrap();
+    }
+    format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+}

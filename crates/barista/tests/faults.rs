@@ -1,0 +1,318 @@
+//! Fault injection with the real binary over the real PostgreSQL of
+//! `scripts/with-postgres`, which this test crashes and restarts: customers
+//! keep ordering through it all, each order resent with its Idempotency-Key
+//! until it is acknowledged, as the contract tells clients to.
+//!
+//! 1. PostgreSQL is killed (`kill -9` of all its processes) under load: the
+//!    replica stays up, answers 503 with `Retry-After` (never a 500) and fails
+//!    `/readyz`; PostgreSQL restarts; the replica recovers by itself, and a
+//!    stream opened before the crash receives the events of orders placed
+//!    after it (the listener reconnected and re-read what it missed).
+//! 2. The replica is killed (`kill -9`) under load and started again.
+//!
+//! After both: every acknowledged order is stored exactly once, no key made
+//! two orders, and stock moved with the orders, nothing half-committed.
+
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{BIN, Served, fresh_database, serve};
+
+const ADMIN: &str = "faults-admin";
+const STOCK: i64 = 1_000_000;
+
+fn replica(url: &str) -> Served {
+    let mut c = Command::new(BIN);
+    c.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "off",
+        "--no-demo",
+        "--admin-token",
+        ADMIN,
+        "--db-pool-timeout",
+        "1s",
+        "--db-statement-timeout",
+        "2s",
+        "--database",
+        url,
+    ]);
+    serve(c, 0)
+}
+
+fn ctl(action: &str) {
+    let script = std::env::var("BARISTA_TEST_POSTGRES_CTL").expect("BARISTA_TEST_POSTGRES_CTL");
+    let status = Command::new(script).arg(action).status().unwrap();
+    assert!(status.success(), "PostgreSQL {action}");
+}
+
+/// What the customers saw.
+#[derive(Default)]
+struct Seen {
+    /// Idempotency-Key to the order id its 201 named.
+    acked: HashMap<String, String>,
+    unavailable: usize,
+    /// Answers that break the contract (a 5xx other than 503, a 503 without
+    /// Retry-After, a 4xx to a valid order).
+    wrong: Vec<String>,
+}
+
+/// Until a safety-net deadline, `check` is polled; panics with `what` past it.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn orders_survive_postgres_and_replica_crashes_exactly_once() {
+    let Some(admin) =
+        barista_testkit::postgres_url("orders_survive_postgres_and_replica_crashes_exactly_once")
+    else {
+        return;
+    };
+    let url = fresh_database(&admin, "faults").await;
+    let mut server = replica(&url);
+    let base = Arc::new(Mutex::new(server.base.clone()));
+    let c = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let created: Value = c
+        .post(format!("{}/v1/shops", server.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"slug": "faulty", "name": "Faulty", "currency": "EUR"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["staff_key"].as_str().unwrap().to_owned();
+    let put = c
+        .put(format!("{}/v1/shops/faulty/menu/items/bun", server.base))
+        .bearer_auth(&key)
+        .json(&json!({"name": "Bun", "category": "pastry", "price_cents": 300, "stock": STOCK}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+
+    // The staff stream, open from before the crash.
+    let mut stream = c
+        .get(format!("{}/v1/shops/faulty/events", server.base))
+        .bearer_auth(&key)
+        .timeout(Duration::from_secs(600))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let streamed = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let streamed = streamed.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(chunk)) = stream.chunk().await {
+                streamed
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+    };
+
+    // Eight customers order back to back, each resending its order with the
+    // same key until it is acknowledged.
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let customers: Vec<_> = (0..8)
+        .map(|i| {
+            let (seen, stop, base, attempts) =
+                (seen.clone(), stop.clone(), base.clone(), attempts.clone());
+            let c = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap();
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let idem = format!("c{i}-{n}");
+                    let body = json!({"customer_name": idem, "lines": [{"item_id": "bun", "quantity": 1 + n % 3}]});
+                    let give_up = Instant::now() + Duration::from_secs(120);
+                    loop {
+                        assert!(Instant::now() < give_up, "{idem} never acknowledged");
+                        attempts.fetch_add(1, Ordering::Relaxed);
+                        let url = format!("{}/v1/shops/faulty/orders", base.lock().unwrap());
+                        let sent = c
+                            .post(url)
+                            .header("idempotency-key", &idem)
+                            .json(&body)
+                            .send()
+                            .await;
+                        let Ok(res) = sent else {
+                            // The replica is down: try again shortly.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        };
+                        let status = res.status().as_u16();
+                        let retry_after = res.headers().contains_key("retry-after");
+                        let answer: Value = res.json().await.unwrap_or_default();
+                        let done = {
+                            let mut seen = seen.lock().unwrap();
+                            match status {
+                                201 => {
+                                    let id = answer["id"].as_str().unwrap().to_owned();
+                                    seen.acked.insert(idem.clone(), id);
+                                    true
+                                }
+                                503 if retry_after => {
+                                    seen.unavailable += 1;
+                                    false
+                                }
+                                _ => {
+                                    seen.wrong.push(format!("{status} {answer}"));
+                                    false
+                                }
+                            }
+                        };
+                        if done {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    let acked = || seen.lock().unwrap().acked.len();
+    eventually("orders before the crash", async || acked() >= 100).await;
+
+    // 1. PostgreSQL dies.
+    ctl("crash");
+    eventually("503s while PostgreSQL is down", async || {
+        seen.lock().unwrap().unavailable > 0
+    })
+    .await;
+    let ready = c
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503, "not ready without its database");
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the replica stays up"
+    );
+    let before_restart = acked();
+    ctl("start");
+    eventually("ready again after PostgreSQL returns", async || {
+        c.get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    eventually("orders after the restart", async || {
+        acked() >= before_restart + 100
+    })
+    .await;
+    // An order placed now reaches the stream opened before the crash.
+    let after: Value = c
+        .post(format!("{}/v1/shops/faulty/orders", server.base))
+        .json(&json!({"customer_name": "After the crash", "lines": [{"item_id": "bun", "quantity": 1}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let after_id = after["id"].as_str().unwrap().to_owned();
+    eventually("the old stream hears of a new order", async || {
+        streamed.lock().unwrap().contains(&after_id)
+    })
+    .await;
+    reader.abort();
+
+    // 2. The replica dies and comes back on a new port.
+    let before_kill = acked();
+    server.child.kill().unwrap(); // SIGKILL
+    let _ = server.child.wait();
+    server = replica(&url);
+    *base.lock().unwrap() = server.base.clone();
+    eventually("orders after the replica's restart", async || {
+        acked() >= before_kill + 100
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for customer in customers {
+        customer.await.unwrap();
+    }
+
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.wrong.is_empty(),
+        "answers off the contract: {:?}",
+        seen.wrong
+    );
+    eprintln!(
+        "{} orders acknowledged in {} attempts; {} answered 503 while PostgreSQL was down",
+        seen.acked.len(),
+        attempts.load(Ordering::Relaxed),
+        seen.unavailable
+    );
+    // Every order, read back once.
+    let mut stored = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page: Value = c
+            .get(format!(
+                "{}/v1/shops/faulty/orders?limit=200&cursor={cursor}",
+                server.base
+            ))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stored.extend(page["orders"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    let ids: Vec<&str> = stored.iter().map(|o| o["id"].as_str().unwrap()).collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "no order is stored twice");
+    // One order per key: every stored order is an acknowledged key's (or the
+    // one placed without a key after the crash).
+    assert_eq!(ids.len(), seen.acked.len() + 1, "one order per key");
+    for (idem, id) in &seen.acked {
+        assert!(unique.contains(id.as_str()), "{idem}'s order {id} was lost");
+    }
+    let taken: i64 = stored
+        .iter()
+        .map(|o| o["lines"][0]["quantity"].as_i64().unwrap())
+        .sum();
+    let menu: Value = c
+        .get(format!("{}/v1/shops/faulty/menu", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(menu["items"][0]["stock"].as_i64().unwrap(), STOCK - taken);
+}
