@@ -407,6 +407,32 @@ async fn two_replicas_behind_nginx_share_orders_menus_and_events() {
         0,
         "the replicas wrote no local file"
     );
+    drop((again, stream));
+
+    // A replica dies (kill -9): nginx sends everything to the other one; no
+    // client sees an error.
+    let mut fleet = fleet;
+    fleet.replicas[0].child.kill().unwrap();
+    let _ = fleet.replicas[0].child.wait();
+    let (lb, c) = (&fleet.lb, &fleet.client);
+    for i in 0..20 {
+        let menu = c
+            .get(format!("{lb}/v1/shops/twin/menu"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(menu.status(), 200, "menu read {i} after the kill");
+        let placed = c
+            .post(format!("{lb}/v1/shops/twin/orders"))
+            .header("idempotency-key", format!("after-kill-{i}"))
+            .json(
+                &json!({"customer_name": "Survivor", "lines": [{"item_id": "tea", "quantity": 1}]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(placed.status(), 201, "order {i} after the kill");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
