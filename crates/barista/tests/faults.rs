@@ -316,3 +316,55 @@ async fn orders_survive_postgres_and_replica_crashes_exactly_once() {
         .unwrap();
     assert_eq!(menu["items"][0]["stock"].as_i64().unwrap(), STOCK - taken);
 }
+
+/// Three replicas started at once on an empty PostgreSQL database, with the
+/// demo asked for: the schema is applied once (an advisory lock), all three
+/// serve, and exactly one demo shop and one key are made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_on_an_empty_database_make_one_demo_shop() {
+    let Some(admin) = barista_testkit::postgres_url(
+        "replicas_starting_together_on_an_empty_database_make_one_demo_shop",
+    ) else {
+        return;
+    };
+    let url = fresh_database(&admin, "racing").await;
+    let mut replicas: Vec<Served> = std::thread::scope(|s| {
+        let starting: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut c = Command::new(BIN);
+                    c.args([
+                        "serve",
+                        "--listen",
+                        "127.0.0.1:0",
+                        "--metrics-listen",
+                        "off",
+                        "--database",
+                        &url,
+                    ]);
+                    serve(c, 0)
+                })
+            })
+            .collect();
+        starting.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let c = reqwest::Client::new();
+    for replica in &replicas {
+        let res = c
+            .get(format!("{}/v1/shops/demo", replica.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "every replica serves the demo shop");
+    }
+    let mut keys = Vec::new();
+    for replica in &mut replicas {
+        keys.extend(
+            replica
+                .stop()
+                .into_iter()
+                .filter(|l| l.trim().starts_with("bsk_")),
+        );
+    }
+    assert_eq!(keys.len(), 1, "one demo shop, one key: {keys:?}");
+}
