@@ -209,6 +209,10 @@ async fn a_shop_over_its_request_budget_gets_429_with_retry_after() {
         200,
         "other shops are not limited"
     );
+    // The budget refills: after the advertised wait, customers are served.
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    let refilled = app.get("/v1/shops/busy-shop/menu", None).await;
+    assert_eq!(refilled.status(), 200, "served again after Retry-After");
 }
 
 #[tokio::test]
