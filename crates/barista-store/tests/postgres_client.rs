@@ -200,3 +200,109 @@ async fn a_statement_past_its_timeout_is_unavailable_and_changes_nothing() {
     let menu = store.menu(&shop).await.unwrap();
     assert!(menu.items.is_empty(), "the timed-out write changed nothing");
 }
+
+/// A deadlock that PostgreSQL breaks by aborting Barista's transaction is
+/// retried, and the order is made once. Another session holds the item's row;
+/// Barista's order claims its key, then waits for the row; the other session
+/// then waits for that key: a cycle. Barista waited first, so its deadlock
+/// check (after `deadlock_timeout`, 1 s) runs first and aborts it; the other
+/// session (its own check set far later) gets the key and rolls back, and
+/// Barista's retry succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_is_retried_and_the_order_made_once() {
+    let Some(s) = server("a_deadlock_is_retried_and_the_order_made_once") else {
+        return;
+    };
+    let store = barista_store::open(&s.url, &OpenOptions::default())
+        .await
+        .unwrap();
+    let shop = shop(store.as_ref(), &unique("deadlock")).await;
+    let mut bun = tea();
+    bun.stock = Some(10);
+    store
+        .put_item(&shop, ItemId::parse("bun").unwrap(), bun)
+        .await
+        .unwrap();
+    let (other, connection) = tokio_postgres::connect(&s.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    other
+        .batch_execute(&format!(
+            "SET deadlock_timeout = '30s'; SET application_name = 'deadlocker';
+             BEGIN; SELECT 1 FROM menu_items WHERE shop_id = {} AND item_id = 'bun' FOR UPDATE",
+            shop.id
+        ))
+        .await
+        .unwrap();
+    let body: barista_domain::NewOrderBody = serde_json::from_str(
+        r#"{"customer_name": "Dora", "lines": [{"item_id": "bun", "quantity": 2}]}"#,
+    )
+    .unwrap();
+    let order = barista_domain::NewOrder::parse(body).unwrap();
+    let request = barista_domain::IdempotentRequest::new(
+        barista_domain::IdempotencyKey::parse(b"deadlock-key").unwrap(),
+        &order,
+    );
+    let placing = {
+        let (store, shop) = (store.clone(), shop.clone());
+        tokio::spawn(async move { store.place_order(&shop, order, Some(request)).await })
+    };
+    // Barista's transaction now holds the key and waits for the row.
+    let since = std::time::Instant::now();
+    loop {
+        let waiting: i64 = other
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE wait_event_type = 'Lock' AND application_name <> 'deadlocker'
+                   AND query LIKE '%menu_items%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "the order never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The other session waits for the key: PostgreSQL aborts Barista's side.
+    other
+        .execute(
+            "INSERT INTO idempotency_keys (shop_id, key, fingerprint, order_id, created_at)
+             VALUES ($1, 'deadlock-key', '\\x00', 'not-an-order', 0)",
+            &[&shop.id],
+        )
+        .await
+        .expect("the other session got the key: PostgreSQL chose Barista's transaction");
+    other.batch_execute("ROLLBACK").await.unwrap();
+    let placed = placing.await.unwrap().expect("the retry succeeded");
+    let barista_store::Placed::Created(order) = placed else {
+        panic!("not created")
+    };
+    let (orders, _) = store
+        .list_orders(
+            &shop,
+            barista_store::OrderPage {
+                status: None,
+                after: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(orders.len(), 1, "one order");
+    assert_eq!(orders[0].id, order.id);
+    let menu = store.menu(&shop).await.unwrap();
+    assert_eq!(menu.items[0].stock, Some(8), "stock taken once");
+    let log = std::fs::read_to_string(std::env::var("BARISTA_TEST_POSTGRES_LOG").unwrap())
+        .unwrap_or_default();
+    assert!(
+        log.contains("deadlock detected"),
+        "PostgreSQL saw a deadlock"
+    );
+}
