@@ -259,7 +259,7 @@ async fn orders_survive_postgres_and_replica_crashes_exactly_once() {
         customer.await.unwrap();
     }
 
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert!(
         seen.wrong.is_empty(),
         "answers off the contract: {:?}",
