@@ -11,7 +11,10 @@ use std::time::Duration;
 
 mod common;
 
-use common::{BIN, Served, serve, serve_command};
+use common::{
+    BIN, Served, every_order, first_item_stock, printed_keys, serve, serve_command, shop_with_buns,
+    start_together,
+};
 
 const ADMIN: &str = "cli-admin";
 
@@ -115,12 +118,7 @@ async fn serve_creates_the_demo_shop_once_and_stops_gracefully_on_sigterm() {
 async fn servers_starting_together_on_an_empty_database_make_one_demo_shop() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("race.db");
-    let mut servers: Vec<Served> = std::thread::scope(|s| {
-        let starting: Vec<_> = (0..3)
-            .map(|_| s.spawn(|| serve(serve_command(Command::new(BIN), &db, &[]), 1)))
-            .collect();
-        starting.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let mut servers = start_together(3, || serve(serve_command(Command::new(BIN), &db, &[]), 1));
     let c = client();
     for server in &servers {
         let res = c
@@ -131,19 +129,11 @@ async fn servers_starting_together_on_an_empty_database_make_one_demo_shop() {
         assert_eq!(res.status(), 200, "every server serves the demo menu");
     }
     let alive = serve(serve_command(Command::new(BIN), &db, &[]), 1);
-    let mut keys = Vec::new();
-    for server in &mut servers {
-        keys.extend(
-            server
-                .stop()
-                .into_iter()
-                .filter(|l| l.trim().starts_with("bsk_")),
-        );
-    }
+    let keys = printed_keys(&mut servers);
     assert_eq!(keys.len(), 1, "one demo shop, one key: {keys:?}");
     let claim = c
         .post(format!("{}/v1/shops/demo/queue/claim", alive.base))
-        .bearer_auth(keys[0].trim())
+        .bearer_auth(&keys[0])
         .send()
         .await
         .unwrap();
@@ -218,26 +208,8 @@ async fn every_acknowledged_order_survives_kill_9_exactly_once() {
     let db = dir.path().join("crash.db");
     let mut server = start(&db, &["--no-demo"]);
     let c = client();
-    let created: Value = c
-        .post(format!("{}/v1/shops", server.base))
-        .bearer_auth(ADMIN)
-        .json(&json!({"slug": "crashy", "name": "Crashy", "currency": "EUR"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = created["staff_key"].as_str().unwrap().to_owned();
     const STOCK: i64 = 1_000_000;
-    let res = c
-        .put(format!("{}/v1/shops/crashy/menu/items/bun", server.base))
-        .bearer_auth(&key)
-        .json(&json!({"name": "Bun", "category": "pastry", "price_cents": 300, "stock": STOCK}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    let key = shop_with_buns(&c, &server.base, ADMIN, "crashy", STOCK).await;
 
     // 16 clients place orders back to back; every 201 is recorded.
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -277,30 +249,8 @@ async fn every_acknowledged_order_survives_kill_9_exactly_once() {
     eprintln!("{} orders acknowledged before kill -9", acked.len());
 
     let mut server = start(&db, &["--no-demo"]);
-    let mut stored = vec![];
-    let mut cursor = String::new();
-    loop {
-        let page: Value = c
-            .get(format!(
-                "{}/v1/shops/crashy/orders?limit=200&cursor={cursor}",
-                server.base
-            ))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        stored.extend(page["orders"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = next.to_owned(),
-            None => break,
-        }
-    }
-    let ids: Vec<&str> = stored.iter().map(|o| o["id"].as_str().unwrap()).collect();
-    let unique: HashSet<&str> = ids.iter().copied().collect();
-    assert_eq!(unique.len(), ids.len(), "no order is stored twice");
+    let stored = every_order(&c, &server.base, "crashy", &key).await;
+    let unique: HashSet<&str> = stored.iter().map(|o| o["id"].as_str().unwrap()).collect();
     for id in &acked {
         assert!(
             unique.contains(id.as_str()),
@@ -312,15 +262,10 @@ async fn every_acknowledged_order_survives_kill_9_exactly_once() {
         .iter()
         .map(|o| o["lines"][0]["quantity"].as_i64().unwrap())
         .sum();
-    let menu: Value = c
-        .get(format!("{}/v1/shops/crashy/menu", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(menu["items"][0]["stock"].as_i64().unwrap(), STOCK - taken);
+    assert_eq!(
+        first_item_stock(&c, &server.base, "crashy").await,
+        STOCK - taken
+    );
     server.child.kill().unwrap();
     let _ = server.child.wait();
 }

@@ -22,30 +22,27 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{BIN, Served, fresh_database, serve};
+use common::{
+    Served, every_order, first_item_stock, fresh_database, printed_keys, serve_url, shop_with_buns,
+    start_together,
+};
 
 const ADMIN: &str = "faults-admin";
 const STOCK: i64 = 1_000_000;
 
 fn replica(url: &str) -> Served {
-    let mut c = Command::new(BIN);
-    c.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--metrics-listen",
-        "off",
-        "--no-demo",
-        "--admin-token",
-        ADMIN,
-        "--db-pool-timeout",
-        "1s",
-        "--db-statement-timeout",
-        "2s",
-        "--database",
+    serve_url(
         url,
-    ]);
-    serve(c, 0)
+        &[
+            "--no-demo",
+            "--admin-token",
+            ADMIN,
+            "--db-pool-timeout",
+            "1s",
+            "--db-statement-timeout",
+            "2s",
+        ],
+    )
 }
 
 fn ctl(action: &str) {
@@ -88,25 +85,7 @@ async fn orders_survive_postgres_and_replica_crashes_exactly_once() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let created: Value = c
-        .post(format!("{}/v1/shops", server.base))
-        .bearer_auth(ADMIN)
-        .json(&json!({"slug": "faulty", "name": "Faulty", "currency": "EUR"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = created["staff_key"].as_str().unwrap().to_owned();
-    let put = c
-        .put(format!("{}/v1/shops/faulty/menu/items/bun", server.base))
-        .bearer_auth(&key)
-        .json(&json!({"name": "Bun", "category": "pastry", "price_cents": 300, "stock": STOCK}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 201);
+    let key = shop_with_buns(&c, &server.base, ADMIN, "faulty", STOCK).await;
 
     // The staff stream, open from before the crash.
     let mut stream = c
@@ -272,33 +251,11 @@ async fn orders_survive_postgres_and_replica_crashes_exactly_once() {
         seen.unavailable
     );
     // Every order, read back once.
-    let mut stored = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let page: Value = c
-            .get(format!(
-                "{}/v1/shops/faulty/orders?limit=200&cursor={cursor}",
-                server.base
-            ))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        stored.extend(page["orders"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = next.to_owned(),
-            None => break,
-        }
-    }
-    let ids: Vec<&str> = stored.iter().map(|o| o["id"].as_str().unwrap()).collect();
-    let unique: HashSet<&str> = ids.iter().copied().collect();
-    assert_eq!(unique.len(), ids.len(), "no order is stored twice");
+    let stored = every_order(&c, &server.base, "faulty", &key).await;
+    let unique: HashSet<&str> = stored.iter().map(|o| o["id"].as_str().unwrap()).collect();
     // One order per key: every stored order is an acknowledged key's (or the
     // one placed without a key after the crash).
-    assert_eq!(ids.len(), seen.acked.len() + 1, "one order per key");
+    assert_eq!(stored.len(), seen.acked.len() + 1, "one order per key");
     for (idem, id) in &seen.acked {
         assert!(unique.contains(id.as_str()), "{idem}'s order {id} was lost");
     }
@@ -306,15 +263,10 @@ async fn orders_survive_postgres_and_replica_crashes_exactly_once() {
         .iter()
         .map(|o| o["lines"][0]["quantity"].as_i64().unwrap())
         .sum();
-    let menu: Value = c
-        .get(format!("{}/v1/shops/faulty/menu", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(menu["items"][0]["stock"].as_i64().unwrap(), STOCK - taken);
+    assert_eq!(
+        first_item_stock(&c, &server.base, "faulty").await,
+        STOCK - taken
+    );
 }
 
 /// Three replicas started at once on an empty PostgreSQL database, with the
@@ -328,26 +280,7 @@ async fn replicas_starting_together_on_an_empty_database_make_one_demo_shop() {
         return;
     };
     let url = fresh_database(&admin, "racing").await;
-    let mut replicas: Vec<Served> = std::thread::scope(|s| {
-        let starting: Vec<_> = (0..3)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut c = Command::new(BIN);
-                    c.args([
-                        "serve",
-                        "--listen",
-                        "127.0.0.1:0",
-                        "--metrics-listen",
-                        "off",
-                        "--database",
-                        &url,
-                    ]);
-                    serve(c, 0)
-                })
-            })
-            .collect();
-        starting.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let mut replicas = start_together(3, || serve_url(&url, &[]));
     let c = reqwest::Client::new();
     for replica in &replicas {
         let res = c
@@ -357,14 +290,6 @@ async fn replicas_starting_together_on_an_empty_database_make_one_demo_shop() {
             .unwrap();
         assert_eq!(res.status(), 200, "every replica serves the demo shop");
     }
-    let mut keys = Vec::new();
-    for replica in &mut replicas {
-        keys.extend(
-            replica
-                .stop()
-                .into_iter()
-                .filter(|l| l.trim().starts_with("bsk_")),
-        );
-    }
+    let keys = printed_keys(&mut replicas);
     assert_eq!(keys.len(), 1, "one demo shop, one key: {keys:?}");
 }

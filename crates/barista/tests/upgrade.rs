@@ -10,7 +10,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{BIN, fresh_database, serve};
+use common::{BIN, fresh_database, serve_url};
 
 const SQLITE_FIXTURE: &str = include_str!("fixtures/schema-2.sqlite.sql");
 const POSTGRES_FIXTURE: &str = include_str!("fixtures/schema-2.postgres.sql");
@@ -28,22 +28,16 @@ fn staff_key(fixture: &str) -> String {
 /// `barista serve` over `url` with retention long enough that the fixture's
 /// old rows are not purged, whatever today's date.
 fn start(url: &str) -> common::Served {
-    let mut c = Command::new(BIN);
-    c.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--metrics-listen",
-        "off",
-        "--no-demo",
-        "--idempotency-ttl",
-        "36500d",
-        "--event-retention",
-        "36500d",
-        "--database",
+    serve_url(
         url,
-    ]);
-    serve(c, 0)
+        &[
+            "--no-demo",
+            "--idempotency-ttl",
+            "36500d",
+            "--event-retention",
+            "36500d",
+        ],
+    )
 }
 
 /// What the previous release left must all be there and work.

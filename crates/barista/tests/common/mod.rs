@@ -129,3 +129,114 @@ pub async fn fresh_database(admin: &str, name: &str) -> String {
     }
     format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
 }
+
+/// `barista serve` on a free port over `url` (any database), no metrics
+/// listener, with extra flags; waits for its address line.
+pub fn serve_url(url: &str, extra: &[&str]) -> Served {
+    let mut c = Command::new(BIN);
+    c.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "off",
+        "--database",
+        url,
+    ])
+    .args(extra);
+    serve(c, 0)
+}
+
+/// `n` servers started at the same moment, each by `start`.
+pub fn start_together(n: usize, start: impl Fn() -> Served + Sync) -> Vec<Served> {
+    std::thread::scope(|s| {
+        let starting: Vec<_> = (0..n).map(|_| s.spawn(&start)).collect();
+        starting.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// Stops every server and returns the staff keys they printed.
+pub fn printed_keys(servers: &mut [Served]) -> Vec<String> {
+    servers
+        .iter_mut()
+        .flat_map(|s| s.stop())
+        .filter_map(|l| l.trim().starts_with("bsk_").then(|| l.trim().to_owned()))
+        .collect()
+}
+
+/// Every order of `shop`, read page by page as its staff; each order is
+/// listed once (a duplicate fails here).
+pub async fn every_order(
+    c: &reqwest::Client,
+    base: &str,
+    shop: &str,
+    key: &str,
+) -> Vec<serde_json::Value> {
+    let mut stored = vec![];
+    let mut cursor = String::new();
+    loop {
+        let page: serde_json::Value = c
+            .get(format!(
+                "{base}/v1/shops/{shop}/orders?limit=200&cursor={cursor}"
+            ))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stored.extend(page["orders"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    let ids: std::collections::HashSet<&str> =
+        stored.iter().map(|o| o["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), stored.len(), "no order is stored twice");
+    stored
+}
+
+/// The stock left of the first item on `shop`'s menu.
+pub async fn first_item_stock(c: &reqwest::Client, base: &str, shop: &str) -> i64 {
+    let menu: serde_json::Value = c
+        .get(format!("{base}/v1/shops/{shop}/menu"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    menu["items"][0]["stock"].as_i64().unwrap()
+}
+
+/// A shop made through the admin API with one item, `bun`, of `stock`; its staff key.
+pub async fn shop_with_buns(
+    c: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    slug: &str,
+    stock: i64,
+) -> String {
+    let created: serde_json::Value = c
+        .post(format!("{base}/v1/shops"))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({"slug": slug, "name": "Test shop", "currency": "EUR"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["staff_key"].as_str().unwrap().to_owned();
+    let put = c
+        .put(format!("{base}/v1/shops/{slug}/menu/items/bun"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"name": "Bun", "category": "pastry", "price_cents": 300, "stock": stock}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    key
+}
