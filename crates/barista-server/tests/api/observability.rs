@@ -191,18 +191,22 @@ async fn a_cpu_profile_is_a_flamegraph_and_one_runs_at_a_time() {
     let app = spawn_app().await;
     app.shop_with_menu("profiled").await;
     let url = format!("{}/debug/pprof/profile?seconds=1", app.ops);
-    // Keep the server busy while it is sampled, so the flamegraph has frames.
+    // Keep the server busy for as long as it is sampled (until both profile
+    // requests are answered, however slow the machine), so the flamegraph
+    // has frames.
+    let sampled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let busy = {
         let (client, menu) = (app.client.clone(), app.url("/v1/shops/profiled/menu"));
+        let sampled = sampled.clone();
         tokio::spawn(async move {
-            let start = std::time::Instant::now();
-            while start.elapsed() < std::time::Duration::from_millis(1500) {
+            while !sampled.load(std::sync::atomic::Ordering::Relaxed) {
                 let _ = client.get(&menu).send().await;
             }
         })
     };
     // Two at once: whichever arrives second finds the first sampling.
     let (a, b) = tokio::join!(app.client.get(&url).send(), app.client.get(&url).send());
+    sampled.store(true, std::sync::atomic::Ordering::Relaxed);
     busy.await.unwrap();
     let (a, b) = (a.unwrap(), b.unwrap());
     let mut statuses = [a.status().as_u16(), b.status().as_u16()];
