@@ -248,14 +248,20 @@ async fn a_deadlock_is_retried_and_the_order_made_once() {
         let (store, shop) = (store.clone(), shop.clone());
         tokio::spawn(async move { store.place_order(&shop, order, Some(request)).await })
     };
-    // Barista's transaction now holds the key and waits for the row.
+    // Barista's transaction now holds the key and waits for the row. Watched
+    // from a session of its own: inside `other`'s transaction,
+    // pg_stat_activity would be a snapshot frozen at its first read.
+    let (watcher, connection) = tokio_postgres::connect(&s.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
     let since = std::time::Instant::now();
     loop {
-        let waiting: i64 = other
+        let waiting: i64 = watcher
             .query_one(
                 "SELECT count(*) FROM pg_stat_activity
                  WHERE wait_event_type = 'Lock' AND application_name <> 'deadlocker'
-                   AND query LIKE '%menu_items%'",
+                   AND query LIKE '%menu_items%' AND pid <> pg_backend_pid()",
                 &[],
             )
             .await
