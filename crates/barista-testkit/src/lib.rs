@@ -72,8 +72,11 @@ pub struct CpuCap {
 }
 
 impl CpuCap {
-    /// Holds `pid` (all its threads) to `cores` of CPU in 10 ms windows.
-    pub fn new(test: &str, pid: u32, cores: f64) -> Option<CpuCap> {
+    /// Holds `pid` (all its threads) to `cores` of CPU in windows of
+    /// `period` (lengthened so the quota in it is at least 1 ms, the kernel's
+    /// floor; a shorter window adds less latency, as a throttled process waits
+    /// up to the rest of one).
+    pub fn new(test: &str, pid: u32, cores: f64, period: std::time::Duration) -> Option<CpuCap> {
         let v1 = std::path::Path::new("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").exists();
         let root = if v1 {
             "/sys/fs/cgroup/cpu"
@@ -92,7 +95,10 @@ impl CpuCap {
                  run as root, or set BARISTA_TEST_SKIP=cgroup to skip it knowingly"
             );
         }
-        let period = 10_000u64;
+        // The kernel's floors: a window of 1 ms, and a quota of 1 ms in it.
+        let period = (period.as_micros() as f64)
+            .max(1_000.0)
+            .max(1_000.0 / cores) as u64;
         let quota = (cores * period as f64).round() as u64;
         let write = |file: &str, value: String| {
             std::fs::write(dir.join(file), value)

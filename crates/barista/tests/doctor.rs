@@ -106,19 +106,21 @@ fn the_doctor_tells_each_problem_apart_and_reads_a_real_barista() {
     let cases = [
         ("none", "p99<100ms,errors<1%", "16", "healthy"),
         ("slow", "p99<100ms,errors<1%", "16", "performance"),
-        ("cpu", "p99<30ms,errors<1%", "32", "capacity"),
+        ("cpu", "p99<15ms,errors<1%", "32", "capacity"),
         ("lock", "p99<20ms,errors<1%", "64", "contention"),
         ("crosstalk", "p99<500ms,errors<1%", "16", "coherency"),
     ];
     for (kind, slo, max, verdict) in cases {
         let server = problem(kind);
         // The CPU-bound server is held to half a core, so a busy machine
-        // cannot take its CPU and make saturation look like contention.
+        // cannot take its CPU and make saturation look like contention; in
+        // 2 ms windows, so a throttled request waits at most a millisecond.
         let _cap = if kind == "cpu" {
             match barista_testkit::CpuCap::new(
                 "the_doctor_tells_each_problem_apart",
                 server.child.id(),
                 0.5,
+                std::time::Duration::from_millis(2),
             ) {
                 Some(cap) => Some(cap),
                 None => continue,
@@ -167,6 +169,7 @@ fn a_real_barista_is_read_through_its_metrics() {
         "a_real_barista_is_read_through_its_metrics",
         server.child.id(),
         0.2,
+        std::time::Duration::from_millis(10),
     ) else {
         return;
     };
