@@ -40,7 +40,28 @@ struct Inner {
     stats: Arc<Stats>,
 }
 
+/// Opens a connection in WAL mode. Switching a new database to WAL, or
+/// opening one whose WAL another process is recovering, can be refused as
+/// busy without SQLite's busy handler being asked (several servers starting
+/// together on one new file do it), so that is retried within the busy timeout.
 fn connect(path: &Path, options: &OpenOptions) -> rusqlite::Result<Connection> {
+    let deadline = std::time::Instant::now() + options.busy_timeout;
+    loop {
+        match try_connect(path, options) {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            connected => return connected,
+        }
+    }
+}
+
+fn try_connect(path: &Path, options: &OpenOptions) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
