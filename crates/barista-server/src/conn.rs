@@ -172,8 +172,8 @@ where
     let mut buf: Vec<u8> = Vec::new();
     loop {
         if buf.is_empty() {
-            // Between requests: no buffer, only the socket and this task.
-            buf = Vec::new();
+            // Between requests: no buffer (`serve_one` gave it back), only
+            // the socket and this task.
             if wait_for_request(&stream, &mut buf, ctx).await.is_err() {
                 return;
             }

@@ -101,8 +101,10 @@ impl CpuCap {
             .max(1_000.0 / cores) as u64;
         let quota = (cores * period as f64).round() as u64;
         let write = |file: &str, value: String| {
-            std::fs::write(dir.join(file), value)
-                .unwrap_or_else(|e| panic!("{test}: writing {file}: {e}"));
+            if let Err(e) = std::fs::write(dir.join(file), value) {
+                let _ = std::fs::remove_dir(&dir);
+                panic!("{test}: writing {file}: {e}");
+            }
         };
         if v1 {
             write("cpu.cfs_period_us", period.to_string());

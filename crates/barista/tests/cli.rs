@@ -12,8 +12,8 @@ use std::time::Duration;
 mod common;
 
 use common::{
-    BIN, Served, every_order, first_item_stock, printed_keys, serve, serve_command, shop_with_buns,
-    start_together,
+    BIN, Served, every_order, first_item_stock, json_of, printed_keys, serve, serve_command,
+    shop_with_buns, start_together,
 };
 
 const ADMIN: &str = "cli-admin";
@@ -47,14 +47,8 @@ async fn serve_creates_the_demo_shop_once_and_stops_gracefully_on_sigterm() {
         .map(|k| format!("bsk_{k}"));
     let key = key.expect("the demo staff key is printed");
     let c = client();
-    let menu: Value = c
-        .get(format!("{}/v1/shops/demo/menu", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let menu: serde_json::Value =
+        json_of(c.get(format!("{}/v1/shops/demo/menu", server.base))).await;
     let items = menu["items"].as_array().unwrap();
     assert!(items.len() >= 6);
     for category in ["coffee", "tea", "pastry"] {
@@ -375,16 +369,12 @@ async fn sigterm_fails_readiness_first_then_drains_requests_and_streams() {
         json!({"customer_name": name, "lines": [{"item_id": "espresso", "quantity": 1}]})
             .to_string()
     };
-    let placed: Value = c
-        .post(format!("{}/v1/shops/demo/orders", server.base))
-        .header("content-type", "application/json")
-        .body(order("Before"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let placed: serde_json::Value = json_of(
+        c.post(format!("{}/v1/shops/demo/orders", server.base))
+            .header("content-type", "application/json")
+            .body(order("Before")),
+    )
+    .await;
     let first = placed["id"].as_str().unwrap().to_owned();
 
     // An open stream on that order, its current state read.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{BIN, Served, fresh_database, serve};
+use common::{BIN, Served, fresh_database, json_of, serve};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
@@ -151,11 +151,6 @@ impl Fleet {
         .await;
         created["staff_key"].as_str().unwrap().to_owned()
     }
-}
-
-/// Sends `req` and reads its JSON answer.
-async fn json_of(req: reqwest::RequestBuilder) -> Value {
-    req.send().await.unwrap().json().await.unwrap()
 }
 
 /// Puts a menu item as the shop's staff; the answer's status.

@@ -10,7 +10,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{BIN, fresh_database, serve_url};
+use common::{BIN, fresh_database, json_of, serve_url};
 
 const SQLITE_FIXTURE: &str = include_str!("fixtures/schema-2.sqlite.sql");
 const POSTGRES_FIXTURE: &str = include_str!("fixtures/schema-2.postgres.sql");
@@ -43,15 +43,11 @@ fn start(url: &str) -> common::Served {
 /// What the previous release left must all be there and work.
 async fn the_old_data_works(base: &str, key: &str) {
     let c = reqwest::Client::new();
-    let list: Value = c
-        .get(format!("{base}/v1/shops/demo/orders?limit=100"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = json_of(
+        c.get(format!("{base}/v1/shops/demo/orders?limit=100"))
+            .bearer_auth(key),
+    )
+    .await;
     let by_name: HashMap<String, Value> = list["orders"]
         .as_array()
         .unwrap()
@@ -78,14 +74,7 @@ async fn the_old_data_works(base: &str, key: &str) {
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
     let retry: Value = retry.json().await.unwrap();
     assert_eq!(retry["id"], ada);
-    let menu: Value = c
-        .get(format!("{base}/v1/shops/demo/menu"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let menu: serde_json::Value = json_of(c.get(format!("{base}/v1/shops/demo/menu"))).await;
     let bun = menu["items"]
         .as_array()
         .unwrap()
@@ -98,15 +87,11 @@ async fn the_old_data_works(base: &str, key: &str) {
     );
 
     // The staff key opens the queue: Grace's order is next.
-    let claimed: Value = c
-        .post(format!("{base}/v1/shops/demo/queue/claim"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let claimed: serde_json::Value = json_of(
+        c.post(format!("{base}/v1/shops/demo/queue/claim"))
+            .bearer_auth(key),
+    )
+    .await;
     assert_eq!(claimed["customer_name"], "Grace");
     assert_eq!(claimed["status"], "brewing");
 

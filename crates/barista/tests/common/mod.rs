@@ -200,14 +200,7 @@ pub async fn every_order(
 
 /// The stock left of the first item on `shop`'s menu.
 pub async fn first_item_stock(c: &reqwest::Client, base: &str, shop: &str) -> i64 {
-    let menu: serde_json::Value = c
-        .get(format!("{base}/v1/shops/{shop}/menu"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let menu: serde_json::Value = json_of(c.get(format!("{base}/v1/shops/{shop}/menu"))).await;
     menu["items"][0]["stock"].as_i64().unwrap()
 }
 
@@ -219,16 +212,12 @@ pub async fn shop_with_buns(
     slug: &str,
     stock: i64,
 ) -> String {
-    let created: serde_json::Value = c
-        .post(format!("{base}/v1/shops"))
-        .bearer_auth(admin)
-        .json(&serde_json::json!({"slug": slug, "name": "Test shop", "currency": "EUR"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created: serde_json::Value = json_of(
+        c.post(format!("{base}/v1/shops"))
+            .bearer_auth(admin)
+            .json(&serde_json::json!({"slug": slug, "name": "Test shop", "currency": "EUR"})),
+    )
+    .await;
     let key = created["staff_key"].as_str().unwrap().to_owned();
     let put = c
         .put(format!("{base}/v1/shops/{slug}/menu/items/bun"))
@@ -239,4 +228,9 @@ pub async fn shop_with_buns(
         .unwrap();
     assert_eq!(put.status(), 201);
     key
+}
+
+/// Sends `req` and reads its JSON answer.
+pub async fn json_of(req: reqwest::RequestBuilder) -> serde_json::Value {
+    req.send().await.unwrap().json().await.unwrap()
 }
