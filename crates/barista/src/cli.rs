@@ -31,6 +31,9 @@ pub enum Command {
     /// Diagnose a service: is it slow (performance) or does it not scale (capacity,
     /// contention, coherency)? Measures, fits the Universal Scalability Law, and says what to do.
     Doctor(crate::lab::DoctorArgs),
+    /// Ask a local server whether it is ready (GET /readyz); exit 0 if it answers 2xx.
+    /// The health check of the container image, which has no shell or curl.
+    Probe(crate::probe::ProbeArgs),
 }
 
 #[derive(Args)]

@@ -3,6 +3,7 @@
 
 mod cli;
 mod lab;
+mod probe;
 mod serve;
 
 use barista_lab::commands;
@@ -11,6 +12,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // The container's health check: no runtime, nothing but one request.
+    let cli = match cli.command {
+        cli::Command::Probe(args) => return probe::probe(args),
+        command => cli::Cli { command },
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -32,6 +38,7 @@ fn main() -> ExitCode {
             cli::Command::Load(args) => commands::load(args.into()).await,
             cli::Command::Sweep(args) => commands::sweep(args.into()).await,
             cli::Command::Doctor(args) => commands::doctor(args.into()).await,
+            cli::Command::Probe(_) => unreachable!("answered before the runtime starts"),
         };
         if let Some(message) = exit.message() {
             eprintln!("barista: {message}");

@@ -116,16 +116,18 @@ fn help(args: &[&str]) -> String {
 
 #[test]
 fn the_command_line_reference_shows_every_commands_help() {
-    let sections: Vec<(&str, String)> = ["barista", "serve", "migrate", "load", "sweep", "doctor"]
-        .into_iter()
-        .map(|command| {
-            let args: &[&str] = if command == "barista" {
-                &[]
-            } else {
-                &[command]
-            };
-            (command, format!("```text\n{}```\n", help(args)))
-        })
-        .collect();
+    let sections: Vec<(&str, String)> = [
+        "barista", "serve", "migrate", "load", "sweep", "doctor", "probe",
+    ]
+    .into_iter()
+    .map(|command| {
+        let args: &[&str] = if command == "barista" {
+            &[]
+        } else {
+            &[command]
+        };
+        (command, format!("```text\n{}```\n", help(args)))
+    })
+    .collect();
     check_sections("cli.md", &sections);
 }
