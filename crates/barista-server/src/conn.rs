@@ -81,11 +81,24 @@ async fn stopping(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await.map(|_| ());
 }
 
+/// How a stop arrives: `winding` turns true at the stop signal (responses then
+/// close their connection), `draining` after the shutdown delay (no new
+/// connection; idle ones closed; the rest finish).
+pub struct Stop {
+    pub winding: watch::Receiver<bool>,
+    pub draining: watch::Receiver<bool>,
+}
+
+/// How long a connection accepted as the drain starts may take to send its first
+/// request: a balancer that connected just before then still gets its answer.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+
 /// What a connection's task needs besides its socket.
 struct Ctx<S> {
     app: S,
     limits: Limits,
     shutdown: watch::Receiver<bool>,
+    winding: watch::Receiver<bool>,
 }
 
 /// Serves `app` on `listener` until `shutdown` changes to `true`, then drains.
@@ -94,7 +107,7 @@ pub async fn serve<S>(
     app: S,
     limits: Limits,
     metrics: Arc<crate::observe::metrics::Metrics>,
-    mut shutdown: watch::Receiver<bool>,
+    stop: Stop,
 ) -> io::Result<()>
 where
     S: tower_service::Service<
@@ -106,8 +119,24 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
+    let Stop { winding, draining } = stop;
+    let mut shutdown = draining.clone();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut connections = JoinSet::new();
+    let spawn = |stream: TcpStream, slot, connections: &mut JoinSet<()>| {
+        let _ = stream.set_nodelay(true);
+        let open = Open::new(metrics.clone());
+        let mut ctx = Ctx {
+            app: app.clone(),
+            limits: limits.clone(),
+            shutdown: draining.clone(),
+            winding: winding.clone(),
+        };
+        connections.spawn(async move {
+            let _open = (slot, open);
+            connection(stream, &mut ctx).await;
+        });
+    };
     loop {
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
@@ -125,19 +154,17 @@ where
             },
             () = stopping(&mut shutdown) => break,
         };
-        let _ = stream.set_nodelay(true);
-        let open = Open::new(metrics.clone());
-        let mut ctx = Ctx {
-            app: app.clone(),
-            limits: limits.clone(),
-            shutdown: shutdown.clone(),
-        };
-        connections.spawn(async move {
-            let _open = (slot, open);
-            connection(stream, &mut ctx).await;
-        });
+        spawn(stream, slot, &mut connections);
         // Reap finished connections so the set does not grow.
         while connections.try_join_next().is_some() {}
+    }
+    // Connections the kernel completed before the listener closes are served
+    // (a balancer already sent them a request), not reset.
+    while let Ok(slot) = slots.clone().try_acquire_owned() {
+        match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+            Ok(Ok((stream, _))) => spawn(stream, slot, &mut connections),
+            _ => break,
+        }
     }
     drop(listener);
     let drained = tokio::time::timeout(limits.drain_timeout, async {
@@ -170,13 +197,18 @@ where
         >,
 {
     let mut buf: Vec<u8> = Vec::new();
+    let mut fresh = true;
     loop {
         if buf.is_empty() {
             // Between requests: no buffer (`serve_one` gave it back), only
             // the socket and this task.
-            if wait_for_request(&stream, &mut buf, ctx).await.is_err() {
+            if wait_for_request(&stream, &mut buf, ctx, fresh)
+                .await
+                .is_err()
+            {
                 return;
             }
+            fresh = false;
             if buf.is_empty() {
                 continue;
             }
@@ -192,13 +224,21 @@ async fn wait_for_request<S>(
     stream: &TcpStream,
     buf: &mut Vec<u8>,
     ctx: &mut Ctx<S>,
+    fresh: bool,
 ) -> Result<(), Closed> {
+    let closing = async {
+        stopping(&mut ctx.shutdown).await;
+        if fresh {
+            // Opened for a request that is on its way: wait for it a little.
+            tokio::time::sleep(FIRST_REQUEST_GRACE).await;
+        }
+    };
     tokio::select! {
         // A request already here when draining starts is still served.
         biased;
         ready = stream.readable() => ready.map_err(|_| Closed)?,
         () = tokio::time::sleep(ctx.limits.idle_timeout) => return Err(Closed),
-        () = stopping(&mut ctx.shutdown) => return Err(Closed),
+        () = closing => return Err(Closed),
     }
     buf.reserve(READ_CHUNK);
     match stream.try_read_buf(buf) {
@@ -277,7 +317,7 @@ where
         .await
         .map_err(|_| Closed)?;
     let Ok(response) = ctx.app.call(request).await;
-    let keep_alive = keep_alive && !*ctx.shutdown.borrow();
+    let keep_alive = keep_alive && !*ctx.shutdown.borrow() && !*ctx.winding.borrow();
     if buf.is_empty() {
         // Given back before a long answer (an event stream) is written.
         *buf = Vec::new();

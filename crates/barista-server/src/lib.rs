@@ -53,6 +53,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (drain, draining) = watch::channel(false);
+    // True from the stop signal on (before the drain when there is a shutdown delay):
+    // answers then close their connection, so a balancer's kept-alive connections
+    // end after a request instead of being cut while idle when the drain starts.
+    let (wind_down, winding) = watch::channel(false);
     let state = AppState::new(store, config, draining.clone());
     let refresher = tokio::spawn(keep_menus_fresh(state.clone(), draining.clone()));
     let purger = tokio::spawn(retention::run(
@@ -88,6 +92,7 @@ pub async fn run(
         stopping
             .unready
             .store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = wind_down.send(true);
         let delay = stopping.config.limits.shutdown_delay;
         if !delay.is_zero() {
             tracing::info!(
@@ -99,7 +104,8 @@ pub async fn run(
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = drain.send(true);
     });
-    let served = conn::serve(listeners.api, app, limits, metrics, draining).await;
+    let stop = conn::Stop { winding, draining };
+    let served = conn::serve(listeners.api, app, limits, metrics, stop).await;
     if let Some(ops) = ops {
         let _ = ops.await;
     }

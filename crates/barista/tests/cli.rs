@@ -410,6 +410,23 @@ async fn sigterm_fails_readiness_first_then_drains_requests_and_streams() {
     .await
     .unwrap();
 
+    // The container's health check (`barista probe`, no shell or curl in the
+    // image) says ready, and names what it asked when nothing listens.
+    let probe = |listen: &str| {
+        Command::new(BIN)
+            .args(["probe", "--listen", listen])
+            .env_remove("BARISTA_LISTEN")
+            .output()
+            .unwrap()
+    };
+    assert!(probe(&addr).status.success(), "probe: ready before SIGTERM");
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = nobody.local_addr().unwrap().to_string();
+    drop(nobody);
+    let refused = probe(&closed);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains(&format!("{closed}/readyz")));
+
     let term = Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status()
@@ -431,6 +448,12 @@ async fn sigterm_fails_readiness_first_then_drains_requests_and_streams() {
         assert_eq!(status, 200);
     }
     assert!(unready, "/readyz answers 503 once SIGTERM arrives");
+    let draining = probe(&addr);
+    assert!(
+        !draining.status.success(),
+        "probe: not ready while draining"
+    );
+    assert!(String::from_utf8_lossy(&draining.stderr).contains("answered 503"));
     // ...while a new client is still served.
     let during = c
         .post(format!("{}/v1/shops/demo/orders", server.base))
@@ -440,6 +463,13 @@ async fn sigterm_fails_readiness_first_then_drains_requests_and_streams() {
         .await
         .unwrap();
     assert_eq!(during.status(), 201, "served during the delay");
+    // ...on a connection it then closes, so a balancer keeps none open to a
+    // replica that is leaving (none can be cut idle when the drain starts).
+    assert_eq!(
+        during.headers()["connection"],
+        "close",
+        "answers close their connection once SIGTERM arrives"
+    );
     let during: Value = during.json().await.unwrap();
 
     // Draining ends the stream: its last chunk arrives and the server closes it.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{BIN, Served, fresh_database, json_of, serve};
+use common::{BIN, Served, every_order, fresh_database, json_of, serve};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
@@ -26,7 +26,7 @@ fn admin_url(test: &str) -> Option<String> {
     barista_testkit::postgres_url(test)
 }
 
-fn replica(url: &str, cwd: &std::path::Path) -> Served {
+fn replica(url: &str, cwd: &std::path::Path, extra: &[&str]) -> Served {
     let mut c = Command::new(BIN);
     c.current_dir(cwd).args([
         "serve",
@@ -40,6 +40,7 @@ fn replica(url: &str, cwd: &std::path::Path) -> Served {
         "--database",
         url,
     ]);
+    c.args(extra);
     serve(c, 0)
 }
 
@@ -56,12 +57,17 @@ impl Fleet {
     /// `n` replicas over `url` (migrated first), run from `cwd`, behind nginx;
     /// nginx adds the upstream it used as `X-Upstream`.
     async fn start(url: &str, n: usize, cwd: &std::path::Path) -> Fleet {
+        Fleet::start_with(url, n, cwd, &[]).await
+    }
+
+    /// The same, with `extra` flags for `barista serve`.
+    async fn start_with(url: &str, n: usize, cwd: &std::path::Path, extra: &[&str]) -> Fleet {
         let out = Command::new(BIN)
             .args(["migrate", "--database", url])
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
-        let replicas: Vec<Served> = (0..n).map(|_| replica(url, cwd)).collect();
+        let replicas: Vec<Served> = (0..n).map(|_| replica(url, cwd, extra)).collect();
         let nginx_bin = ["/usr/sbin/nginx", "nginx"]
             .into_iter()
             .find(|b| Command::new(b).arg("-v").output().is_ok())
@@ -428,6 +434,121 @@ async fn two_replicas_behind_nginx_share_orders_menus_and_events() {
             .unwrap();
         assert_eq!(placed.status(), 201, "order {i} after the kill");
     }
+}
+
+/// Scaling down as an orchestrator does (SIGTERM to one of two replicas, as
+/// Kubernetes, Compose and systemd stop one) while clients keep ordering and
+/// reading through nginx: not one request fails, the replica exits 0, and every
+/// acknowledged order is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_down_a_replica_with_sigterm_fails_no_request_and_loses_no_order() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let Some(admin) =
+        admin_url("scaling_down_a_replica_with_sigterm_fails_no_request_and_loses_no_order")
+    else {
+        return;
+    };
+    let url = fresh_database(&admin, "shrink").await;
+    let cwd = tempfile::tempdir().unwrap();
+    let mut fleet = Fleet::start_with(&url, 2, cwd.path(), &["--shutdown-delay", "1s"]).await;
+    let key = fleet.shop("shrink").await;
+    let item = json!({"name": "Tea", "category": "tea", "price_cents": 300});
+    let put = put_item(&fleet.client, &fleet.lb, &key, "shrink", "tea", item).await;
+    assert_eq!(put, 201);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let after_term = Arc::new(AtomicUsize::new(0));
+    let terminated = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|client| {
+            let (lb, c) = (fleet.lb.clone(), fleet.client.clone());
+            let (stop, failures, acknowledged) =
+                (stop.clone(), failures.clone(), acknowledged.clone());
+            let (after_term, terminated) = (after_term.clone(), terminated.clone());
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let menu = c.get(format!("{lb}/v1/shops/shrink/menu")).send().await;
+                    if !menu.as_ref().is_ok_and(|r| r.status() == 200) {
+                        failures.lock().unwrap().push(format!("menu: {menu:?}"));
+                    }
+                    let placed = c
+                        .post(format!("{lb}/v1/shops/shrink/orders"))
+                        .header("idempotency-key", format!("shrink-{client}-{i}"))
+                        .json(&json!({"customer_name": "Shrink", "lines": [{"item_id": "tea", "quantity": 1}]}))
+                        .send()
+                        .await;
+                    match placed {
+                        Ok(r) if r.status() == 201 => {
+                            let order: Value = r.json().await.unwrap();
+                            let id = order["id"].as_str().unwrap().to_owned();
+                            acknowledged.lock().unwrap().push(id);
+                            if terminated.load(Ordering::Relaxed) {
+                                after_term.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        other => failures.lock().unwrap().push(format!("order: {other:?}")),
+                    }
+                }
+            })
+        })
+        .collect();
+    // Both replicas serve the load, then one is told to stop.
+    while acknowledged.lock().unwrap().len() < 100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = fleet.replicas[0].child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    terminated.store(true, Ordering::Relaxed);
+    let mut leaving = fleet.replicas.remove(0);
+    let exit = tokio::task::spawn_blocking(move || leaving.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "the stopped replica exits 0: {exit:?}");
+    // The survivor carries the load a while longer, alone.
+    let at_exit = after_term.load(Ordering::Relaxed);
+    while after_term.load(Ordering::Relaxed) < at_exit + 100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    let failures = failures.lock().unwrap().clone();
+    assert!(
+        failures.is_empty(),
+        "{} requests failed: {failures:?}",
+        failures.len()
+    );
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let stored = every_order(&fleet.client, &fleet.lb, "shrink", &key).await;
+    let stored: std::collections::HashSet<&str> =
+        stored.iter().map(|o| o["id"].as_str().unwrap()).collect();
+    let acked: std::collections::HashSet<&str> = acknowledged.iter().map(String::as_str).collect();
+    assert_eq!(
+        acked.len(),
+        acknowledged.len(),
+        "no order acknowledged twice"
+    );
+    assert_eq!(
+        stored, acked,
+        "every acknowledged order is stored, and nothing else"
+    );
+    println!(
+        "{} orders acknowledged, {} after SIGTERM; 0 failed requests",
+        acked.len(),
+        after_term.load(Ordering::Relaxed)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
