@@ -83,7 +83,7 @@ impl FromRequestParts<AppState> for ShopAccess {
         let budget = match route_auth(parts) {
             Auth::Anyone => Budget::Customer,
             Auth::Staff => {
-                require_staff(&parts.headers, &shop)?;
+                require_staff(&parts.method, &parts.headers, &shop)?;
                 Budget::Staff
             }
             Auth::Admin => {

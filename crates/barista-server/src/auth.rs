@@ -5,7 +5,9 @@
 //! constant time so response timing says nothing about how close a guess was.
 
 use crate::error::ApiError;
-use axum::http::{HeaderMap, header};
+use crate::problem::Code;
+use crate::session;
+use axum::http::{HeaderMap, Method, header};
 use barista_domain::Shop;
 use sha2::{Digest, Sha256};
 
@@ -68,12 +70,31 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Passes only with this shop's own staff key.
-pub fn require_staff(headers: &HeaderMap, shop: &Shop) -> Result<(), ApiError> {
-    match bearer(headers) {
-        Some(key) if constant_time_eq(&sha256(key.as_bytes()), &shop.staff_key_hash) => Ok(()),
-        _ => Err(ApiError::unauthorized()),
+/// Whether `key` is this shop's staff key.
+pub fn is_staff_key(key: &str, shop: &Shop) -> bool {
+    constant_time_eq(&sha256(key.as_bytes()), &shop.staff_key_hash)
+}
+
+/// Passes only with this shop's own staff key, or a browser session of this
+/// shop (`crate::session`); a write by session must carry its CSRF token.
+pub fn require_staff(method: &Method, headers: &HeaderMap, shop: &Shop) -> Result<(), ApiError> {
+    if let Some(key) = bearer(headers) {
+        return if is_staff_key(key, shop) {
+            Ok(())
+        } else {
+            Err(ApiError::unauthorized())
+        };
     }
+    let session = session::cookie(headers)
+        .and_then(|value| session::check(value, shop))
+        .ok_or_else(ApiError::unauthorized)?;
+    if !method.is_safe() && !session::csrf_matches(headers, &session) {
+        return Err(ApiError::new(
+            Code::CsrfFailed,
+            "a write with a session cookie must carry the session's `X-CSRF-Token`",
+        ));
+    }
+    Ok(())
 }
 
 /// Admin routes do not exist (404) unless an admin token is configured.

@@ -20,6 +20,7 @@ pub mod problem;
 mod rate_limit;
 pub mod retention;
 mod routes;
+mod session;
 mod state;
 
 pub use error::ApiError;

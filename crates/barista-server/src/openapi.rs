@@ -41,6 +41,8 @@ fn content(name: &str) -> Value {
     match name {
         "EventStream" => json!({"text/event-stream": {"schema": schema_ref("OrderEvent")}}),
         "Html" => json!({"text/html": {"schema": {"type": "string"}}}),
+        "Asset" => json!({"text/css": {"schema": {"type": "string"}},
+            "text/javascript": {"schema": {"type": "string"}}}),
         "OpenApi" => json!({"application/json": {"schema": {"type": "object"}}}),
         _ => json!({"application/json": {"schema": schema_ref(name)}}),
     }
@@ -114,6 +116,11 @@ fn path_parameter(name: &str) -> Value {
             json!({"type": "string", "pattern": ITEM}),
             json!(EXAMPLE_ITEM),
             "the menu item's id",
+        ),
+        "file" => (
+            json!({"type": "string", "enum": crate::routes::served_assets()}),
+            json!("customer.js"),
+            "a script or style of the pages",
         ),
         "code" => (
             json!({"type": "string", "enum": CATALOGUE.iter().map(|e| e.code.as_str()).collect::<Vec<_>>()}),
@@ -270,6 +277,7 @@ fn request_example(body: &str) -> Option<Value> {
         "OrderCreate" => json!({"customer_name": "Ana", "note": "oat milk",
             "lines": [{"item_id": DEMO_ITEM, "quantity": 2}]}),
         "StatusChange" => json!({"status": "cancelled"}),
+        "SessionCreate" => json!({"staff_key": "bsk_6b05aca4..."}),
         _ => return None,
     })
 }
@@ -352,6 +360,12 @@ fn schemas() -> Value {
         "OrderList": sent(json!({
             "orders": {"type": "array", "items": schema_ref("Order")},
             "next_cursor": {"type": ["string", "null"], "format": "uuid"}})),
+        "SessionCreate": {"type": "object", "required": ["staff_key"], "additionalProperties": false, "properties": {
+            "staff_key": {"type": "string", "description": "the shop's staff key (`bsk_...`)"}}},
+        "Session": sent(json!({
+            "csrf_token": {"type": ["string", "null"],
+                "description": "send as `X-CSRF-Token` with every write made with the session cookie"},
+            "expires_at": {"type": ["string", "null"], "format": "date-time"}})),
         "StatusChange": {"type": "object", "required": ["status"], "properties": {
             "status": {"type": "string", "enum": ["ready", "collected", "cancelled"]}}},
         "Health": sent(json!({"status": {"type": "string", "enum": ["ok", "ready"]}})),

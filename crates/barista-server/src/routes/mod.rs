@@ -5,8 +5,12 @@ mod events;
 mod health;
 mod menu;
 mod orders;
+mod pages;
 mod reference;
+mod session;
 mod shops;
+
+pub use pages::served_assets;
 
 use crate::error::ApiError;
 use crate::observe::admission::Class;
@@ -97,7 +101,7 @@ pub const ROUTES: &[RouteSpec] = &[
             (201, "created", Some("MenuItem")),
             (200, "replaced", Some("MenuItem")),
         ],
-        errors: &[400, 401, 404, 413, 415, 422, 429],
+        errors: &[400, 401, 403, 404, 413, 415, 422, 429],
         handler: || put(menu::put_item),
     },
     RouteSpec {
@@ -110,7 +114,7 @@ pub const ROUTES: &[RouteSpec] = &[
         admission: Class::Database,
         body: Some("MenuItemPatch"),
         success: &[(200, "changed", Some("MenuItem"))],
-        errors: &[400, 401, 404, 413, 415, 422, 429],
+        errors: &[400, 401, 403, 404, 413, 415, 422, 429],
         handler: || patch(menu::patch_item),
     },
     RouteSpec {
@@ -123,7 +127,7 @@ pub const ROUTES: &[RouteSpec] = &[
         admission: Class::Database,
         body: None,
         success: &[(204, "removed", None)],
-        errors: &[401, 404, 429],
+        errors: &[401, 403, 404, 429],
         handler: || delete(menu::delete_item),
     },
     RouteSpec {
@@ -182,7 +186,7 @@ pub const ROUTES: &[RouteSpec] = &[
             (200, "the claimed order", Some("Order")),
             (204, "no order is waiting", None),
         ],
-        errors: &[401, 404, 429],
+        errors: &[401, 403, 404, 429],
         handler: || post(orders::claim_order),
     },
     RouteSpec {
@@ -195,7 +199,7 @@ pub const ROUTES: &[RouteSpec] = &[
         admission: Class::Database,
         body: Some("StatusChange"),
         success: &[(200, "the changed order", Some("Order"))],
-        errors: &[400, 401, 404, 409, 413, 415, 422, 429],
+        errors: &[400, 401, 403, 404, 409, 413, 415, 422, 429],
         handler: || post(orders::set_status),
     },
     RouteSpec {
@@ -234,6 +238,91 @@ pub const ROUTES: &[RouteSpec] = &[
         success: &[(200, "an event stream", Some("EventStream"))],
         errors: &[401, 404, 422, 429],
         handler: || get(events::shop_events),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/v1/shops/{shop}/session",
+        operation_id: "createSession",
+        summary: "Sign in a browser: the staff key for a session cookie and its CSRF token",
+        auth: Auth::Anyone,
+        tag: "sessions",
+        admission: Class::Cheap,
+        body: Some("SessionCreate"),
+        success: &[(201, "signed in (Set-Cookie)", Some("Session"))],
+        errors: &[400, 401, 404, 413, 415, 422, 429],
+        handler: || post(session::create_session),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/v1/shops/{shop}/session",
+        operation_id: "getSession",
+        summary: "The session this browser holds: its CSRF token and expiry",
+        auth: Auth::Staff,
+        tag: "sessions",
+        admission: Class::Cheap,
+        body: None,
+        success: &[(
+            200,
+            "the session (null fields for a staff key)",
+            Some("Session"),
+        )],
+        errors: &[401, 404, 429],
+        handler: || get(session::get_session),
+    },
+    RouteSpec {
+        method: Method::DELETE,
+        path: "/v1/shops/{shop}/session",
+        operation_id: "deleteSession",
+        summary: "Sign out: the browser drops the session cookie",
+        auth: Auth::Staff,
+        tag: "sessions",
+        admission: Class::Cheap,
+        body: None,
+        success: &[(204, "signed out (Set-Cookie clears it)", None)],
+        errors: &[401, 403, 404, 429],
+        handler: || delete(session::delete_session),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/s/{shop}",
+        operation_id: "customerPage",
+        summary: "The customer's page: the menu, a cart, the order and its live status",
+        auth: Auth::Anyone,
+        tag: "pages",
+        admission: Class::Cheap,
+        body: None,
+        success: &[(200, "the page", Some("Html")), (304, "not modified", None)],
+        errors: &[404, 429],
+        handler: || get(pages::customer_page),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/s/{shop}/board",
+        operation_id: "boardPage",
+        summary: "The barista's live board and menu management (staff sign in on it)",
+        auth: Auth::Anyone,
+        tag: "pages",
+        admission: Class::Cheap,
+        body: None,
+        success: &[(200, "the page", Some("Html")), (304, "not modified", None)],
+        errors: &[404, 429],
+        handler: || get(pages::board_page),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/assets/{file}",
+        operation_id: "asset",
+        summary: "The pages' scripts and style, part of the binary",
+        auth: Auth::Anyone,
+        tag: "pages",
+        admission: Class::Cheap,
+        body: None,
+        success: &[
+            (200, "the asset", Some("Asset")),
+            (304, "not modified", None),
+        ],
+        errors: &[404],
+        handler: || get(pages::asset),
     },
     RouteSpec {
         method: Method::GET,
@@ -320,7 +409,7 @@ pub fn auth_of(method: &Method, template: &str) -> Option<Auth> {
 fn serves(role: Role, spec: &RouteSpec) -> bool {
     let menu_read = spec.method == Method::GET
         && matches!(spec.path, "/v1/shops/{shop}" | "/v1/shops/{shop}/menu");
-    let everyone = matches!(spec.tag, "operations" | "documentation");
+    let everyone = matches!(spec.tag, "operations" | "documentation" | "pages");
     match role {
         Role::All => true,
         Role::Menu => menu_read || everyone,
@@ -481,6 +570,10 @@ mod tests {
         assert_eq!(
             fields_of::<super::orders::StatusChange>(),
             properties(&schema("StatusChange"))
+        );
+        assert_eq!(
+            fields_of::<super::session::SessionCreate>(),
+            properties(&schema("SessionCreate"))
         );
     }
 

@@ -14,5 +14,6 @@ mod openapi;
 mod orders;
 mod properties;
 mod retention;
+mod sessions;
 mod shops;
 mod wire;

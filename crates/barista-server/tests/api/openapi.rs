@@ -23,6 +23,12 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     ("get", "/docs"),
     ("get", "/problems/{code}"),
+    ("post", "/v1/shops/{shop}/session"),
+    ("get", "/v1/shops/{shop}/session"),
+    ("delete", "/v1/shops/{shop}/session"),
+    ("get", "/s/{shop}"),
+    ("get", "/s/{shop}/board"),
+    ("get", "/assets/{file}"),
 ];
 
 /// Every `$ref` in `value` points at an existing component.
