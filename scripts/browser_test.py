@@ -1,0 +1,248 @@
+"""The pages in a real browser (Debian's Chromium, driven by Playwright):
+scripts/browser-test runs this with the binary to test.
+
+A customer (a phone-sized context) and baristas (desktop contexts) on one
+server: the customer orders, the board shows it, the barista claims it, makes
+it ready and hands it over, and the customer's page shows each status. Also:
+a failed send is retried under the same Idempotency-Key (one order); a hostile
+customer name renders as text; a cookie write without the CSRF token is
+refused; two baristas on one board, one losing a race, see it explained; menu
+management; the board and the customer's page recover after the server
+restarts. Screens go to target/browser/. Timings are printed, never asserted.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+from playwright.sync_api import expect, sync_playwright
+
+BINARY = os.path.abspath(sys.argv[1])
+OUT = os.path.abspath(sys.argv[2])
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SAFETY = 15_000  # ms: a safety net for waits, not a measure
+HOSTILE = "<img src=x onerror=alert(1)>"
+ADMIN = "browser-admin"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`barista serve` on a SQLite file; restartable on the same port."""
+
+    def __init__(self, db, port):
+        self.db, self.port, self.process, self.key = db, port, None, None
+        self.base = f"http://127.0.0.1:{port}"
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [BINARY, "serve", "--database", f"sqlite://{self.db}", "--listen", f"127.0.0.1:{self.port}",
+             "--metrics-listen", "off", "--admin-token", ADMIN],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        lines = []
+        threading.Thread(target=lambda out: lines.extend(out), args=(self.process.stdout,), daemon=True).start()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"browser-test: the server exited at start: {lines}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/readyz", timeout=2) as r:
+                    if r.status == 200 and (self.key or any("bsk_" in line for line in lines)):
+                        break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise SystemExit("browser-test: the server was not ready in 60 s")
+        for line in lines:
+            found = re.search(r"bsk_[0-9a-f]{64}", line)
+            if found:
+                self.key = found.group(0)
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(30) == 0, "a clean stop"
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="barista-browser-")
+    server = Server(os.path.join(work, "shop.db"), free_port())
+    server.start()
+    assert server.key, "the demo shop's key was printed"
+    dialogs = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        desk = browser.new_context(viewport={"width": 1280, "height": 900})
+        other_desk = browser.new_context(viewport={"width": 1280, "height": 900})
+        for context in (phone, desk, other_desk):
+            context.set_default_timeout(SAFETY)
+        customer = phone.new_page()
+        board = desk.new_page()
+        for page in (customer, board):
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.on("pageerror", lambda e: dialogs.append(f"page error: {e}"))
+
+        # The board: staff sign in with the shop's key.
+        started = time.time()
+        board.goto(f"{server.base}/s/demo/board")
+        board.get_by_label("The shop's staff key").fill("bsk_" + "0" * 64)
+        board.get_by_role("button", name="Sign in").click()
+        expect(board.locator("#sign-in-error")).to_have_text("That is not this shop's staff key.")
+        board.get_by_label("The shop's staff key").fill(server.key)
+        board.get_by_role("button", name="Sign in").click()
+        expect(board.locator("#connection")).to_have_text("Live")
+        print(f"   board signed in and live in {time.time() - started:.2f} s")
+
+        # The customer orders; the first send fails on the network, the retry
+        # carries the same key, and the shop gets one order.
+        started = time.time()
+        customer.goto(f"{server.base}/s/demo")
+        expect(customer.locator("#menu .item").first).to_be_visible()
+        print(f"   customer page usable in {time.time() - started:.2f} s")
+        sent_keys = []
+
+        def flaky(route):
+            sent_keys.append(route.request.headers.get("idempotency-key"))
+            if len(sent_keys) == 1:
+                route.abort("connectionreset")
+            else:
+                route.continue_()
+        customer.route("**/v1/shops/demo/orders", flaky)
+        customer.get_by_role("button", name="Add Espresso to your order").click()
+        customer.get_by_role("button", name="Add Flat white to your order").click()
+        customer.get_by_role("button", name="One Flat white more").click()
+        customer.get_by_label("Your name").fill("Ana")
+        placed_at = time.time()
+        customer.get_by_role("button", name="Place order").click()
+        expect(customer.locator("#status")).to_have_text("Placed: waiting for a barista")
+        customer.unroute("**/v1/shops/demo/orders")
+        assert len(sent_keys) == 2 and sent_keys[0] == sent_keys[1], sent_keys
+        card = board.locator("#placed .card", has_text="Ana")
+        expect(card).to_be_visible()
+        print(f"   the board showed the order {time.time() - placed_at:.2f} s after the click"
+              f" (one failed send retried under key {sent_keys[0][:8]}…)")
+        expect(board.locator("#placed .card")).to_have_count(1)
+        customer.screenshot(path=os.path.join(OUT, "customer-placed.png"), full_page=True)
+        board.screenshot(path=os.path.join(OUT, "board-new-order.png"), full_page=True)
+
+        # Claimed, ready, collected: the customer's page follows each.
+        board.get_by_role("button", name="Claim the next order").click()
+        expect(board.locator("#brewing .card", has_text="Ana")).to_be_visible()
+        expect(customer.locator("#status")).to_have_text("Brewing")
+        board.get_by_role("button", name="Ready: Ana").click()
+        expect(customer.locator("#status")).to_have_text("Ready: come and get it")
+        expect(customer.locator("#steps li.current")).to_have_text("Ready")
+        customer.screenshot(path=os.path.join(OUT, "customer-ready.png"), full_page=True)
+        board.get_by_role("button", name="Collected: Ana").click()
+        expect(customer.locator("#status")).to_have_text("Collected. Enjoy!")
+        expect(board.locator(".card", has_text="Ana")).to_have_count(0)
+
+        # A hostile name is text on both pages.
+        customer.get_by_role("button", name="Order something else").click()
+        customer.get_by_role("button", name="Add Espresso to your order").click()
+        customer.get_by_label("Your name").fill(HOSTILE)
+        placed_at = time.time()
+        customer.get_by_role("button", name="Place order").click()
+        hostile = board.locator("#placed .card .customer")
+        expect(hostile).to_have_text(HOSTILE)
+        print(f"   an order sent once reached the board {time.time() - placed_at:.2f} s after the click")
+        expect(customer.locator("#status")).to_have_text("Placed: waiting for a barista")
+        assert board.locator("#placed .card img").count() == 0
+        assert customer.locator("#order-summary img").count() == 0
+        assert HOSTILE in customer.locator("#order-summary").text_content()
+
+        # A cookie write without the CSRF token (what another site could make this
+        # browser send) is refused, and nothing moved.
+        forged = board.evaluate("""async () => {
+            const r = await fetch('/v1/shops/demo/queue/claim', {method: 'POST', credentials: 'same-origin'});
+            return [r.status, (await r.json()).code];
+        }""")
+        assert forged == [403, "csrf_failed"], forged
+        expect(board.locator("#placed .card")).to_have_count(1)
+
+        # A second barista on the same board, without the live stream for a while:
+        # the first one claims the order, readies it and hands it over; the
+        # second, still showing it as placed, tries to cancel it, loses the race,
+        # and is told so (not an error page).
+        second = other_desk.new_page()
+        second.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        second.route("**/v1/shops/demo/events", lambda route: route.abort())
+        second.goto(f"{server.base}/s/demo/board")
+        second.get_by_label("The shop's staff key").fill(server.key)
+        second.get_by_role("button", name="Sign in").click()
+        expect(second.locator("#placed .card .customer")).to_have_text(HOSTILE)
+        board.get_by_role("button", name="Claim the next order").click()
+        board.get_by_role("button", name=f"Ready: {HOSTILE}").click()
+        board.get_by_role("button", name=f"Collected: {HOSTILE}").click()
+        expect(customer.locator("#status")).to_have_text("Collected. Enjoy!")
+        second.get_by_role("button", name=f"Cancel: {HOSTILE}").click()
+        expect(second.locator("#notice")).to_contain_text("already moved by another barista (now collected)")
+        expect(second.locator(".card")).to_have_count(0)
+        second.screenshot(path=os.path.join(OUT, "board-lost-race.png"), full_page=True)
+        second.unroute("**/v1/shops/demo/events")
+
+        # Menu management: an item added on the board is on the customer's menu;
+        # its stock set to 0, it shows sold out.
+        board.locator("#menu-admin summary").click()
+        board.get_by_label("Id (a-z, 0-9, -)").fill("chai")
+        board.get_by_label("Name", exact=True).fill("Chai latte")
+        board.get_by_label("Category", exact=True).fill("tea")
+        board.get_by_label("Price (cents)", exact=True).fill("420")
+        board.get_by_label("Stock (empty: unlimited)", exact=True).fill("3")
+        board.get_by_role("button", name="Add", exact=True).click()
+        expect(board.locator("#notice")).to_have_text("Added Chai latte.")
+        customer.get_by_role("button", name="Order something else").click()
+        expect(customer.get_by_role("button", name="Add Chai latte to your order")).to_be_visible()
+        board.get_by_label("Stock of chai").fill("0")
+        board.locator("tr[data-item=chai]").get_by_role("button", name="Save").click()
+        expect(board.locator("#notice")).to_have_text("Saved Chai latte.")
+        customer.reload()
+        expect(customer.get_by_role("button", name="Chai latte: sold out")).to_be_disabled()
+        board.screenshot(path=os.path.join(OUT, "board-menu.png"), full_page=True)
+
+        # The server restarts: the board reconnects, and an order placed after it
+        # (the customer following it) appears and moves as before.
+        server.stop()
+        expect(board.locator("#connection")).to_have_text("Reconnecting…")
+        server.start()
+        expect(board.locator("#connection")).to_have_text("Live")
+        customer.get_by_role("button", name="Add Espresso to your order").click()
+        customer.get_by_label("Your name").fill("After restart")
+        customer.get_by_role("button", name="Place order").click()
+        expect(board.locator("#placed .card", has_text="After restart")).to_be_visible()
+        board.get_by_role("button", name="Claim the next order").click()
+        expect(customer.locator("#status")).to_have_text("Brewing")
+        # The customer's stream survives a restart too.
+        server.stop()
+        server.start()
+        board.get_by_role("button", name="Ready: After restart").click()
+        expect(customer.locator("#status")).to_have_text("Ready: come and get it")
+        board.screenshot(path=os.path.join(OUT, "board-after-restart.png"), full_page=True)
+
+        # Sign out: the board asks for the key again, and the cookie is gone.
+        board.get_by_role("button", name="Sign out").click()
+        expect(board.locator("#sign-in")).to_be_visible()
+        board.reload()
+        expect(board.locator("#sign-in")).to_be_visible()
+        browser.close()
+    server.stop()
+    assert not dialogs, f"no script ran from content, no page error: {dialogs}"
+    print(f"== browser-test: passed (screens in {os.path.relpath(OUT)})")
+
+
+if __name__ == "__main__":
+    main()
