@@ -22,37 +22,24 @@ struct Asset {
     body: &'static str,
 }
 
+/// An asset of `crates/barista-server/assets/`, compiled in.
+macro_rules! asset {
+    ($name:literal, $content_type:literal) => {
+        Asset {
+            name: $name,
+            content_type: $content_type,
+            body: include_str!(concat!("../../assets/", $name)),
+        }
+    };
+}
+
 const ASSETS: &[Asset] = &[
-    Asset {
-        name: "customer.html",
-        content_type: "text/html; charset=utf-8",
-        body: include_str!("../../assets/customer.html"),
-    },
-    Asset {
-        name: "board.html",
-        content_type: "text/html; charset=utf-8",
-        body: include_str!("../../assets/board.html"),
-    },
-    Asset {
-        name: "barista.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_str!("../../assets/barista.css"),
-    },
-    Asset {
-        name: "common.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../assets/common.js"),
-    },
-    Asset {
-        name: "customer.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../assets/customer.js"),
-    },
-    Asset {
-        name: "board.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../assets/board.js"),
-    },
+    asset!("customer.html", "text/html; charset=utf-8"),
+    asset!("board.html", "text/html; charset=utf-8"),
+    asset!("barista.css", "text/css; charset=utf-8"),
+    asset!("common.js", "text/javascript; charset=utf-8"),
+    asset!("customer.js", "text/javascript; charset=utf-8"),
+    asset!("board.js", "text/javascript; charset=utf-8"),
 ];
 
 /// Each asset's strong ETag, computed once.
