@@ -105,6 +105,8 @@ pub struct DoctorOptions {
     pub budget: Duration,
     pub target_rate: Option<f64>,
     pub max_connections: usize,
+    /// PostgreSQL to sample for what the service's sessions wait on.
+    pub database: Option<String>,
 }
 
 /// Connections in the closed model (and the pool in the open one) when none are given.
@@ -290,6 +292,14 @@ async fn doctor_run(o: DoctorOptions) -> Step<Exit> {
         ));
     }
     let workload = workload(&o.target).await?;
+    let database = match &o.database {
+        Some(url) => Some(Arc::new(
+            crate::database::Database::connect(url)
+                .await
+                .map_err(Exit::Failed)?,
+        )),
+        None => None,
+    };
     let plan = DoctorPlan {
         slo: o.slo,
         budget: o.budget,
@@ -298,6 +308,7 @@ async fn doctor_run(o: DoctorOptions) -> Step<Exit> {
         timeout: o.target.timeout,
         max_connections: o.max_connections,
         progress: o.target.progress,
+        database,
     };
     println!("{}", crate::doctor::Level::header(&plan.slo));
     let mut diagnosis = diagnose(&plan, workload.clone(), |l| println!("{}", l.row()))

@@ -40,6 +40,8 @@ pub struct DoctorPlan {
     pub timeout: Duration,
     pub max_connections: usize,
     pub progress: bool,
+    /// PostgreSQL to sample while measuring (`--database`).
+    pub database: Option<Arc<crate::database::Database>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +66,9 @@ pub struct Level {
     pub server_rss_mb: f64,
     /// The generator's CPU, as a share of its own allowance.
     pub generator_cpu_share: f64,
+    /// With `--database`: what the database's active sessions waited on most.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_wait: Option<crate::database::Waiting>,
 }
 
 impl Level {
@@ -163,7 +168,13 @@ async fn measure(
         timeout: plan.timeout,
         progress: plan.progress,
     };
+    let db_before = plan.database.as_ref().map(|d| d.snapshot());
     let outcome = run(&run_plan, workload.clone()).await;
+    let database_wait = plan
+        .database
+        .as_ref()
+        .zip(db_before)
+        .and_then(|(d, before)| d.snapshot().since(&before).top());
     let after = plan
         .telemetry
         .sample()
@@ -190,6 +201,7 @@ async fn measure(
             .map(|(a, (w1, w0))| (cores + (w1 - w0).max(0.0) / secs) / a.max(1e-9)),
         server_rss_mb: after.rss_bytes / 1e6,
         generator_cpu_share: outcome.generator_cpu_s / secs / generator_allowance.max(1e-9),
+        database_wait,
     };
     Ok((level, after, report))
 }
@@ -273,6 +285,54 @@ pub async fn diagnose(
         fall_confirmed = last_level.throughput_rps < FALL * peak_level.throughput_rps;
     }
     Ok(conclude(plan, &first, &before, levels, fall_confirmed))
+}
+
+/// Share of the database's active sessions in one kind of lock wait past which
+/// that lock is named as what requests queue on. Not a majority: a service
+/// with admission control (Barista's adapts to the database) keeps only a few
+/// sessions in the database, and one of two waiting on a row is a queue.
+const DB_LOCKED: f64 = 0.3;
+
+/// When the database's sessions mostly waited on one lock at `level`: the
+/// evidence that names it, and what to do about it.
+fn database_contention(level: &Level) -> Option<(String, Vec<String>)> {
+    let wait = level.database_wait.as_ref()?;
+    let locked = wait.kind.ends_with("lock") || wait.kind.contains("lock of");
+    if !locked || wait.sessions < DB_LOCKED * wait.active || wait.sessions < 0.3 {
+        return None;
+    }
+    let table = wait
+        .table
+        .as_ref()
+        .map_or(String::new(), |t| format!(" on table {t}"));
+    let said = format!(
+        "requests wait on {} in PostgreSQL: {:.0} of {:.0} active sessions in {}{table} (average over the level at {} connections)",
+        wait.kind,
+        wait.sessions,
+        wait.active,
+        wait.events.join(" or "),
+        level.connections
+    );
+    let on = wait
+        .table
+        .as_ref()
+        .map_or("a table".to_owned(), |t| format!("`{t}`"));
+    let steps = if wait.kind == "a row lock" {
+        vec![
+            format!("A hot row: concurrent transactions update the same row of {on} and take turns. More replicas or connections only lengthen the queue (and an autoscaler adding them makes it worse)."),
+            "Shorten or remove the turn: update that row last, just before commit; split it (one row per replica or bucket, summed on read); or batch the updates into fewer transactions.".into(),
+        ]
+    } else {
+        vec![
+            format!(
+                "Requests queue on {} ({}): find the statement that takes it in pg_stat_activity and shorten or avoid it.",
+                wait.kind,
+                wait.events.join(", ")
+            ),
+            "More replicas will not help while the database serializes the work.".into(),
+        ]
+    };
+    Some((said, steps))
 }
 
 /// Throughput this far below the peak, at the last level, is a fall.
@@ -377,7 +437,13 @@ fn conclude(
             "Cap concurrency near the peak ({} in flight) with admission control so overload sheds instead of collapsing.",
             levels[peak_i].connections
         ));
-        next_steps.push("Remove work that grows with concurrency: shared state every request touches or invalidates, retries that multiply under load, cache stampedes, lock convoys.".into());
+        match database_contention(last) {
+            Some((said, steps)) => {
+                evidence.push(said);
+                next_steps.extend(steps);
+            }
+            None => next_steps.push("Remove work that grows with concurrency: shared state every request touches or invalidates, retries that multiply under load, cache stampedes, lock convoys.".into()),
+        }
         "coherency"
     } else if let Some(fail) = first_fail.or_else(|| latency_grew.then_some(last)) {
         // What the server wanted counts, not only what it got: a server crowded
@@ -418,8 +484,16 @@ fn conclude(
             if let Some(u) = &usl {
                 evidence.push(format!("the scalability fit gives contention σ = {:.3}: about {:.0}% of each request's work is serialized", u.sigma, 100.0 * u.sigma));
             }
-            next_steps.push("Find what requests queue on: a lock held across slow work, a connection pool too small, a single-threaded section, a rate-limited downstream.".into());
-            next_steps.push("More replicas help only if the contended resource is per replica; more cores will not help.".into());
+            match database_contention(fail) {
+                Some((said, steps)) => {
+                    evidence.push(said);
+                    next_steps.extend(steps);
+                }
+                None => {
+                    next_steps.push("Find what requests queue on: a lock held across slow work, a connection pool too small, a single-threaded section, a rate-limited downstream.".into());
+                    next_steps.push("More replicas help only if the contended resource is per replica; more cores will not help.".into());
+                }
+            }
             "contention"
         }
     } else {
@@ -437,6 +511,13 @@ fn conclude(
         "healthy"
     };
 
+    // Whatever the verdict, a database whose sessions mostly wait on one lock is
+    // evidence (the contention and coherency verdicts already said it).
+    if !matches!(verdict, "contention" | "coherency")
+        && let Some((said, _)) = database_contention(first_fail.unwrap_or(last))
+    {
+        evidence.push(said);
+    }
     let slowest_route = last_sample
         .routes
         .iter()

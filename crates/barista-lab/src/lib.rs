@@ -1,6 +1,7 @@
 //! Barista's lab: load generation that tells the truth about latency.
 //!
-//! It speaks HTTP only and links none of the server's crates. [`engine`] runs
+//! It speaks HTTP (and, for the doctor's database evidence, reads PostgreSQL's
+//! statistics views) and links none of the server's crates. [`engine`] runs
 //! open-model (scheduled, coordinated-omission corrected) or closed-model
 //! load from a [`workload`]; [`stats`] keeps bounded HDR histograms;
 //! [`report`] turns an outcome into the table, JSON and HTML users read;
@@ -10,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod commands;
+pub mod database;
 pub mod doctor;
 pub mod duration;
 pub mod engine;

@@ -211,6 +211,13 @@ pub struct DoctorArgs {
     /// The most connections the sweep goes up to.
     #[arg(long, env = "BARISTA_MAX_CONNECTIONS", default_value_t = 256)]
     pub max_connections: usize,
+
+    /// PostgreSQL the service uses (postgres://USER@HOST/DB, read only; `sslmode=disable`
+    /// or `prefer`): sampled during each level for what its sessions wait on, so the
+    /// verdict can name a lock and its table. Seeing every user's sessions needs the role
+    /// pg_read_all_stats.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
 }
 
 impl From<DoctorArgs> for DoctorOptions {
@@ -222,6 +229,7 @@ impl From<DoctorArgs> for DoctorOptions {
             budget: a.budget,
             target_rate: a.target_rate,
             max_connections: a.max_connections,
+            database: a.database,
         }
     }
 }

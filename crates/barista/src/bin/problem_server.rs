@@ -2,14 +2,18 @@
 //! test `barista doctor` and to show what each verdict looks like.
 //!
 //! ```text
-//! barista-problem-server --problem none|slow|cpu|lock|crosstalk [--listen 127.0.0.1:0] [--threads 2]
+//! barista-problem-server --problem none|slow|cpu|lock|crosstalk|fail [--listen 127.0.0.1:0] [--threads 2]
+//! barista-problem-server --problem hot-row --database postgres://... [--listen ...]
 //! ```
 //! - `none`: answers at once (healthy);
 //! - `slow`: every request waits 150 ms, CPU idle (performance);
 //! - `cpu`: every request computes for 1 ms (capacity, once CPU runs out);
 //! - `lock`: every request holds one global lock for 2 ms while waiting (contention);
 //! - `crosstalk`: the lock is held longer the more requests are in flight (coherency);
-//! - `fail`: every request answers 500 (nothing to diagnose).
+//! - `fail`: every request answers 500 (nothing to diagnose);
+//! - `hot-row`: every request updates one row of the table `barista_hot_row` in
+//!   PostgreSQL and holds it 2 ms before committing, on a connection of its own
+//!   (contention in the database: a row lock the doctor should name).
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
@@ -26,24 +30,60 @@ enum Problem {
     Lock,
     Crosstalk,
     Fail,
+    HotRow,
 }
 
 struct Shared {
     problem: Problem,
     lock: Mutex<()>,
     in_flight: AtomicU64,
+    /// `hot-row`: the database, and its idle connections.
+    database: Option<String>,
+    idle: Mutex<Vec<tokio_postgres::Client>>,
+}
+
+/// A connection of the pool (a new one when none is idle).
+async fn client(shared: &Shared) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    if let Some(client) = shared.idle.lock().await.pop() {
+        return Ok(client);
+    }
+    let url = shared.database.as_deref().unwrap_or_default();
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// The hot row: every request takes its turn on row 1.
+async fn hot_row(shared: &Shared) -> bool {
+    let Ok(client) = client(shared).await else {
+        return false;
+    };
+    let done = client
+        .batch_execute(
+            "BEGIN; UPDATE barista_hot_row SET n = n + 1 WHERE id = 1; SELECT pg_sleep(0.002); COMMIT",
+        )
+        .await
+        .is_ok();
+    if done {
+        shared.idle.lock().await.push(client);
+    }
+    done
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: barista-problem-server --problem none|slow|cpu|lock|crosstalk|fail [--listen ADDR] [--threads N]"
+        "usage: barista-problem-server --problem none|slow|cpu|lock|crosstalk|fail|hot-row [--database URL] [--listen ADDR] [--threads N]"
     );
     std::process::exit(2);
 }
 
-async fn work(shared: &Shared) {
+/// One request's work; false when it failed.
+async fn work(shared: &Shared) -> bool {
     match shared.problem {
         Problem::None | Problem::Fail => {}
+        Problem::HotRow => return hot_row(shared).await,
         Problem::Slow => tokio::time::sleep(Duration::from_millis(150)).await,
         Problem::Cpu => {
             let start = Instant::now();
@@ -62,6 +102,7 @@ async fn work(shared: &Shared) {
             tokio::time::sleep(Duration::from_micros(1000 + 600 * others)).await;
         }
     }
+    true
 }
 
 async fn serve(mut stream: tokio::net::TcpStream, shared: Arc<Shared>) {
@@ -80,9 +121,9 @@ async fn serve(mut stream: tokio::net::TcpStream, shared: Arc<Shared>) {
         };
         buf.drain(..end);
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
-        work(&shared).await;
+        let done = work(&shared).await;
         shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let answer: &[u8] = if shared.problem == Problem::Fail {
+        let answer: &[u8] = if shared.problem == Problem::Fail || !done {
             b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\n\r\nfail"
         } else {
             b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok"
@@ -96,6 +137,7 @@ async fn serve(mut stream: tokio::net::TcpStream, shared: Arc<Shared>) {
 fn main() {
     let mut args = std::env::args().skip(1);
     let (mut problem, mut listen, mut threads) = (None, "127.0.0.1:0".to_owned(), 2usize);
+    let mut database = None;
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage());
         match flag.as_str() {
@@ -107,18 +149,26 @@ fn main() {
                     "lock" => Problem::Lock,
                     "crosstalk" => Problem::Crosstalk,
                     "fail" => Problem::Fail,
+                    "hot-row" => Problem::HotRow,
                     _ => usage(),
                 })
             }
             "--listen" => listen = value,
             "--threads" => threads = value.parse().unwrap_or_else(|_| usage()),
+            "--database" => database = Some(value),
             _ => usage(),
         }
     }
+    let problem = problem.unwrap_or_else(|| usage());
+    if (problem == Problem::HotRow) != database.is_some() {
+        usage();
+    }
     let shared = Arc::new(Shared {
-        problem: problem.unwrap_or_else(|| usage()),
+        problem,
         lock: Mutex::new(()),
         in_flight: AtomicU64::new(0),
+        database,
+        idle: Mutex::new(vec![]),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
@@ -129,6 +179,22 @@ fn main() {
         std::process::exit(1);
     };
     runtime.block_on(async move {
+        if shared.problem == Problem::HotRow {
+            let made = async {
+                let c = client(&shared).await?;
+                c.batch_execute(
+                    "CREATE TABLE IF NOT EXISTS barista_hot_row (id int PRIMARY KEY, n bigint NOT NULL);
+                     INSERT INTO barista_hot_row VALUES (1, 0) ON CONFLICT DO NOTHING",
+                )
+                .await?;
+                shared.idle.lock().await.push(c);
+                Ok::<(), tokio_postgres::Error>(())
+            };
+            if let Err(e) = made.await {
+                eprintln!("barista-problem-server: the database: {e}");
+                std::process::exit(1);
+            }
+        }
         let listener = match tokio::net::TcpListener::bind(&listen).await {
             Ok(l) => l,
             Err(e) => {
