@@ -10,7 +10,9 @@
 //!    generator's own CPU is watched too.
 //! 4. Fit the Universal Scalability Law on the levels (N from Little's law).
 //! 5. Verdict: healthy, performance, capacity, contention or coherency, with
-//!    the figures behind it and what to do next.
+//!    the figures behind it and what to do next; inconclusive when the
+//!    generator ran out of CPU before the server was pushed. With a database
+//!    to read (`crate::database`), the lock its sessions queue on is named.
 
 use crate::engine::{Model, Plan, run};
 use crate::profile::Profile;
@@ -130,14 +132,26 @@ pub enum DoctorError {
         "every request failed at one connection ({0}); fix that first: there is nothing to diagnose"
     )]
     AllFailed(String),
-    #[error(
-        "the load generator is the bottleneck: {0}. Run the doctor from another machine or give it more CPU; the server was not diagnosed"
-    )]
-    GeneratorBound(String),
 }
 
 fn ms(v: f64) -> String {
     crate::duration::fmt_ms(v)
+}
+
+/// A CPU allowance as set: 0.15 core is "0.15", not "0.1"; 2 cores is "2".
+pub fn cores(v: f64) -> String {
+    let text = format!("{v:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// The largest level below `connections` (1 when there is none).
+fn levels_below(levels: &[Level], connections: usize) -> usize {
+    levels
+        .iter()
+        .map(|l| l.connections)
+        .filter(|&c| c < connections)
+        .max()
+        .unwrap_or(1)
 }
 
 fn pct(v: f64) -> String {
@@ -252,12 +266,29 @@ pub async fn diagnose(
     let last = levels.last().cloned().expect("at least one level ran");
     let server_busy = last.server_cpu_share.unwrap_or(0.0);
     if last.generator_cpu_share >= 0.9 && server_busy < 0.6 {
-        return Err(DoctorError::GeneratorBound(format!(
-            "it used {} of its CPU at {} connections while the server used {}",
-            pct(last.generator_cpu_share),
-            last.connections,
-            pct(server_busy)
-        )));
+        // What the server did past this point was never asked of it: no verdict.
+        let mut d = conclude(plan, &first, &before, levels, false);
+        d.verdict = "inconclusive";
+        d.evidence.insert(
+            0,
+            format!(
+                "the load generator is the limit: it used {} of its {} core CPU allowance at {} connections while the server used {}",
+                pct(last.generator_cpu_share),
+                cores(generator_allowance),
+                last.connections,
+                pct(server_busy)
+            ),
+        );
+        d.next_steps = vec![
+            "Run the doctor from another machine, or give it more CPU (its allowance is its affinity and cgroup quota).".into(),
+            format!(
+                "Or ask for less: --max-connections {} (the generator kept up below it).",
+                levels_below(&d.levels, last.connections)
+            ),
+        ];
+        d.replicas_needed = None;
+        d.cores_needed = None;
+        return Ok(d);
     }
     // A fall seen once may be noise on a shared machine: measure the peak and
     // the last level again, and call it a fall only if it is seen again.
@@ -391,7 +422,7 @@ fn conclude(
         .take_while(|l| l.slo_passed)
         .map(|l| l.throughput_rps)
         .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
-    let allowance_text = allowance.map_or("an unknown number of".into(), |a| format!("{a:.1}"));
+    let allowance_text = allowance.map_or("an unknown number of".into(), cores);
     let mut evidence = vec![format!(
         "at 1 connection: p50 {}, p99 {}, {:.0} requests/s; the server used {} of its {} core CPU allowance",
         ms(baseline.p50_ms),
@@ -548,7 +579,22 @@ fn conclude(
         ));
     }
     let (mut replicas_needed, mut cores_needed) = (None, None);
-    if let (Some(target), Some(capacity)) = (plan.target_rate, capacity_rps.filter(|c| *c > 0.0)) {
+    // Contended or incoherent work is shared: replicas add to its load, not to
+    // its capacity. When the fit has a peak below the target (κ > 0), no number
+    // of replicas gets there, and each added past the peak lowers throughput.
+    let shared_limit = matches!(verdict, "contention" | "coherency");
+    let ceiling = usl
+        .as_ref()
+        .and_then(|u| Some((u.max_throughput()?, u.peak_concurrency?, u.kappa)));
+    if let (Some(target), true, Some((most, at, kappa))) = (plan.target_rate, shared_limit, ceiling)
+        && target > most
+    {
+        next_steps.push(format!(
+            "No number of replicas reaches {target:.0} requests/s: the fit peaks at {most:.0} near {at:.0} in flight, and past that more load (more replicas, more connections) lowers throughput (κ = {kappa:.5}). An autoscaler that adds replicas here makes things worse: fix the contended resource first."
+        ));
+    } else if let (Some(target), Some(capacity)) =
+        (plan.target_rate, capacity_rps.filter(|c| *c > 0.0))
+    {
         let replicas = (target / capacity).ceil().max(1.0);
         replicas_needed = Some(replicas as u64);
         cores_needed = allowance.map(|a| a * target / capacity);
@@ -604,5 +650,18 @@ impl Diagnosis {
             _ => {}
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_allowance_is_printed_as_it_was_set() {
+        assert_eq!(cores(0.15), "0.15");
+        assert_eq!(cores(0.2), "0.2");
+        assert_eq!(cores(2.0), "2");
+        assert_eq!(cores(1.25), "1.25");
     }
 }

@@ -86,6 +86,9 @@ fn diagnose(server: &Server, slo: &str, max: &str) -> Value {
         "12s",
         "--max-connections",
         max,
+        // More than any planted server serves: the doctor sizes for it.
+        "--target-rate",
+        "100000",
         "--json",
         json.to_str().unwrap(),
         "--html",
@@ -145,11 +148,22 @@ fn the_doctor_tells_each_problem_apart_and_reads_a_real_barista() {
                 "{kind}: {}",
                 d["usl"]
             ),
-            "coherency" => assert!(
-                d["usl"]["kappa"].as_f64().unwrap() > 0.0,
-                "{kind}: {}",
-                d["usl"]
-            ),
+            "coherency" => {
+                assert!(
+                    d["usl"]["kappa"].as_f64().unwrap() > 0.0,
+                    "{kind}: {}",
+                    d["usl"]
+                );
+                // Past the fit's peak, replicas lower throughput: no count is offered.
+                assert!(
+                    d["next_steps"]
+                        .to_string()
+                        .contains("No number of replicas reaches 100000 requests/s"),
+                    "{kind}: {}",
+                    d["next_steps"]
+                );
+                assert!(d["replicas_needed"].is_null(), "{kind}");
+            }
             _ => assert!(d["usl"].is_object(), "{kind}: a fit is reported"),
         }
     }
@@ -260,4 +274,56 @@ fn a_dead_target_or_one_that_fails_everything_gets_a_message_not_a_verdict() {
         said.contains("every request failed") && said.contains("http_5xx"),
         "{said}"
     );
+}
+
+/// A generator held to a twentieth of a core against a server that answers at
+/// once: the generator is the limit, and the doctor says so instead of giving
+/// the server a verdict it never earned.
+#[test]
+fn a_generator_out_of_cpu_is_inconclusive_not_a_verdict_on_the_server() {
+    let server = problem("none");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("d.json");
+    // The doctor starts inside its cgroup: the shell waits to be moved, then
+    // becomes the doctor (same process), so every thread it starts is held.
+    let mut c = pinned(1, "sh");
+    c.args(["-c", "sleep 0.5; exec \"$0\" \"$@\"", BIN, "doctor"])
+        .arg(format!("{}/", server.base))
+        .args([
+            "--pid",
+            &server.child.id().to_string(),
+            "--budget",
+            "8s",
+            "--no-progress",
+        ])
+        .args(["--max-connections", "32", "--json", json.to_str().unwrap()]);
+    let mut doctor = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let Some(_cap) = barista_testkit::CpuCap::new(
+        "a_generator_out_of_cpu_is_inconclusive_not_a_verdict_on_the_server",
+        doctor.id(),
+        0.05,
+        std::time::Duration::from_millis(20),
+    ) else {
+        let _ = doctor.kill();
+        let _ = doctor.wait();
+        return;
+    };
+    let out = doctor.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(d["verdict"], "inconclusive", "{d:#}");
+    let evidence = d["evidence"][0].as_str().unwrap();
+    assert!(
+        evidence.contains("the load generator is the limit") && evidence.contains("0.05 core"),
+        "{evidence}"
+    );
+    assert!(d["next_steps"].to_string().contains("another machine"));
 }
