@@ -169,6 +169,7 @@ fn the_doctor_tells_each_problem_apart_and_reads_a_real_barista() {
     }
     a_real_barista_is_read_through_its_metrics();
     a_dead_target_or_one_that_fails_everything_gets_a_message_not_a_verdict();
+    a_generator_out_of_cpu_is_inconclusive_not_a_verdict_on_the_server();
 }
 
 fn a_real_barista_is_read_through_its_metrics() {
@@ -279,7 +280,6 @@ fn a_dead_target_or_one_that_fails_everything_gets_a_message_not_a_verdict() {
 /// A generator held to a twentieth of a core against a server that answers at
 /// once: the generator is the limit, and the doctor says so instead of giving
 /// the server a verdict it never earned.
-#[test]
 fn a_generator_out_of_cpu_is_inconclusive_not_a_verdict_on_the_server() {
     let server = problem("none");
     let dir = tempfile::tempdir().unwrap();
