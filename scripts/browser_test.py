@@ -12,6 +12,7 @@ restarts. Screens go to target/browser/. Timings are printed, never asserted.
 """
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -73,11 +74,25 @@ class Server:
         self.process.send_signal(signal.SIGTERM)
         assert self.process.wait(30) == 0, "a clean stop"
 
+    def kill(self):
+        """However the test ends, nothing it started keeps running."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
 
 def main():
     os.makedirs(OUT, exist_ok=True)
     work = tempfile.mkdtemp(prefix="barista-browser-")
     server = Server(os.path.join(work, "shop.db"), free_port())
+    try:
+        run(server)
+    finally:
+        server.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(server):
     server.start()
     assert server.key, "the demo shop's key was printed"
     dialogs = []
