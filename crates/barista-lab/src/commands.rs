@@ -68,10 +68,31 @@ pub struct TargetOptions {
     pub scenario: Option<String>,
     /// The shop the `rush` scenario orders from.
     pub shop: String,
+    /// The request sent to each TARGET URL (without a scenario).
+    pub request: RequestOptions,
     pub timeout: Duration,
     pub json: Option<PathBuf>,
     pub html: Option<PathBuf>,
     pub progress: bool,
+}
+
+/// One request, from the flags `-m`, `-H`, `-b` and `--body-file`.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOptions {
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub body_file: Option<PathBuf>,
+}
+
+impl RequestOptions {
+    /// Whether anything but a plain GET was asked for.
+    fn given(&self) -> bool {
+        self.method != "GET"
+            || !self.headers.is_empty()
+            || self.body.is_some()
+            || self.body_file.is_some()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +141,11 @@ async fn workload(t: &TargetOptions) -> Step<Arc<dyn Workload>> {
         .map(|u| Url::parse(u))
         .collect::<Result<Vec<Url>, String>>()
         .map_err(usage)?;
+    if t.scenario.is_some() && t.request.given() {
+        return Err(usage(
+            "-m, -H, -b and --body-file describe the requests to the TARGET URLs; a scenario names its own",
+        ));
+    }
     let workload: Arc<dyn Workload> = match t.scenario.as_deref() {
         Some("rush") => {
             let [base] = urls.as_slice() else {
@@ -136,7 +162,21 @@ async fn workload(t: &TargetOptions) -> Step<Arc<dyn Workload>> {
                 .map_err(|e| usage(format!("scenario {file}: {e}")))?;
             Arc::new(Fixed::new(entries, true).await.map_err(Exit::Failed)?)
         }
-        None => Arc::new(Fixed::urls(&urls).await.map_err(Exit::Failed)?),
+        None => {
+            let r = &t.request;
+            let body = match (&r.body, &r.body_file) {
+                (Some(body), _) => body.clone(),
+                (None, Some(file)) => std::fs::read(file).map_err(|e| {
+                    Exit::Failed(format!("cannot read the body file {}: {e}", file.display()))
+                })?,
+                (None, None) => vec![],
+            };
+            Arc::new(
+                Fixed::requests(&urls, &r.method, &r.headers, &body)
+                    .await
+                    .map_err(Exit::Failed)?,
+            )
+        }
     };
     for addr in workload.addrs() {
         if Conn::connect(*addr).await.is_err() {

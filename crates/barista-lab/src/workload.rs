@@ -130,17 +130,28 @@ impl Fixed {
 
     /// Plain GETs of the given URLs, in turn.
     pub async fn urls(urls: &[Url]) -> Result<Fixed, String> {
+        Fixed::requests(urls, "GET", &[], b"").await
+    }
+
+    /// The same request (method, headers, body) to each URL in turn.
+    pub async fn requests(
+        urls: &[Url],
+        method: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Fixed, String> {
         let entries = urls
             .iter()
             .map(|u| Entry {
-                name: if urls.iter().all(|o| o.authority == u.authority) {
-                    u.path.clone()
-                } else {
-                    format!("{}{}", u.authority, u.path)
+                name: match (urls.iter().all(|o| o.authority == u.authority), method) {
+                    (true, "GET") => u.path.clone(),
+                    (true, _) => format!("{method} {}", u.path),
+                    (false, "GET") => format!("{}{}", u.authority, u.path),
+                    (false, _) => format!("{method} {}{}", u.authority, u.path),
                 },
                 url: u.clone(),
                 weight: 1,
-                bytes: request_bytes("GET", u, &[], b"").into(),
+                bytes: request_bytes(method, u, headers, body).into(),
             })
             .collect();
         Fixed::new(entries, false).await

@@ -55,6 +55,29 @@ fn metrics_source(text: &str) -> Result<Source, String> {
     Url::parse(text).map(Source::Metrics)
 }
 
+/// An HTTP method: letters, upper-cased (`get` is `GET`).
+fn http_method(text: &str) -> Result<String, String> {
+    let method = text.to_ascii_uppercase();
+    if !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(method)
+    } else {
+        Err(format!("{text:?} is not an HTTP method (GET, POST, ...)"))
+    }
+}
+
+/// `NAME: VALUE` on one line, as curl takes it.
+fn http_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not `NAME: VALUE`"))?;
+    let name = name.trim();
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(token) || value.contains(['\r', '\n']) {
+        return Err(format!("{text:?} is not `NAME: VALUE` on one line"));
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
+}
+
 #[derive(Args)]
 pub struct TargetArgs {
     /// URL(s) to load in turn; with --scenario, the base URL its paths are relative to.
@@ -68,6 +91,22 @@ pub struct TargetArgs {
     /// The shop the `rush` scenario orders from.
     #[arg(long, env = "BARISTA_SHOP", default_value = "demo")]
     pub shop: String,
+
+    /// The HTTP method of the requests to the TARGET URLs (a scenario names its own).
+    #[arg(short = 'm', long, default_value = "GET", value_parser = http_method)]
+    pub method: String,
+
+    /// A request header, `NAME: VALUE`; repeat for more (e.g. -H 'Content-Type: application/json').
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = http_header)]
+    pub headers: Vec<(String, String)>,
+
+    /// The request body.
+    #[arg(short = 'b', long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+
+    /// The request body, read from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
 
     /// Give up on a request after this long (counted as a `timeout` error).
     #[arg(long, env = "BARISTA_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
@@ -92,6 +131,12 @@ impl From<TargetArgs> for TargetOptions {
             targets: a.targets,
             scenario: a.scenario,
             shop: a.shop,
+            request: barista_lab::commands::RequestOptions {
+                method: a.method,
+                headers: a.headers,
+                body: a.body.map(String::into_bytes),
+                body_file: a.body_file,
+            },
             timeout: a.timeout,
             json: a.json,
             html: a.html,

@@ -21,13 +21,27 @@ fn test_server() -> String {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let app = Router::new().route("/ok", get(|| async { "ok" })).route(
-                "/slow",
-                get(|| async {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    "slow"
-                }),
-            );
+            let app = Router::new()
+                .route("/ok", get(|| async { "ok" }))
+                .route(
+                    "/slow",
+                    get(|| async {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        "slow"
+                    }),
+                )
+                // 200 only for the request `-m PUT -H 'X-Lab: yes' -b hello` describes.
+                .route(
+                    "/echo",
+                    axum::routing::put(|headers: axum::http::HeaderMap, body: String| async move {
+                        let lab = headers.get("x-lab").is_some_and(|v| v == "yes");
+                        if lab && body == "hello" {
+                            axum::http::StatusCode::OK
+                        } else {
+                            axum::http::StatusCode::BAD_REQUEST
+                        }
+                    }),
+                );
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(format!("http://{}", listener.local_addr().unwrap()))
                 .unwrap();
@@ -95,6 +109,19 @@ fn bad_flags_and_bad_scenarios_are_explained_with_status_2() {
         ),
         (vec!["load", url.as_str(), "--slo", "p99>1ms"], "--slo"),
         (vec!["load", "ftp://x/"], "not an http:// URL"),
+        (vec!["load", url.as_str(), "-H", "no colon"], "NAME: VALUE"),
+        (
+            vec!["load", url.as_str(), "-m", "GE T"],
+            "not an HTTP method",
+        ),
+        (
+            vec!["load", url.as_str(), "-b", "x", "--body-file", "f"],
+            "cannot be used with",
+        ),
+        (
+            vec!["load", url.as_str(), "--scenario", "rush", "-m", "POST"],
+            "a scenario names its own",
+        ),
         (
             vec![
                 "load",
@@ -124,6 +151,69 @@ fn bad_flags_and_bad_scenarios_are_explained_with_status_2() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("line 3"), "{}", stderr(&out));
+}
+
+/// One request described by flags, as with curl or oha: method, headers, body
+/// (inline or from a file). The test server answers 200 only to exactly that.
+#[test]
+fn a_request_is_described_by_method_header_and_body_flags() {
+    let base = test_server();
+    let url = format!("{base}/echo");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body.txt");
+    std::fs::write(&file, "hello").unwrap();
+    let json = dir.path().join("r.json");
+    for body in [["-b", "hello"], ["--body-file", file.to_str().unwrap()]] {
+        let out = barista(&[
+            "load",
+            &url,
+            "-m",
+            "put",
+            "-H",
+            "X-Lab: yes",
+            body[0],
+            body[1],
+            "-c",
+            "2",
+            "-d",
+            "1s",
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert!(report["requests"].as_u64().unwrap() > 0);
+        assert_eq!(
+            report["errors"],
+            serde_json::json!({}),
+            "{body:?}: {report:#}"
+        );
+        assert!(
+            report["by_name"]["PUT /echo"].is_object(),
+            "named by method and path"
+        );
+    }
+    // Without the header the server refuses: the flags are what is sent.
+    let out = barista(&[
+        "load",
+        &url,
+        "-m",
+        "PUT",
+        "-b",
+        "hello",
+        "-c",
+        "1",
+        "-d",
+        "1s",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        report["errors"]["http_4xx"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
 }
 
 #[test]
