@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{BIN, fresh_database, serve, shop_with_buns};
+use common::{BIN, fresh_database, serve_url, shop_with_buns};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -95,20 +95,16 @@ async fn the_doctor_names_the_row_lock_of_a_planted_hot_row_and_of_a_flash_sale(
 
     // Barista over PostgreSQL, a flash sale: every order takes the same bun.
     let url = fresh_database(&admin, "flash").await;
-    let mut c = Command::new(BIN);
-    c.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--metrics-listen",
-        "127.0.0.1:0",
-        "--no-demo",
-        "--admin-token",
-        "doctor-admin",
-        "--database",
+    let barista = serve_url(
         &url,
-    ]);
-    let barista = serve(c, 1);
+        &[
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--no-demo",
+            "--admin-token",
+            "doctor-admin",
+        ],
+    );
     let client = reqwest::Client::new();
     shop_with_buns(&client, &barista.base, "doctor-admin", "flash", 1_000_000).await;
     let dir = tempfile::tempdir().unwrap();

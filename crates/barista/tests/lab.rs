@@ -163,25 +163,17 @@ fn a_request_is_described_by_method_header_and_body_flags() {
     let file = dir.path().join("body.txt");
     std::fs::write(&file, "hello").unwrap();
     let json = dir.path().join("r.json");
-    for body in [["-b", "hello"], ["--body-file", file.to_str().unwrap()]] {
-        let out = barista(&[
-            "load",
-            &url,
-            "-m",
-            "put",
-            "-H",
-            "X-Lab: yes",
-            body[0],
-            body[1],
-            "-c",
-            "2",
-            "-d",
-            "1s",
-            "--json",
-            json.to_str().unwrap(),
-        ]);
+    // `barista load URL -m put ARGS -d 1s --json`: its result.
+    let put = |args: &[&str]| -> Value {
+        let mut all = vec!["load", url.as_str(), "-m", "put"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-d", "1s", "--json", json.to_str().unwrap()]);
+        let out = barista(&all);
         assert!(out.status.success(), "{}", stderr(&out));
-        let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
+    };
+    for body in [["-b", "hello"], ["--body-file", file.to_str().unwrap()]] {
+        let report = put(&["-H", "X-Lab: yes", body[0], body[1], "-c", "2"]);
         assert!(report["requests"].as_u64().unwrap() > 0);
         assert_eq!(
             report["errors"],
@@ -194,22 +186,7 @@ fn a_request_is_described_by_method_header_and_body_flags() {
         );
     }
     // Without the header the server refuses: the flags are what is sent.
-    let out = barista(&[
-        "load",
-        &url,
-        "-m",
-        "PUT",
-        "-b",
-        "hello",
-        "-c",
-        "1",
-        "-d",
-        "1s",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report = put(&["-b", "hello", "-c", "1"]);
     assert!(
         report["errors"]["http_4xx"].as_u64().unwrap() > 0,
         "{report:#}"

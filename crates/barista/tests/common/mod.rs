@@ -130,21 +130,18 @@ pub async fn fresh_database(admin: &str, name: &str) -> String {
     format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
 }
 
-/// `barista serve` on a free port over `url` (any database), no metrics
-/// listener, with extra flags; waits for its address line.
+/// `barista serve` on a free port over `url` (any database), with extra flags;
+/// no metrics listener unless `extra` gives `--metrics-listen`. Waits for its
+/// address line (and the metrics line).
 pub fn serve_url(url: &str, extra: &[&str]) -> Served {
+    let metrics = extra.contains(&"--metrics-listen");
     let mut c = Command::new(BIN);
-    c.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--metrics-listen",
-        "off",
-        "--database",
-        url,
-    ])
-    .args(extra);
-    serve(c, 0)
+    c.args(["serve", "--listen", "127.0.0.1:0", "--database", url]);
+    if !metrics {
+        c.args(["--metrics-listen", "off"]);
+    }
+    c.args(extra);
+    serve(c, usize::from(metrics))
 }
 
 /// `n` servers started at the same moment, each by `start`.
