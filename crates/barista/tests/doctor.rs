@@ -284,19 +284,27 @@ fn a_generator_out_of_cpu_is_inconclusive_not_a_verdict_on_the_server() {
     let server = problem("none");
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("d.json");
-    // The doctor starts inside its cgroup: the shell waits to be moved, then
-    // becomes the doctor (same process), so every thread it starts is held.
+    // The doctor starts inside its cgroup: the shell waits until it has been
+    // moved (the file `ready` appears), then becomes the doctor (same
+    // process), so every thread it starts is held.
+    let ready = dir.path().join("ready");
     let mut c = pinned(1, "sh");
-    c.args(["-c", "sleep 0.5; exec \"$0\" \"$@\"", BIN, "doctor"])
-        .arg(format!("{}/", server.base))
-        .args([
-            "--pid",
-            &server.child.id().to_string(),
-            "--budget",
-            "8s",
-            "--no-progress",
-        ])
-        .args(["--max-connections", "32", "--json", json.to_str().unwrap()]);
+    c.args([
+        "-c",
+        "while [ ! -e \"$0\" ]; do sleep 0.02; done; exec \"$@\"",
+        ready.to_str().unwrap(),
+        BIN,
+        "doctor",
+    ])
+    .arg(format!("{}/", server.base))
+    .args([
+        "--pid",
+        &server.child.id().to_string(),
+        "--budget",
+        "8s",
+        "--no-progress",
+    ])
+    .args(["--max-connections", "32", "--json", json.to_str().unwrap()]);
     let mut doctor = c
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -312,6 +320,9 @@ fn a_generator_out_of_cpu_is_inconclusive_not_a_verdict_on_the_server() {
         let _ = doctor.wait();
         return;
     };
+    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", doctor.id())).unwrap();
+    assert!(cgroup.contains("barista-test-"), "moved: {cgroup}");
+    std::fs::write(&ready, "").unwrap();
     let out = doctor.wait_with_output().unwrap();
     assert!(
         out.status.success(),
