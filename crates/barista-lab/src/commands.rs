@@ -32,7 +32,19 @@ pub enum Exit {
     Usage(String),
     /// The run finished but its SLO failed. Status 3.
     SloFailed,
+    /// The doctor could not give a verdict: the generator was the limit. Status 4.
+    Inconclusive,
 }
+
+/// The exit statuses of `load`, `sweep` and `doctor`, for their `--help`.
+pub const EXIT_STATUS_HELP: &str = "\
+EXIT STATUS (load, sweep and doctor alike):
+  0  done, and the SLO held where there is one
+  1  could not run: the target or a file unreachable, or every request failed
+  2  the flags do not parse or do not fit together
+  3  the SLO failed: load, any --slo clause; sweep, already at the first step
+     (no rate met it); doctor, already at one connection (slow even alone)
+  4  doctor only: no verdict, the load generator was the limit (inconclusive)";
 
 impl Exit {
     pub fn status(&self) -> u8 {
@@ -41,6 +53,7 @@ impl Exit {
             Exit::Failed(_) => 1,
             Exit::Usage(_) => 2,
             Exit::SloFailed => 3,
+            Exit::Inconclusive => 4,
         }
     }
 
@@ -48,7 +61,7 @@ impl Exit {
     pub fn message(&self) -> Option<&str> {
         match self {
             Exit::Failed(m) | Exit::Usage(m) => Some(m),
-            Exit::Done | Exit::SloFailed => None,
+            Exit::Done | Exit::SloFailed | Exit::Inconclusive => None,
         }
     }
 }
@@ -71,9 +84,48 @@ pub struct TargetOptions {
     /// The request sent to each TARGET URL (without a scenario).
     pub request: RequestOptions,
     pub timeout: Duration,
+    /// Where the JSON result goes; `-` is standard output.
     pub json: Option<PathBuf>,
     pub html: Option<PathBuf>,
     pub progress: bool,
+    /// Generator threads (default: one per core).
+    pub threads: Option<usize>,
+}
+
+impl TargetOptions {
+    /// Whether the JSON result takes standard output (`--json -`).
+    fn json_to_stdout(&self) -> bool {
+        self.json.as_deref() == Some(std::path::Path::new("-"))
+    }
+
+    /// Prints what a person reads: on standard output, or on standard error
+    /// when standard output carries the JSON.
+    fn say(&self, text: &str) {
+        if self.json_to_stdout() {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    }
+}
+
+/// The version of the JSON results' shape, written in each as `schema_version`.
+/// It changes when a field is removed or changes meaning, not when one is added.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(serde::Serialize)]
+struct Versioned<'a, T: serde::Serialize> {
+    schema_version: u32,
+    #[serde(flatten)]
+    result: &'a T,
+}
+
+/// A result as `--json` writes it: its fields, and `schema_version` first.
+pub fn result_json(result: &impl serde::Serialize) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(&Versioned {
+        schema_version: SCHEMA_VERSION,
+        result,
+    })
 }
 
 /// One request, from the flags `-m`, `-H`, `-b` and `--body-file`.
@@ -102,7 +154,10 @@ pub struct LoadOptions {
     pub rate: Option<ProfileSpec>,
     /// Closed model: connections; open model: the connection pool.
     pub connections: Option<ProfileSpec>,
-    pub duration: Duration,
+    /// How long to run; with `requests` and no duration, until they are sent.
+    pub duration: Option<Duration>,
+    /// Stop after this many requests.
+    pub requests: Option<u64>,
     pub think: Duration,
     pub slo: Option<Slo>,
 }
@@ -197,9 +252,13 @@ fn write_outputs(
         Exit::Failed(format!("cannot write {}: {e}", path.display()))
     };
     if let Some(path) = &t.json {
-        let text = serde_json::to_string_pretty(json)
+        let text = result_json(json)
             .map_err(|e| Exit::Failed(format!("cannot encode the result: {e}")))?;
-        std::fs::write(path, text + "\n").map_err(|e| failed(path, e))?;
+        if t.json_to_stdout() {
+            println!("{text}");
+        } else {
+            std::fs::write(path, text + "\n").map_err(|e| failed(path, e))?;
+        }
     }
     if let Some(path) = &t.html {
         std::fs::write(path, html()).map_err(|e| failed(path, e))?;
@@ -207,13 +266,42 @@ fn write_outputs(
     Ok(())
 }
 
+/// How long `-n` runs when no `--duration` is given: until the requests are
+/// sent, in practice.
+const UNTIL_SENT: Duration = Duration::from_secs(366 * 24 * 3600);
+
 impl LoadOptions {
+    fn duration(&self) -> Duration {
+        match (self.duration, self.requests) {
+            (Some(d), _) => d,
+            (None, Some(_)) => UNTIL_SENT,
+            (None, None) => Duration::from_secs(10),
+        }
+    }
+
+    /// How long the run lasts, as the header line says it.
+    fn lasting(&self, profile_s: f64) -> String {
+        match (self.duration, self.requests) {
+            (None, Some(n)) => format!("{n} requests"),
+            (Some(_), Some(n)) => format!("{n} requests or {profile_s:.0}s"),
+            (_, None) => format!("{profile_s:.0}s"),
+        }
+    }
+
     /// The engine's model and a line saying what is offered.
     fn model(&self) -> Step<(Model, String)> {
+        if self.requests == Some(0) {
+            return Err(usage("-n/--requests must be above zero"));
+        }
         match &self.rate {
             Some(rate) => {
+                if self.duration.is_none() && self.requests.is_some() && !rate.fits_any_duration() {
+                    return Err(usage(
+                        "a --rate ramp or steps needs a --duration to spread over, also with -n",
+                    ));
+                }
                 let profile = rate
-                    .over(self.duration)
+                    .over(self.duration())
                     .map_err(|e| usage(format!("--rate: {e}")))?;
                 let connections = match &self.connections {
                     None => DEFAULT_CONNECTIONS,
@@ -222,9 +310,9 @@ impl LoadOptions {
                     })?,
                 };
                 let offered = format!(
-                    "rate {} req/s over {connections} connections, {:.0}s",
+                    "rate {} req/s over {connections} connections, {}",
                     rate.text(),
-                    profile.duration().as_secs_f64()
+                    self.lasting(profile.duration().as_secs_f64())
                 );
                 Ok((
                     Model::Open {
@@ -238,17 +326,22 @@ impl LoadOptions {
                 let default =
                     ProfileSpec::parse(&DEFAULT_CONNECTIONS.to_string()).map_err(usage)?;
                 let spec = self.connections.as_ref().unwrap_or(&default);
+                if self.duration.is_none() && self.requests.is_some() && !spec.fits_any_duration() {
+                    return Err(usage(
+                        "a --connections ramp or steps needs a --duration to spread over, also with -n",
+                    ));
+                }
                 let profile = spec
-                    .over(self.duration)
+                    .over(self.duration())
                     .map_err(|e| usage(format!("--connections: {e}")))?;
                 if profile.peak() < 1.0 {
                     return Err(usage("--connections must reach at least 1"));
                 }
                 let offered = format!(
-                    "{} connections, think {:?}, {:.0}s",
+                    "{} connections, think {:?}, {}",
                     spec.text(),
                     self.think,
-                    profile.duration().as_secs_f64()
+                    self.lasting(profile.duration().as_secs_f64())
                 );
                 Ok((
                     Model::Closed {
@@ -269,10 +362,12 @@ async fn load_run(o: LoadOptions) -> Step<Exit> {
         model,
         timeout: o.target.timeout,
         progress: o.target.progress,
+        threads: o.target.threads,
+        requests: o.requests,
     };
     let outcome = run(&plan, workload.clone()).await;
     let report = LoadReport::new(&outcome, offered, workload.describe(), o.slo.as_ref());
-    print!("{}", report.table());
+    o.target.say(&report.table());
     write_outputs(&o.target, &report, || html::load_html(&report))?;
     if report.requests == 0 {
         return Err(Exit::Failed("no request was sent".into()));
@@ -304,12 +399,17 @@ async fn sweep_run(o: SweepOptions) -> Step<Exit> {
         timeout: o.target.timeout,
         slo: o.slo,
         progress: o.target.progress,
+        threads: o.target.threads,
     };
-    println!("{}", crate::sweep::Step::header(&plan.slo));
-    let report = run_sweep(&plan, workload, |s| println!("{}", s.row())).await;
-    print!("{}", report.summary());
-    write_outputs(&o.target, &report, || html::sweep_html(&report))?;
-    Ok(Exit::Done)
+    let t = &o.target;
+    t.say(&format!("{}\n", crate::sweep::Step::header(&plan.slo)));
+    let report = run_sweep(&plan, workload, |s| t.say(&format!("{}\n", s.row()))).await;
+    t.say(&report.summary());
+    write_outputs(t, &report, || html::sweep_html(&report))?;
+    Ok(match report.steps.first() {
+        Some(first) if !first.passed => Exit::SloFailed,
+        _ => Exit::Done,
+    })
 }
 
 /// `barista sweep`: steps of rising rate, a row each, then the capacity and the knee.
@@ -348,16 +448,26 @@ async fn doctor_run(o: DoctorOptions) -> Step<Exit> {
         timeout: o.target.timeout,
         max_connections: o.max_connections,
         progress: o.target.progress,
+        threads: o.target.threads,
         database,
     };
-    println!("{}", crate::doctor::Level::header(&plan.slo));
-    let mut diagnosis = diagnose(&plan, workload.clone(), |l| println!("{}", l.row()))
-        .await
-        .map_err(|e| Exit::Failed(e.to_string()))?;
+    let t = &o.target;
+    t.say(&format!("{}\n", crate::doctor::Level::header(&plan.slo)));
+    let mut diagnosis = diagnose(&plan, workload.clone(), |l| {
+        t.say(&format!("{}\n", l.row()))
+    })
+    .await
+    .map_err(|e| Exit::Failed(e.to_string()))?;
     diagnosis.targets = workload.describe();
-    println!("\n{}", diagnosis.summary());
-    write_outputs(&o.target, &diagnosis, || html::doctor_html(&diagnosis))?;
-    Ok(Exit::Done)
+    t.say(&format!("\n{}\n", diagnosis.summary()));
+    write_outputs(t, &diagnosis, || html::doctor_html(&diagnosis))?;
+    Ok(if diagnosis.verdict == "inconclusive" {
+        Exit::Inconclusive
+    } else if diagnosis.levels.first().is_some_and(|l| !l.slo_passed) {
+        Exit::SloFailed
+    } else {
+        Exit::Done
+    })
 }
 
 /// `barista doctor`: the levels as they run, then the verdict.

@@ -42,6 +42,8 @@ pub struct DoctorPlan {
     pub timeout: Duration,
     pub max_connections: usize,
     pub progress: bool,
+    /// Generator threads (default: one per core).
+    pub threads: Option<usize>,
     /// PostgreSQL to sample while measuring (`--database`).
     pub database: Option<Arc<crate::database::Database>>,
 }
@@ -181,6 +183,8 @@ async fn measure(
         },
         timeout: plan.timeout,
         progress: plan.progress,
+        threads: plan.threads,
+        requests: None,
     };
     let db_before = plan.database.as_ref().map(|d| d.snapshot());
     let outcome = run(&run_plan, workload.clone()).await;

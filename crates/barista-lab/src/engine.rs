@@ -55,6 +55,11 @@ pub struct Plan {
     pub timeout: Duration,
     /// Print a live line on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Generator threads; one per core when not given (as wrk's `-t`).
+    pub threads: Option<usize>,
+    /// Stop after this many requests (as oha's and hey's `-n`), or at the
+    /// model's end, whichever comes first.
+    pub requests: Option<u64>,
 }
 
 /// One second of the run.
@@ -89,7 +94,10 @@ struct Ctx {
     shards: Shards,
     timeout: Duration,
     start: Instant,
+    /// Requests taken so far (a worker takes one before it sends).
     next: AtomicU64,
+    /// Requests to send at most.
+    limit: u64,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -205,7 +213,9 @@ async fn exchange(ctx: &Ctx, client: &mut Client, req: &Request, intended: Insta
 /// clock, and the corrected latency measures the server, not the timer.
 fn pace(ctx: Arc<Ctx>, rate: Arc<Profile>, slots: Arc<Semaphore>, workers: usize) {
     let mut n = 0u64;
-    while let Some(due) = rate.due(n) {
+    while n < ctx.limit
+        && let Some(due) = rate.due(n)
+    {
         let at = ctx.start + due;
         let now = Instant::now();
         if at > now {
@@ -234,6 +244,9 @@ async fn open_worker(ctx: Arc<Ctx>, id: usize, rate: Arc<Profile>, slots: Arc<Se
             Err(_) => break,
         }
         let n = ctx.next.fetch_add(1, Ordering::Relaxed);
+        if n >= ctx.limit {
+            break;
+        }
         let Some(due) = rate.due(n) else { break };
         let req = client.workload.next(&mut client.rng);
         exchange(&ctx, &mut client, &req, ctx.start + due, true).await;
@@ -255,6 +268,9 @@ async fn closed_worker(ctx: Arc<Ctx>, id: usize, connections: Arc<Profile>, thin
             client.close_all();
             tokio::time::sleep((end - now).min(Duration::from_millis(20))).await;
             continue;
+        }
+        if ctx.next.fetch_add(1, Ordering::Relaxed) >= ctx.limit {
+            break;
         }
         let req = client.workload.next(&mut client.rng);
         exchange(&ctx, &mut client, &req, Instant::now(), false).await;
@@ -283,11 +299,10 @@ fn row(interval: &Tally, t: f64, span: f64, offered: f64) -> SecondRow {
     }
 }
 
-/// Generator threads: one per core, like wrk, unless `BARISTA_LOAD_THREADS` says otherwise.
-fn generator_threads(workers: usize) -> usize {
-    let cores = std::env::var("BARISTA_LOAD_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
+/// Generator threads: as many as asked, else one per core (like wrk), and
+/// never more than there are workers.
+fn generator_threads(asked: Option<usize>, workers: usize) -> usize {
+    let cores = asked
         .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
         .unwrap_or(1);
     cores.clamp(1, workers.max(1))
@@ -303,7 +318,7 @@ pub async fn run(plan: &Plan, workload: Arc<dyn Workload>) -> Outcome {
         Model::Open { connections, .. } => (*connections).max(1),
         Model::Closed { connections, .. } => connections.peak().ceil().max(1.0) as usize,
     };
-    let threads = generator_threads(workers);
+    let threads = generator_threads(plan.threads, workers);
     let cpu_before = process_cpu_seconds();
     let ctx = Arc::new(Ctx {
         workload,
@@ -312,6 +327,7 @@ pub async fn run(plan: &Plan, workload: Arc<dyn Workload>) -> Outcome {
         timeout: plan.timeout,
         start: Instant::now(),
         next: AtomicU64::new(0),
+        limit: plan.requests.unwrap_or(u64::MAX),
     });
     let slots = Arc::new(Semaphore::new(0));
     let mut pacer = None;

@@ -86,6 +86,13 @@ impl ProfileSpec {
         (same && from == to && from.fract() == 0.0 && from >= 1.0).then_some(from as usize)
     }
 
+    /// Whether the profile means the same over any duration: one constant
+    /// value, or stages that all give their own length.
+    pub fn fits_any_duration(&self) -> bool {
+        let constant = matches!(self.stages.as_slice(), [(None, from, to)] if from == to);
+        constant || self.stages.iter().all(|s| s.0.is_some())
+    }
+
     /// The profile laid over `total`: stages without a length share what the others leave.
     pub fn over(&self, total: Duration) -> Result<Profile, String> {
         let text = &self.text;

@@ -24,6 +24,8 @@ pub struct SweepPlan {
     pub timeout: Duration,
     pub slo: Slo,
     pub progress: bool,
+    /// Generator threads (default: one per core).
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -138,6 +140,8 @@ pub async fn sweep(
             },
             timeout: plan.timeout,
             progress: plan.progress,
+            threads: plan.threads,
+            requests: None,
         };
         let outcome = run(&run_plan, workload.clone()).await;
         let report = LoadReport::new(&outcome, String::new(), vec![], Some(&plan.slo));

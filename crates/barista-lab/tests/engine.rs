@@ -50,6 +50,8 @@ async fn load(url: &str, model: Model) -> Outcome {
         model,
         timeout: Duration::from_secs(10),
         progress: false,
+        threads: None,
+        requests: None,
     };
     run(&plan, Arc::new(workload)).await
 }
@@ -164,7 +166,8 @@ fn assert_valid(report: &LoadReport) {
     let schema: serde_json::Value =
         serde_json::from_str(include_str!("../schema/load-result.schema.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let instance = serde_json::to_value(report).unwrap();
+    let text = barista_lab::commands::result_json(report).unwrap();
+    let instance: serde_json::Value = serde_json::from_str(&text).unwrap();
     let errors: Vec<String> = validator
         .iter_errors(&instance)
         .map(|e| e.to_string())
@@ -189,6 +192,8 @@ async fn results_validate_against_the_json_schema() {
             model,
             timeout: Duration::from_secs(5),
             progress: false,
+            threads: None,
+            requests: None,
         };
         let outcome = run(&plan, workload.clone()).await;
         let report = LoadReport::new(&outcome, "test".into(), vec![base.clone()], Some(&slo));
@@ -221,6 +226,8 @@ async fn a_server_that_never_answers_gives_timeouts_not_a_hang() {
         model: open(20.0, 1, 5),
         timeout: Duration::from_millis(300),
         progress: false,
+        threads: None,
+        requests: None,
     };
     let outcome = run(&plan, Arc::new(workload)).await;
     assert_eq!(

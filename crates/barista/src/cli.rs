@@ -1,5 +1,7 @@
-//! Flags, first stage: what the user typed. Every flag also reads an
-//! environment variable, `BARISTA_` + the flag name in upper case.
+//! Flags, first stage: what the user typed. Every flag of `serve`, `migrate`
+//! and `probe` also reads an environment variable, `BARISTA_` + the flag name
+//! in upper case: what differs between environments. The lab's commands
+//! (`load`, `sweep`, `doctor`) read none: a run is what its command line says.
 
 use barista_server::Role;
 use clap::builder::PossibleValuesParser;
@@ -24,12 +26,14 @@ pub enum Command {
     /// Apply the database schema and exit.
     Migrate(MigrateArgs),
     /// Send load to HTTP targets and report latency that tells the truth.
-    #[command(after_long_help = crate::lab::LOAD_HELP)]
+    #[command(after_long_help = crate::lab::help(crate::lab::LOAD_HELP))]
     Load(crate::lab::LoadArgs),
     /// Step the offered rate up until the SLO breaks; report the capacity and the knee.
+    #[command(after_long_help = crate::lab::help(""))]
     Sweep(crate::lab::SweepArgs),
     /// Diagnose a service: is it slow (performance) or does it not scale (capacity,
     /// contention, coherency)? Measures, fits the Universal Scalability Law, and says what to do.
+    #[command(after_long_help = crate::lab::help(""))]
     Doctor(crate::lab::DoctorArgs),
     /// Ask a local server whether it is ready (GET /readyz); exit 0 if it answers 2xx.
     /// The health check of the container image, which has no shell or curl.

@@ -20,15 +20,29 @@ LOAD PROFILES (for --rate, and --connections in the closed model):
   10s:100,20s:100..500 explicit stage lengths; stages without one share what is left
 
 MODELS:
-  --rate R             open model: requests are due on a schedule whatever the server does;
+  -R, --rate R         open model: requests are due on a schedule whatever the server does;
                        latency counts from the intended send time (coordinated omission
                        corrected, as wrk2), and the uncorrected figure is shown beside it.
-  --connections C      closed model (default, 50): each connection sends back to back.
+  -c, --connections C  closed model (default, 50): each connection sends back to back.
+  -n N                 either model: stop after N requests (and at --duration, if given).
 
 EXAMPLES:
-  barista load http://127.0.0.1:8080/v1/shops/demo/menu --rate 2000 --duration 30s
+  barista load http://127.0.0.1:8080/v1/shops/demo/menu -R 2000 -d 30s
+  barista load http://127.0.0.1:8080/v1/shops/demo/menu -n 10000 -c 10 --json - | jq .latency_ms.p99
+  barista load http://127.0.0.1:8080/v1/shops/demo/orders -m POST -n 100 -c 4 \\
+    -H 'Content-Type: application/json' --body-file order.json
   barista load http://127.0.0.1:8080 --scenario rush --shop demo --rate 100..2000 --slo 'p99<50ms,errors<1%'
   barista load http://127.0.0.1:8080 --scenario mix.toml --connections 10,50,100 --json out.json --html out.html";
+
+/// A lab command's long help after its flags: `more`, then the exit statuses.
+pub fn help(more: &str) -> String {
+    let exit = barista_lab::commands::EXIT_STATUS_HELP;
+    if more.is_empty() {
+        exit.to_owned()
+    } else {
+        format!("{more}\n\n{exit}")
+    }
+}
 
 /// A duration above zero.
 pub fn positive_duration(text: &str) -> Result<Duration, String> {
@@ -85,11 +99,11 @@ pub struct TargetArgs {
     pub targets: Vec<String>,
 
     /// `rush` (the built-in coffee-shop mix against a Barista base URL) or a TOML scenario file.
-    #[arg(long, env = "BARISTA_SCENARIO")]
+    #[arg(long)]
     pub scenario: Option<String>,
 
     /// The shop the `rush` scenario orders from.
-    #[arg(long, env = "BARISTA_SHOP", default_value = "demo")]
+    #[arg(long, default_value = "demo")]
     pub shop: String,
 
     /// The HTTP method of the requests to the TARGET URLs (a scenario names its own).
@@ -109,20 +123,25 @@ pub struct TargetArgs {
     pub body_file: Option<PathBuf>,
 
     /// Give up on a request after this long (counted as a `timeout` error).
-    #[arg(long, env = "BARISTA_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
+    #[arg(long, default_value = "30s", value_parser = positive_duration)]
     pub timeout: Duration,
 
-    /// Write the full result as JSON (schema: crates/barista-lab/schema/).
-    #[arg(long, env = "BARISTA_JSON")]
+    /// Write the full result as JSON to FILE (schema: crates/barista-lab/schema/); `-` writes
+    /// it to standard output, and the tables then go to standard error.
+    #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
     /// Write a self-contained HTML report with charts.
-    #[arg(long, env = "BARISTA_HTML")]
+    #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
 
     /// No live progress line on stderr.
-    #[arg(long, env = "BARISTA_NO_PROGRESS")]
+    #[arg(long)]
     pub no_progress: bool,
+
+    /// Generator threads, each with its own connections [default: one per core].
+    #[arg(short = 't', long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
 }
 
 impl From<TargetArgs> for TargetOptions {
@@ -141,6 +160,7 @@ impl From<TargetArgs> for TargetOptions {
             json: a.json,
             html: a.html,
             progress: !a.no_progress,
+            threads: a.threads.map(usize::from),
         }
     }
 }
@@ -151,23 +171,27 @@ pub struct LoadArgs {
     pub target: TargetArgs,
 
     /// Open model: requests per second (a load profile: 500, 100..1000, 100,200,400).
-    #[arg(long, env = "BARISTA_RATE", value_parser = ProfileSpec::parse)]
+    #[arg(short = 'R', long, value_parser = ProfileSpec::parse)]
     pub rate: Option<ProfileSpec>,
 
     /// Closed model: connections (a load profile); open model: the connection pool size.
-    #[arg(long, short = 'c', env = "BARISTA_CONNECTIONS", value_parser = ProfileSpec::parse)]
+    #[arg(long, short = 'c', value_parser = ProfileSpec::parse)]
     pub connections: Option<ProfileSpec>,
 
-    /// How long to run (e.g. 30s, 2m).
-    #[arg(long, short = 'd', env = "BARISTA_DURATION", default_value = "10s", value_parser = positive_duration)]
-    pub duration: Duration,
+    /// How long to run (e.g. 30s, 2m) [default: 10s, or until -n requests are sent].
+    #[arg(long, short = 'd', value_parser = positive_duration)]
+    pub duration: Option<Duration>,
+
+    /// Stop after N requests (or at --duration, whichever comes first).
+    #[arg(short = 'n', long, value_name = "N")]
+    pub requests: Option<u64>,
 
     /// Closed model: pause between a response and the connection's next request.
-    #[arg(long, env = "BARISTA_THINK", default_value = "0s", value_parser = parse_duration)]
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
     pub think: Duration,
 
     /// Pass/fail clauses, e.g. 'p99<50ms,errors<1%'; exit status 3 when any fails.
-    #[arg(long, env = "BARISTA_SLO", value_parser = Slo::parse)]
+    #[arg(long, value_parser = Slo::parse)]
     pub slo: Option<Slo>,
 }
 
@@ -178,6 +202,7 @@ impl From<LoadArgs> for LoadOptions {
             rate: a.rate,
             connections: a.connections,
             duration: a.duration,
+            requests: a.requests,
             think: a.think,
             slo: a.slo,
         }
@@ -190,27 +215,27 @@ pub struct SweepArgs {
     pub target: TargetArgs,
 
     /// The SLO each step must meet.
-    #[arg(long, env = "BARISTA_SLO", default_value = "p99<100ms,errors<1%", value_parser = Slo::parse)]
+    #[arg(long, default_value = "p99<100ms,errors<1%", value_parser = Slo::parse)]
     pub slo: Slo,
 
     /// The first step's rate (requests/s).
-    #[arg(long, env = "BARISTA_START", default_value_t = 50.0)]
+    #[arg(long, default_value_t = 50.0)]
     pub start: f64,
 
     /// Stop after the step at or below this rate.
-    #[arg(long, env = "BARISTA_MAX", default_value_t = 50_000.0)]
+    #[arg(long, default_value_t = 50_000.0)]
     pub max: f64,
 
     /// Each step's rate is the last one's times this.
-    #[arg(long, env = "BARISTA_FACTOR", default_value_t = 1.5)]
+    #[arg(long, default_value_t = 1.5)]
     pub factor: f64,
 
     /// How long each step runs.
-    #[arg(long, env = "BARISTA_STEP", default_value = "5s", value_parser = step_duration)]
+    #[arg(long, default_value = "5s", value_parser = step_duration)]
     pub step: Duration,
 
     /// Connection pool for every step.
-    #[arg(long, short = 'c', env = "BARISTA_CONNECTIONS", default_value_t = 50)]
+    #[arg(long, short = 'c', default_value_t = 50)]
     pub connections: usize,
 }
 
@@ -234,27 +259,27 @@ pub struct DoctorArgs {
     pub target: TargetArgs,
 
     /// The server's Prometheus metrics URL (a Barista's is http://127.0.0.1:9464/metrics), for its CPU and memory.
-    #[arg(long, env = "BARISTA_METRICS", conflicts_with = "pid", value_parser = metrics_source)]
+    #[arg(long, conflicts_with = "pid", value_parser = metrics_source)]
     pub metrics: Option<Source>,
 
     /// Or the server's process id on this machine, read from /proc.
-    #[arg(long, env = "BARISTA_PID")]
+    #[arg(long)]
     pub pid: Option<u32>,
 
     /// What "fast enough" means; the latency clause also decides "slow at low load".
-    #[arg(long, env = "BARISTA_SLO", default_value = "p99<100ms,errors<1%", value_parser = Slo::parse)]
+    #[arg(long, default_value = "p99<100ms,errors<1%", value_parser = Slo::parse)]
     pub slo: Slo,
 
     /// Time for the whole diagnosis (at least 6s: six load levels of 1s).
-    #[arg(long, env = "BARISTA_BUDGET", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub budget: Duration,
 
     /// Requests per second you need: the doctor estimates the replicas and cores for it.
-    #[arg(long, env = "BARISTA_TARGET_RATE")]
+    #[arg(long)]
     pub target_rate: Option<f64>,
 
     /// The most connections the sweep goes up to.
-    #[arg(long, env = "BARISTA_MAX_CONNECTIONS", default_value_t = 256)]
+    #[arg(long, default_value_t = 256)]
     pub max_connections: usize,
 
     /// PostgreSQL the service uses (postgres://USER@HOST/DB, read only; `sslmode=disable`

@@ -95,6 +95,41 @@ fn a_run_that_breaks_its_slo_exits_3_and_one_that_keeps_it_exits_0() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("PASSED"));
+    // A sweep whose first step already breaks the SLO found no capacity: 3.
+    let sweep = |slo: &str| {
+        barista(&[
+            "sweep", &url, "--start", "20", "--max", "20", "--step", "1s", "--slo", slo,
+        ])
+    };
+    let out = sweep("p99<1ms,errors<1%");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let out = sweep("p99<5s,errors<1%");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn n_stops_after_n_requests_and_json_dash_writes_the_result_to_stdout() {
+    let base = test_server();
+    let url = format!("{base}/ok");
+    // Closed and open model alike; without -d the run lasts until they are sent.
+    for model in [["-c", "3"], ["-R", "2000"]] {
+        let out = barista(&["load", &url, "-n", "57", model[0], model[1], "--json", "-"]);
+        assert!(out.status.success(), "{model:?}: {}", stderr(&out));
+        let result: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("stdout is the JSON alone ({e}): {}", stderr(&out)));
+        assert_eq!(result["schema_version"], 1);
+        assert_eq!(result["requests"], 57, "{model:?}");
+        assert_eq!(result["status_codes"]["200"], 57, "{model:?}");
+        assert!(
+            stderr(&out).contains("57 requests"),
+            "the table went to stderr: {}",
+            stderr(&out)
+        );
+    }
+    // -n with a ramp and no duration has nothing to spread the ramp over.
+    let out = barista(&["load", &url, "-n", "10", "-R", "10..100"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--duration"), "{}", stderr(&out));
 }
 
 #[test]
