@@ -15,7 +15,7 @@ use crate::rush::Rush;
 use crate::scenario;
 use crate::slo::Slo;
 use crate::sweep::{SweepPlan, sweep as run_sweep};
-use crate::telemetry::Source;
+use crate::telemetry::{Fleet, Source};
 use crate::workload::{Fixed, Workload};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -176,7 +176,10 @@ pub struct SweepOptions {
 #[derive(Debug, Clone)]
 pub struct DoctorOptions {
     pub target: TargetOptions,
-    pub telemetry: Option<Source>,
+    /// One source per replica (`--metrics` or `--pid`, each repeatable).
+    pub telemetry: Vec<Source>,
+    /// Or a Prometheus that knows the replicas, and the labels that pick them.
+    pub prometheus: Option<(Url, String)>,
     pub slo: Slo,
     pub budget: Duration,
     pub target_rate: Option<f64>,
@@ -418,9 +421,18 @@ pub async fn sweep(o: SweepOptions) -> Exit {
 }
 
 async fn doctor_run(o: DoctorOptions) -> Step<Exit> {
-    let telemetry = o.telemetry.clone().ok_or_else(|| {
-        usage("the doctor needs the server's CPU: give --metrics URL (e.g. http://127.0.0.1:9464/metrics) or --pid PID")
-    })?;
+    let sources = match &o.prometheus {
+        Some((url, selector)) => crate::telemetry::discover(url, selector)
+            .await
+            .map_err(Exit::Failed)?,
+        None => o.telemetry.clone(),
+    };
+    if sources.is_empty() {
+        return Err(usage(
+            "the doctor needs the server's CPU: give --metrics URL (e.g. http://127.0.0.1:9464/metrics) or --pid PID, once per replica, or --prometheus URL",
+        ));
+    }
+    let telemetry = Fleet { sources };
     if o.budget < Duration::from_secs(6) {
         return Err(usage(
             "--budget must be at least 6s (six load levels of 1s)",

@@ -8,6 +8,11 @@
 //! of 64 sessions in Lock/transactionid on table shops". Seeing other users'
 //! sessions needs the role `pg_read_all_stats` (or a superuser), else only the
 //! doctor's own user's sessions are counted.
+//!
+//! Where the extension `pg_stat_statements` is installed in the database, the
+//! doctor also reads it before and after the diagnosis: the statements that
+//! took the most execution time in between (lock waits inside a statement
+//! count in its time), so the verdict can quote the statement to change.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -54,6 +59,63 @@ fn locked_table(tuple: Option<String>, writes: &[String], statement: &str) -> Op
 }
 
 const EVERY: Duration = Duration::from_millis(100);
+
+/// Every statement of this database that pg_stat_statements tracks (one row
+/// per statement whatever user ran it), but the doctor's own reads.
+const STATEMENTS: &str = "SELECT s.queryid, min(left(s.query, 300)), sum(s.calls)::float8,
+    sum(s.total_exec_time)::float8
+  FROM pg_stat_statements s
+  WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND s.queryid IS NOT NULL
+    AND s.query NOT LIKE '%pg_stat_activity%' AND s.query NOT LIKE '%pg_stat_statements%'
+  GROUP BY s.queryid";
+
+/// One statement's cumulative figures.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StatementTime {
+    /// The normalized text (`$1` for constants), cut to 300 characters.
+    pub query: String,
+    pub calls: f64,
+    /// Execution time in total, milliseconds.
+    pub total_ms: f64,
+    /// Its share of the execution time of every statement (in a difference).
+    pub share: f64,
+}
+
+/// pg_stat_statements at one moment, by query id.
+#[derive(Debug, Clone, Default)]
+pub struct Statements(BTreeMap<i64, StatementTime>);
+
+impl Statements {
+    /// The statements that took the most time between `before` and `self`, at
+    /// most `n`, with their shares of it.
+    pub fn top_since(&self, before: &Statements, n: usize) -> Vec<StatementTime> {
+        let mut grown: Vec<StatementTime> = self
+            .0
+            .iter()
+            .map(|(id, s)| {
+                let (calls, ms) = before
+                    .0
+                    .get(id)
+                    .map_or((0.0, 0.0), |b| (b.calls, b.total_ms));
+                StatementTime {
+                    query: s.query.clone(),
+                    calls: s.calls - calls,
+                    total_ms: s.total_ms - ms,
+                    share: 0.0,
+                }
+            })
+            .filter(|s| s.calls > 0.0 && s.total_ms > 0.0)
+            .collect();
+        let total: f64 = grown.iter().map(|s| s.total_ms).sum();
+        grown.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+        grown.truncate(n);
+        for s in &mut grown {
+            s.share = s.total_ms / total.max(1e-9);
+        }
+        grown
+    }
+}
 
 /// Cumulative counts; a level uses the difference of two.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -145,6 +207,9 @@ impl Counts {
 pub struct Database {
     counts: Arc<Mutex<Counts>>,
     task: tokio::task::JoinHandle<()>,
+    client: Arc<tokio_postgres::Client>,
+    /// The prepared read of pg_stat_statements, where it can be read.
+    statements: Option<tokio_postgres::Statement>,
 }
 
 impl Drop for Database {
@@ -167,9 +232,14 @@ impl Database {
             .prepare(QUERY)
             .await
             .map_err(|e| format!("cannot read pg_stat_activity: {e}"))?;
+        // Not installed here (or not preloaded): the verdict goes without it.
+        let statements = client.prepare(STATEMENTS).await.ok();
+        let client = Arc::new(client);
         let counts = Arc::new(Mutex::new(Counts::default()));
         let shared = counts.clone();
+        let sampler = client.clone();
         let task = tokio::spawn(async move {
+            let client = sampler;
             let mut tick = tokio::time::interval(EVERY);
             loop {
                 tick.tick().await;
@@ -196,7 +266,34 @@ impl Database {
                 }
             }
         });
-        Ok(Database { counts, task })
+        Ok(Database {
+            counts,
+            task,
+            client,
+            statements,
+        })
+    }
+
+    /// pg_stat_statements now, when the database has it.
+    pub async fn statements(&self) -> Option<Statements> {
+        let rows = self
+            .client
+            .query(self.statements.as_ref()?, &[])
+            .await
+            .ok()?;
+        Some(Statements(
+            rows.iter()
+                .map(|row| {
+                    let time = StatementTime {
+                        query: row.get::<_, Option<String>>(1).unwrap_or_default(),
+                        calls: row.get(2),
+                        total_ms: row.get(3),
+                        share: 0.0,
+                    };
+                    (row.get(0), time)
+                })
+                .collect(),
+        ))
     }
 
     /// The counts so far.

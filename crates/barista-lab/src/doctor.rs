@@ -18,7 +18,7 @@ use crate::engine::{Model, Plan, run};
 use crate::profile::Profile;
 use crate::report::LoadReport;
 use crate::slo::{Metric, Slo};
-use crate::telemetry::{Sample, Source};
+use crate::telemetry::{Fleet, Sample};
 use crate::usl::{self, Usl};
 use crate::workload::Workload;
 use barista_sys::Process;
@@ -38,7 +38,8 @@ pub struct DoctorPlan {
     pub slo: Slo,
     pub budget: Duration,
     pub target_rate: Option<f64>,
-    pub telemetry: Source,
+    /// The replicas' figures (one source each).
+    pub telemetry: Fleet,
     pub timeout: Duration,
     pub max_connections: usize,
     pub progress: bool,
@@ -73,6 +74,8 @@ pub struct Level {
     /// With `--database`: what the database's active sessions waited on most.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_wait: Option<crate::database::Waiting>,
+    /// SQLite's single writer during the level (a Barista over SQLite).
+    pub sqlite_writer: Option<WriterLoad>,
 }
 
 impl Level {
@@ -123,7 +126,120 @@ pub struct Diagnosis {
     pub cores_needed: Option<f64>,
     pub slowest_route: Option<RouteLatency>,
     pub db_pool_wait_ms: Option<f64>,
+    /// Each replica's share of the work, when the fleet has more than one.
+    pub replicas: Vec<ReplicaLoad>,
+    /// The replica whose load differs from the rest, if one does.
+    pub differing_replica: Option<String>,
+    /// The statements that took the most database time during the diagnosis
+    /// (pg_stat_statements, where installed).
+    pub statements: Vec<crate::database::StatementTime>,
     pub levels: Vec<Level>,
+}
+
+/// How hard SQLite's one writer worked during a level (summed over replicas,
+/// each with its own writer: the share is then of all their time).
+#[derive(Debug, Clone, Serialize)]
+pub struct WriterLoad {
+    /// Share of the level's time the writer spent on batches.
+    pub busy_share: f64,
+    pub commits_per_s: f64,
+    pub writes_per_s: f64,
+}
+
+/// A writer busy this much of the time is the queue every write joins.
+const WRITER_BUSY: f64 = 0.8;
+
+/// One replica over the whole diagnosis.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicaLoad {
+    pub name: String,
+    /// CPU used, as a share of its allowance (cores where that is unknown).
+    pub cpu_share: f64,
+    /// Its share of the requests its metrics counted, when they count them.
+    pub request_share: Option<f64>,
+}
+
+/// Each replica's load from the first sample to the last.
+fn replica_loads(names: &[String], first: &Sample, last: &Sample) -> Vec<ReplicaLoad> {
+    let total_requests = last.requests() - first.requests();
+    names
+        .iter()
+        .zip(first.replicas.iter().zip(&last.replicas))
+        .map(|(name, (a, b))| {
+            let secs = (b.wall_s - a.wall_s).max(1e-9);
+            let cores = (b.cpu_seconds - a.cpu_seconds).max(0.0) / secs;
+            ReplicaLoad {
+                name: name.clone(),
+                cpu_share: cores / b.allowance.unwrap_or(1.0).max(1e-9),
+                request_share: (total_requests >= 100.0)
+                    .then(|| (b.requests() - a.requests()) / total_requests),
+            }
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The replica that differs most from the median of the others, if it
+/// differs by more than noise: 20 points of CPU share and a factor of two,
+/// or half again or less of an even share of the requests.
+fn differing(loads: &[ReplicaLoad]) -> Option<(usize, String)> {
+    if loads.len() < 2 {
+        return None;
+    }
+    let others = |i: usize, f: &dyn Fn(&ReplicaLoad) -> Option<f64>| {
+        median(
+            loads
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .filter_map(|(_, l)| f(l))
+                .collect(),
+        )
+    };
+    let even = 1.0 / loads.len() as f64;
+    let mut worst: Option<(f64, usize, String)> = None;
+    for (i, l) in loads.iter().enumerate() {
+        let m = others(i, &|l| Some(l.cpu_share));
+        let gap = (l.cpu_share - m).abs();
+        let cpu_differs = gap >= 0.2 && (l.cpu_share >= 2.0 * m || l.cpu_share <= m / 2.0);
+        let said_cpu = format!(
+            "replica {} differs from the rest: it used {} of its CPU while the others used {} (median)",
+            l.name,
+            pct(l.cpu_share),
+            pct(m)
+        );
+        let (requests_differ, said_requests) = match l.request_share {
+            Some(share) => (
+                share >= 1.5 * even || share <= even / 2.0,
+                format!(
+                    "; it served {} of the requests where an even share is {}",
+                    pct(share),
+                    pct(even)
+                ),
+            ),
+            None => (false, String::new()),
+        };
+        if cpu_differs || requests_differ {
+            let score = gap + l.request_share.map_or(0.0, |s| (s - even).abs());
+            // Two replicas differ from each other alike: name the idler one,
+            // the one a balancer left out.
+            let beats = |w: &(f64, usize, String)| {
+                score > w.0 + 1e-9 || (score > w.0 - 1e-9 && l.cpu_share < loads[w.1].cpu_share)
+            };
+            if worst.as_ref().is_none_or(beats) {
+                worst = Some((score, i, format!("{said_cpu}{said_requests}")));
+            }
+        }
+    }
+    worst.map(|(_, i, said)| (i, said))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -220,6 +336,14 @@ async fn measure(
         server_rss_mb: after.rss_bytes / 1e6,
         generator_cpu_share: outcome.generator_cpu_s / secs / generator_allowance.max(1e-9),
         database_wait,
+        sqlite_writer: after
+            .writer
+            .zip(before.writer)
+            .map(|((b1, c1, w1), (b0, c0, w0))| WriterLoad {
+                busy_share: (b1 - b0).max(0.0) / secs / after.replicas.len().max(1) as f64,
+                commits_per_s: (c1 - c0).max(0.0) / secs,
+                writes_per_s: (w1 - w0).max(0.0) / secs,
+            }),
     };
     Ok((level, after, report))
 }
@@ -237,6 +361,10 @@ pub async fn diagnose(
         .sample()
         .await
         .map_err(DoctorError::Telemetry)?;
+    let statements_before = match &plan.database {
+        Some(db) => db.statements().await,
+        None => None,
+    };
     let mut before = first.clone();
     let mut levels: Vec<Level> = vec![];
     for &n in LEVELS.iter().filter(|n| **n <= plan.max_connections.max(1)) {
@@ -325,7 +453,22 @@ pub async fn diagnose(
         before = after;
         fall_confirmed = last_level.throughput_rps < FALL * peak_level.throughput_rps;
     }
-    Ok(conclude(plan, &first, &before, levels, fall_confirmed))
+    let mut d = conclude(plan, &first, &before, levels, fall_confirmed);
+    if let (Some(db), Some(then)) = (&plan.database, statements_before)
+        && let Some(now) = db.statements().await
+    {
+        d.statements = now.top_since(&then, 3);
+        if let Some(top) = d.statements.first() {
+            d.evidence.push(format!(
+                "pg_stat_statements: {} of the database's execution time went to `{}` ({:.0} calls, {} each; waits for locks inside a statement count in its time)",
+                pct(top.share),
+                top.query.split_whitespace().collect::<Vec<_>>().join(" "),
+                top.calls,
+                ms(top.total_ms / top.calls.max(1.0))
+            ));
+        }
+    }
+    Ok(d)
 }
 
 /// Share of the database's active sessions in one kind of lock wait past which
@@ -372,6 +515,29 @@ fn database_contention(level: &Level) -> Option<(String, Vec<String>)> {
             ),
             "More replicas will not help while the database serializes the work.".into(),
         ]
+    };
+    Some((said, steps))
+}
+
+/// SQLite's writer in words, and, when it is busy nearly all the time, the
+/// steps that follow: it is the one queue every write joins.
+fn sqlite_writer(level: &Level) -> Option<(String, Vec<String>)> {
+    let w = level.sqlite_writer.as_ref()?;
+    let said = format!(
+        "SQLite's single writer was busy {} of the time at {} connections, committing {:.0} writes/s in {:.0} transactions/s ({:.1} per group commit)",
+        pct(w.busy_share),
+        level.connections,
+        w.writes_per_s,
+        w.commits_per_s,
+        w.writes_per_s / w.commits_per_s.max(1e-9)
+    );
+    let steps = if w.busy_share >= WRITER_BUSY {
+        vec![
+            "Writes queue on SQLite's one writer: fewer or smaller writes per request help; more CPU or replicas over the same file do not.".into(),
+            "For more write throughput, run over PostgreSQL (--database postgres://...), which commits writers in parallel and lets replicas share the load.".into(),
+        ]
+    } else {
+        vec![]
     };
     Some((said, steps))
 }
@@ -525,7 +691,8 @@ fn conclude(
             if let Some(u) = &usl {
                 evidence.push(format!("the scalability fit gives contention σ = {:.3}: about {:.0}% of each request's work is serialized", u.sigma, 100.0 * u.sigma));
             }
-            match database_contention(fail) {
+            let writer_queue = sqlite_writer(fail).filter(|(_, steps)| !steps.is_empty());
+            match database_contention(fail).or(writer_queue) {
                 Some((said, steps)) => {
                     evidence.push(said);
                     next_steps.extend(steps);
@@ -588,6 +755,22 @@ fn conclude(
             ms(w)
         ));
     }
+    if let Some((said, _)) = sqlite_writer(first_fail.unwrap_or(last))
+        && !evidence.contains(&said)
+    {
+        evidence.push(said);
+    }
+    let names = plan.telemetry.names();
+    let replicas = replica_loads(&names, first, last_sample);
+    let differs = differing(&replicas);
+    if let Some((i, said)) = &differs {
+        evidence.push(said.clone());
+        next_steps.push(format!(
+            "Look at replica {} before scaling: the balancer may not spread the load evenly (sticky or hashed routing, a replica missing from it), or the replica is starved or throttled (its CPU quota, a noisy neighbour). The fleet's verdict counts every replica's allowance.",
+            replicas[*i].name
+        ));
+    }
+    let fleet = names.len().max(1) as f64;
     let (mut replicas_needed, mut cores_needed) = (None, None);
     // Contended or incoherent work is shared: replicas add to its load, not to
     // its capacity. When the fit has a peak below the target (κ > 0), no number
@@ -605,11 +788,14 @@ fn conclude(
     } else if let (Some(target), Some(capacity)) =
         (plan.target_rate, capacity_rps.filter(|c| *c > 0.0))
     {
-        let replicas = (target / capacity).ceil().max(1.0);
-        replicas_needed = Some(replicas as u64);
+        // A fleet's capacity is its replicas'; each is sized as its share.
+        let each = capacity / fleet;
+        let needed = (target / each).ceil().max(1.0);
+        replicas_needed = Some(needed as u64);
         cores_needed = allowance.map(|a| a * target / capacity);
         next_steps.push(format!(
-            "For {target:.0} requests/s: about {replicas:.0} replicas like this one (each about {capacity:.0} requests/s at the SLO){}.",
+            "For {target:.0} requests/s: about {needed:.0} replicas like {} (each about {each:.0} requests/s at the SLO){}.",
+            if fleet > 1.0 { "these" } else { "this one" },
             cores_needed.map_or(String::new(), |c| format!(", or about {c:.1} cores in all"))
         ));
     }
@@ -628,6 +814,9 @@ fn conclude(
         cores_needed,
         slowest_route,
         db_pool_wait_ms,
+        differing_replica: differs.map(|(i, _)| replicas[i].name.clone()),
+        statements: vec![],
+        replicas,
         levels,
     }
 }

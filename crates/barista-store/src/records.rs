@@ -88,4 +88,6 @@ pub struct PoolStats {
     pub commits: u64,
     /// Write requests those transactions carried.
     pub committed_writes: u64,
+    /// Time the single writer spent on batches (SQLite; PostgreSQL has no one writer).
+    pub writer_busy_micros: Option<u64>,
 }

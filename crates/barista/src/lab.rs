@@ -258,13 +258,28 @@ pub struct DoctorArgs {
     #[command(flatten)]
     pub target: TargetArgs,
 
-    /// The server's Prometheus metrics URL (a Barista's is http://127.0.0.1:9464/metrics), for its CPU and memory.
-    #[arg(long, conflicts_with = "pid", value_parser = metrics_source)]
-    pub metrics: Option<Source>,
+    /// The server's Prometheus metrics URL (a Barista's is http://127.0.0.1:9464/metrics), for its
+    /// CPU and memory; once per replica (the verdict weighs them all and names one that differs).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["pid", "prometheus"], value_parser = metrics_source)]
+    pub metrics: Vec<Source>,
 
-    /// Or the server's process id on this machine, read from /proc.
-    #[arg(long)]
-    pub pid: Option<u32>,
+    /// Or the server's process id on this machine, read from /proc; once per replica.
+    #[arg(long, conflicts_with = "prometheus")]
+    pub pid: Vec<u32>,
+
+    /// Or a Prometheus (http://HOST:9090) that scrapes the replicas: the doctor reads each of its
+    /// active targets that --selector picks, directly and at each level.
+    #[arg(long, value_name = "URL", value_parser = Url::parse)]
+    pub prometheus: Option<Url>,
+
+    /// The labels that pick the replicas among Prometheus's targets, `key=value,...`.
+    #[arg(
+        long,
+        value_name = "LABELS",
+        default_value = "job=barista",
+        requires = "prometheus"
+    )]
+    pub selector: String,
 
     /// What "fast enough" means; the latency clause also decides "slow at low load".
     #[arg(long, default_value = "p99<100ms,errors<1%", value_parser = Slo::parse)]
@@ -294,7 +309,12 @@ impl From<DoctorArgs> for DoctorOptions {
     fn from(a: DoctorArgs) -> Self {
         DoctorOptions {
             target: a.target.into(),
-            telemetry: a.metrics.or(a.pid.map(Source::Pid)),
+            telemetry: a
+                .metrics
+                .into_iter()
+                .chain(a.pid.into_iter().map(Source::Pid))
+                .collect(),
+            prometheus: a.prometheus.map(|url| (url, a.selector)),
             slo: a.slo,
             budget: a.budget,
             target_rate: a.target_rate,

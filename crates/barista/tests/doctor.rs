@@ -177,6 +177,7 @@ fn the_doctor_tells_each_problem_apart_and_reads_a_real_barista() {
         }
     }
     a_real_barista_is_read_through_its_metrics();
+    a_fleet_is_found_through_prometheus_and_a_replica_left_out_is_named();
     a_dead_target_or_one_that_fails_everything_gets_a_message_not_a_verdict();
     a_generator_out_of_cpu_is_inconclusive_not_a_verdict_on_the_server();
 }
@@ -233,8 +234,16 @@ fn a_real_barista_is_read_through_its_metrics() {
     );
     let evidence = d["evidence"].to_string();
     assert!(
-        evidence.contains("slowest route") && evidence.contains("database operations waited"),
+        evidence.contains("slowest route")
+            && evidence.contains("database operations waited")
+            && evidence.contains("SQLite's single writer was busy"),
         "{evidence}"
+    );
+    let writer = &d["levels"][0]["sqlite_writer"];
+    assert!(
+        writer["busy_share"].as_f64().unwrap() > 0.0
+            && writer["writes_per_s"].as_f64().unwrap() > 0.0,
+        "the rush's orders went through the writer: {writer}"
     );
     assert!(
         d["slowest_route"]["route"]
@@ -251,6 +260,153 @@ fn a_real_barista_is_read_through_its_metrics() {
     assert!(
         d["replicas_needed"].as_u64().unwrap() >= 1,
         "an estimate for --target-rate"
+    );
+}
+
+/// Kills Prometheus when dropped.
+struct Prometheus(Child);
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Three replicas that Debian's Prometheus scrapes, and load sent to the
+/// first two only (a balancer that left one out): the doctor finds all three
+/// through Prometheus's targets (not a fourth job's), weighs them, and names
+/// the one left out.
+fn a_fleet_is_found_through_prometheus_and_a_replica_left_out_is_named() {
+    if Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("prometheus is not installed: the fleet case is skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let replica = |name: &str| {
+        serve(
+            serve_command(pinned(0, BIN), &dir.path().join(format!("{name}.db")), &[]),
+            4,
+        )
+    };
+    let (a, b, c) = (replica("a"), replica("b"), replica("c"));
+    let authority = |url: &Option<String>| {
+        let url = url.clone().expect("a metrics listener");
+        url.trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let [a_metrics, b_metrics, c_metrics] = [&a, &b, &c].map(|r| authority(&r.metrics));
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: barista\n    static_configs: [{{targets: ['{a_metrics}', '{b_metrics}', '{c_metrics}']}}]\n  - job_name: other\n    static_configs: [{{targets: ['127.0.0.1:9']}}]\n"
+        ),
+    )
+    .unwrap();
+    let web = format!("127.0.0.1:{}", free_port());
+    let _prometheus = Prometheus(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address={web}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Prometheus hands new targets to its scrapers every few seconds.
+    let targets_known = (0..150).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let out = Command::new("curl")
+            .args(["-sf", &format!("http://{web}/api/v1/targets?state=active")])
+            .output();
+        out.is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .matches("scrapeUrl")
+                .count()
+                == 4
+        })
+    });
+    assert!(
+        targets_known,
+        "Prometheus did not list its four targets in 30 s"
+    );
+    let json = dir.path().join("fleet.json");
+    let menu = |r: &common::Served| format!("{}/v1/shops/demo/menu", r.base);
+    let out = doctor(&[
+        &menu(&a),
+        &menu(&b),
+        "--prometheus",
+        &format!("http://{web}"),
+        "--selector",
+        "job=barista",
+        "--budget",
+        "6s",
+        "--max-connections",
+        "8",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{said}");
+    let d: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let replicas = d["replicas"].as_array().unwrap();
+    let mut names: Vec<&str> = replicas
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    let mut wanted = [&a_metrics, &b_metrics, &c_metrics];
+    wanted.sort();
+    assert_eq!(names, wanted, "{d:#}");
+    assert_eq!(d["differing_replica"], c_metrics.as_str(), "{d:#}");
+    let left_out = replicas.iter().find(|r| r["name"] == c_metrics.as_str());
+    assert!(
+        left_out.unwrap()["request_share"].as_f64().unwrap() < 0.05,
+        "{}",
+        d["replicas"]
+    );
+    let evidence = d["evidence"].to_string();
+    assert!(
+        evidence.contains(&format!("replica {c_metrics} differs from the rest")),
+        "{evidence}"
+    );
+    assert!(
+        d["next_steps"].to_string().contains("balancer"),
+        "{}",
+        d["next_steps"]
+    );
+    // A selector that picks nothing is an error that says so.
+    let out = doctor(&[
+        &a.base,
+        "--prometheus",
+        &format!("http://{web}"),
+        "--selector",
+        "job=nothing",
+        "--budget",
+        "6s",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no active target with labels"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 

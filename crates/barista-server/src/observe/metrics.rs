@@ -382,6 +382,14 @@ impl Metrics {
             "Write requests committed; divided by commits, the group-commit batch size.",
             pool.committed_writes,
         );
+        if let Some(busy) = pool.writer_busy_micros {
+            let name = "barista_db_writer_busy_seconds_total";
+            let _ = writeln!(
+                out,
+                "# HELP {name} Time SQLite's single writer spent running and committing batches; its rate is the writer's utilization.\n# TYPE {name} counter\n{name} {}",
+                busy as f64 / 1e6
+            );
+        }
     }
 }
 

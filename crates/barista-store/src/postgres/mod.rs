@@ -186,6 +186,7 @@ impl Backend for Postgres {
             waits: self.waits.load(Relaxed),
             commits,
             committed_writes: commits,
+            writer_busy_micros: None,
         }
     }
 }

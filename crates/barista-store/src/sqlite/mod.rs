@@ -209,6 +209,7 @@ impl Backend for Sqlite {
             wait_micros: s.wait_micros.load(Relaxed),
             waits: s.waits.load(Relaxed),
             commits: s.commits.load(Relaxed),
+            writer_busy_micros: Some(s.busy_micros.load(Relaxed)),
             committed_writes: s.committed_writes.load(Relaxed),
         }
     }

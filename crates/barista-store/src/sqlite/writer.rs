@@ -24,6 +24,8 @@ pub(crate) struct Stats {
     pub(crate) waits: AtomicU64,
     pub(crate) commits: AtomicU64,
     pub(crate) committed_writes: AtomicU64,
+    /// Time the writer thread spent running and committing batches.
+    pub(crate) busy_micros: AtomicU64,
 }
 
 impl Stats {
@@ -118,7 +120,11 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, stats: &Stats) {
                 Err(_) => break,
             }
         }
+        let began = Instant::now();
         commit_batch(&conn, batch, stats);
+        stats
+            .busy_micros
+            .fetch_add(began.elapsed().as_micros() as u64, Relaxed);
     }
 }
 
