@@ -81,11 +81,16 @@ impl Fleet {
         let template = include_str!("../../../deploy/nginx/barista.conf");
         let servers: Vec<String> = replicas
             .iter()
-            .map(|r| format!("server {};", r.base.trim_start_matches("http://")))
+            .map(|r| {
+                format!(
+                    "server {} max_fails=0;",
+                    r.base.trim_start_matches("http://")
+                )
+            })
             .collect();
         let config = template
             .replace(
-                "server 127.0.0.1:8081;\n    server 127.0.0.1:8082;",
+                "server 127.0.0.1:8081 max_fails=0;\n    server 127.0.0.1:8082 max_fails=0;",
                 &servers.join("\n    "),
             )
             .replace(
