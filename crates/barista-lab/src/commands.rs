@@ -90,6 +90,8 @@ pub struct TargetOptions {
     pub progress: bool,
     /// Generator threads (default: one per core).
     pub threads: Option<usize>,
+    /// How `https://` targets' certificates are checked.
+    pub tls: crate::tls::TlsOptions,
 }
 
 impl TargetOptions {
@@ -191,8 +193,20 @@ pub struct DoctorOptions {
 /// Connections in the closed model (and the pool in the open one) when none are given.
 const DEFAULT_CONNECTIONS: usize = 50;
 
+/// A TLS failure, with what to do about a certificate the lab cannot check.
+fn tls_hint(e: String) -> Exit {
+    if e.contains("TLS") || e.contains("certificate") {
+        Exit::Failed(format!(
+            "{e} (a self-signed or private certificate? --cacert FILE trusts its CA, -k/--insecure accepts any)"
+        ))
+    } else {
+        Exit::Failed(e)
+    }
+}
+
 /// Builds the workload the options name, and checks the target answers.
 async fn workload(t: &TargetOptions) -> Step<Arc<dyn Workload>> {
+    let tls = crate::tls::Tls::new(t.tls.clone());
     let urls = t
         .targets
         .iter()
@@ -211,14 +225,14 @@ async fn workload(t: &TargetOptions) -> Step<Arc<dyn Workload>> {
                     "--scenario rush takes exactly one TARGET: the Barista base URL",
                 ));
             };
-            Arc::new(Rush::new(base, &t.shop).await.map_err(Exit::Failed)?)
+            Arc::new(Rush::new(base, &t.shop, &tls).await.map_err(tls_hint)?)
         }
         Some(file) => {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| Exit::Failed(format!("cannot read the scenario {file}: {e}")))?;
             let entries = scenario::parse(&text, urls.first())
                 .map_err(|e| usage(format!("scenario {file}: {e}")))?;
-            Arc::new(Fixed::new(entries, true).await.map_err(Exit::Failed)?)
+            Arc::new(Fixed::new(entries, true, &tls).await.map_err(tls_hint)?)
         }
         None => {
             let r = &t.request;
@@ -230,17 +244,18 @@ async fn workload(t: &TargetOptions) -> Step<Arc<dyn Workload>> {
                 (None, None) => vec![],
             };
             Arc::new(
-                Fixed::requests(&urls, &r.method, &r.headers, &body)
+                Fixed::requests(&urls, &r.method, &r.headers, &body, &tls)
                     .await
-                    .map_err(Exit::Failed)?,
+                    .map_err(tls_hint)?,
             )
         }
     };
-    for addr in workload.addrs() {
-        if Conn::connect(*addr).await.is_err() {
-            return Err(Exit::Failed(format!(
-                "cannot connect to {addr}: is the target running?"
-            )));
+    for endpoint in workload.endpoints() {
+        if let Err(e) = Conn::open(endpoint).await {
+            return Err(match e.starts_with("TLS") {
+                true => tls_hint(e),
+                false => Exit::Failed(format!("{e}: is the target running?")),
+            });
         }
     }
     Ok(workload)

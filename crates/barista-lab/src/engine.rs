@@ -9,12 +9,11 @@
 //! Closed model: each active connection sends, waits for the answer, thinks,
 //! and sends again. Latency is plain response time.
 
-use crate::http::{Conn, Failure, Reply};
+use crate::http::{Conn, Endpoint, Failure, Reply};
 use crate::profile::Profile;
 use crate::stats::{Shards, Tally, percentile_ms};
 use crate::workload::{Request, Rng, Workload};
 use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,7 +89,7 @@ pub struct Outcome {
 
 struct Ctx {
     workload: Arc<dyn Workload>,
-    addrs: Vec<SocketAddr>,
+    endpoints: Vec<Endpoint>,
     shards: Shards,
     timeout: Duration,
     start: Instant,
@@ -106,12 +105,12 @@ fn micros(d: Duration) -> u64 {
 
 async fn send_on(
     slot: &mut Option<Conn>,
-    addr: SocketAddr,
+    endpoint: &Endpoint,
     req: &Request,
 ) -> Result<Reply, Failure> {
     let conn = match slot {
         Some(conn) if conn.reusable() => conn,
-        _ => slot.insert(Conn::connect(addr).await?),
+        _ => slot.insert(Conn::connect(endpoint).await?),
     };
     conn.send(&req.bytes, req.keep).await
 }
@@ -133,7 +132,7 @@ impl Client {
         Client {
             id,
             workload: ctx.workload.clone().per_connection(),
-            conns: ctx.addrs.iter().map(|_| None).collect(),
+            conns: ctx.endpoints.iter().map(|_| None).collect(),
             timer: Box::pin(tokio::time::sleep(ctx.timeout)),
             rng: Rng::new(id as u64),
         }
@@ -159,7 +158,7 @@ async fn exchange(ctx: &Ctx, client: &mut Client, req: &Request, intended: Insta
         let deadline = sent + ctx.timeout;
         let slot = &mut conns[req.addr];
         let result = {
-            let send = send_on(slot, ctx.addrs[req.addr], req);
+            let send = send_on(slot, &ctx.endpoints[req.addr], req);
             tokio::pin!(send);
             // The connection's timer is touched only when it fires: if this request
             // is not yet past its own deadline, the timer moves there. Arming a
@@ -313,7 +312,7 @@ fn generator_threads(asked: Option<usize>, workers: usize) -> usize {
 /// on another thread; only the collector (here, once a second) reads across.
 pub async fn run(plan: &Plan, workload: Arc<dyn Workload>) -> Outcome {
     let names = workload.names().to_vec();
-    let addrs = workload.addrs().to_vec();
+    let endpoints = workload.endpoints().to_vec();
     let workers = match &plan.model {
         Model::Open { connections, .. } => (*connections).max(1),
         Model::Closed { connections, .. } => connections.peak().ceil().max(1.0) as usize,
@@ -322,7 +321,7 @@ pub async fn run(plan: &Plan, workload: Arc<dyn Workload>) -> Outcome {
     let cpu_before = process_cpu_seconds();
     let ctx = Arc::new(Ctx {
         workload,
-        addrs,
+        endpoints,
         shards: Shards::new(threads, names.len()),
         timeout: plan.timeout,
         start: Instant::now(),

@@ -18,44 +18,97 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A "nice" upper bound for an axis.
-fn nice_max(v: f64) -> f64 {
-    if v <= 0.0 {
-        return 1.0;
-    }
-    let magnitude = 10f64.powf(v.log10().floor());
-    for step in [1.0, 2.0, 2.5, 5.0, 10.0] {
-        if v <= step * magnitude {
-            return step * magnitude;
+/// A reference line across a chart, with its label.
+pub enum Mark {
+    /// A level of the y axis: the SLO's latency, the CPU allowance.
+    Y(f64, String),
+    /// A point of the x axis: the knee, the USL peak.
+    X(f64, String),
+}
+
+/// Round ticks covering `[lo, hi]`: 1, 2 or 5 × 10^n apart, about `want` of
+/// them, the first at or below `lo` and the last at or above `hi`.
+fn ticks(lo: f64, hi: f64, want: usize) -> Vec<f64> {
+    let hi = if hi > lo { hi } else { lo + 1.0 };
+    let raw = (hi - lo) / want.max(1) as f64;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw * (1.0 - 1e-9))
+        .unwrap_or(10.0 * magnitude);
+    let first = (lo / step + 1e-9).floor() as i64;
+    let last = (hi / step - 1e-9).ceil() as i64;
+    (first..=last).map(|i| i as f64 * step).collect()
+}
+
+/// A tick's text: the decimals its step needs, thousands grouped.
+fn label(v: f64, step: f64) -> String {
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    let text = format!("{:.*}", decimals, v.abs());
+    let (whole, fraction) = text
+        .split_once('.')
+        .map_or((text.as_str(), None), |(w, f)| (w, Some(f)));
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 && whole.len() > 4 {
+            grouped.push(',');
         }
+        grouped.push(c);
     }
-    10.0 * magnitude
-}
-
-fn label(v: f64) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else if v >= 10.0 {
-        format!("{v:.0}")
+    let sign = if v < 0.0 && text.bytes().any(|b| b.is_ascii_digit() && b != b'0') {
+        "-"
     } else {
-        format!("{v:.2}")
+        ""
+    };
+    match fraction {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
     }
 }
 
-/// A line chart. `x_ticks` replaces numeric x labels (e.g. percentiles on a nines scale).
+/// A line chart on round axes, with reference lines. `x_ticks` replaces the
+/// numeric x axis (e.g. percentiles on a nines scale).
 pub fn line_chart(
     title: &str,
     x_label: &str,
     y_label: &str,
     series: &[Series],
     x_ticks: Option<&[(f64, String)]>,
+    marks: &[Mark],
 ) -> String {
     let (w, h, left, right, top, bottom) = (760.0, 300.0, 70.0, 20.0, 30.0, 50.0);
     let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
     let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
-    let x_min = xs.clone().fold(f64::INFINITY, f64::min).min(0.0);
-    let x_max = xs.fold(0.0, f64::max).max(x_min + 1e-9);
-    let y_max = nice_max(ys.fold(0.0, f64::max));
+    let data_x_min = xs.clone().fold(f64::INFINITY, f64::min).min(0.0);
+    let data_x_max = xs.fold(0.0, f64::max);
+    let data_y_max = ys.fold(0.0, f64::max);
+    // A reference line far above the data would flatten it: it is drawn when
+    // it is within three times the data's height, else named in a note.
+    let y_marks_max = marks
+        .iter()
+        .filter_map(|m| match m {
+            Mark::Y(y, _) if *y <= 3.0 * data_y_max.max(1e-9) => Some(*y),
+            _ => None,
+        })
+        .fold(data_y_max, f64::max);
+    let y_ticks = ticks(0.0, y_marks_max, 5);
+    let y_step = y_ticks.get(1).copied().unwrap_or(1.0) - y_ticks[0];
+    let y_max = *y_ticks.last().expect("ticks");
+    let own_x_ticks;
+    let (x_min, x_max, x_text): (f64, f64, Vec<(f64, String)>) = match x_ticks {
+        Some(given) => (
+            data_x_min,
+            data_x_max.max(data_x_min + 1e-9),
+            given.to_vec(),
+        ),
+        None => {
+            own_x_ticks = ticks(data_x_min, data_x_max, 6);
+            let step = own_x_ticks.get(1).copied().unwrap_or(1.0) - own_x_ticks[0];
+            let text = own_x_ticks.iter().map(|x| (*x, label(*x, step))).collect();
+            (own_x_ticks[0], *own_x_ticks.last().expect("ticks"), text)
+        }
+    };
     let px = |x: f64| left + (x - x_min) / (x_max - x_min) * (w - left - right);
     let py = |y: f64| top + (1.0 - y / y_max) * (h - top - bottom);
     let mut svg = String::new();
@@ -69,26 +122,19 @@ pub fn line_chart(
         r#"<text x="{left}" y="18" class="title">{}</text>"#,
         escape(title)
     );
-    for i in 0..=4 {
-        let y = y_max * f64::from(i) / 4.0;
+    for y in &y_ticks {
         let _ = write!(
             svg,
             r##"<line x1="{left}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end" class="tick">{}</text>"##,
             w - right,
-            py(y),
-            py(y),
+            py(*y),
+            py(*y),
             left - 6.0,
-            py(y) + 4.0,
-            label(y)
+            py(*y) + 4.0,
+            label(*y, y_step)
         );
     }
-    let default_ticks: Vec<(f64, String)> = (0..=5)
-        .map(|i| {
-            let x = x_min + (x_max - x_min) * f64::from(i) / 5.0;
-            (x, label(x))
-        })
-        .collect();
-    for (x, text) in x_ticks.unwrap_or(&default_ticks) {
+    for (x, text) in &x_text {
         let _ = write!(
             svg,
             r#"<text x="{:.1}" y="{}" text-anchor="middle" class="tick">{}</text>"#,
@@ -111,6 +157,44 @@ pub fn line_chart(
         (top + h - bottom) / 2.0,
         escape(y_label)
     );
+    for mark in marks {
+        match mark {
+            Mark::Y(y, text) if *y <= y_max => {
+                let _ = write!(
+                    svg,
+                    r##"<line class="mark" x1="{left}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="#b42318" stroke-dasharray="6 4"/><text x="{}" y="{:.1}" text-anchor="end" class="mark">{}</text>"##,
+                    w - right,
+                    py(*y),
+                    py(*y),
+                    w - right - 4.0,
+                    py(*y) - 4.0,
+                    escape(text)
+                );
+            }
+            Mark::Y(_, text) => {
+                let _ = write!(
+                    svg,
+                    r#"<text x="{}" y="{}" text-anchor="end" class="mark">{} (above this chart)</text>"#,
+                    w - right - 4.0,
+                    top + 12.0,
+                    escape(text)
+                );
+            }
+            Mark::X(x, text) if (x_min..=x_max).contains(x) => {
+                let _ = write!(
+                    svg,
+                    r##"<line class="mark" x1="{:.1}" x2="{:.1}" y1="{top}" y2="{}" stroke="#b42318" stroke-dasharray="6 4"/><text x="{:.1}" y="{}" class="mark">{}</text>"##,
+                    px(*x),
+                    px(*x),
+                    h - bottom,
+                    px(*x) + 4.0,
+                    top + 12.0,
+                    escape(text)
+                );
+            }
+            Mark::X(..) => {}
+        }
+    }
     for (i, s) in series.iter().enumerate() {
         let path: Vec<String> = s
             .points
@@ -152,13 +236,26 @@ pub fn line_chart(
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:820px}\
 table{border-collapse:collapse;margin:1rem 0}td,th{padding:.25rem .6rem;border-bottom:1px solid #eee;text-align:right}\
 th:first-child,td:first-child{text-align:left}.title{font-size:14px;font-weight:600}.tick{font-size:11px;fill:#555}\
-.axis{font-size:12px;fill:#333}.pass{color:#17803d}.fail{color:#b42318}svg{margin:1rem 0;display:block}";
+.axis{font-size:12px;fill:#333}.mark{font-size:11px;fill:#b42318}.pass{color:#17803d}.fail{color:#b42318}svg{margin:1rem 0;display:block}";
 
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>\n",
         escape(title)
     )
+}
+
+/// The SLO's latency clause as a line on a latency chart (none without one).
+fn slo_mark(expr: &str) -> Vec<Mark> {
+    let Ok(slo) = crate::slo::Slo::parse(expr) else {
+        return vec![];
+    };
+    slo.clauses
+        .iter()
+        .find(|c| matches!(c.metric, crate::slo::Metric::Latency(_)))
+        .map(|c| Mark::Y(c.limit, format!("SLO {}", c.text)))
+        .into_iter()
+        .collect()
 }
 
 /// Where a percentile sits on a "nines" axis: 90 -> 1, 99 -> 2, 99.9 -> 3.
@@ -234,7 +331,9 @@ pub fn load_html(r: &LoadReport) -> String {
         "requests/s",
         &rate,
         None,
+        &[],
     ));
+    let slo = r.slo.as_ref().map_or(vec![], |s| slo_mark(&s.expr));
     body.push_str(&line_chart(
         "Latency over time",
         "seconds",
@@ -262,6 +361,7 @@ pub fn load_html(r: &LoadReport) -> String {
             },
         ],
         None,
+        &slo,
     ));
     let spectrum: Vec<_> = r.spectrum.iter().filter(|p| p.percentile < 100.0).collect();
     let mut lines = vec![Series {
@@ -292,6 +392,7 @@ pub fn load_html(r: &LoadReport) -> String {
         "ms",
         &lines,
         Some(&ticks),
+        &slo,
     ));
     if r.by_name.len() > 1 {
         body.push_str("<table><tr><th>request</th><th>requests</th><th>errors</th><th>p50 ms</th><th>p99 ms</th></tr>");
@@ -350,6 +451,14 @@ pub fn sweep_html(s: &SweepReport) -> String {
             },
         ],
         None,
+        &s.knee_rps
+            .map(|k| Mark::X(k, format!("knee {k:.0}/s")))
+            .into_iter()
+            .chain(
+                s.capacity_rps
+                    .map(|c| Mark::X(c, format!("capacity {c:.0}/s"))),
+            )
+            .collect::<Vec<_>>(),
     ));
     body.push_str(&line_chart(
         "Latency against offered load",
@@ -368,6 +477,7 @@ pub fn sweep_html(s: &SweepReport) -> String {
             },
         ],
         None,
+        &slo_mark(&s.slo),
     ));
     body.push_str("<table><tr><th>offered/s</th><th>responses/s</th><th>p50 ms</th><th>p99 ms</th><th>errors</th><th>SLO</th></tr>");
     for st in &s.steps {
@@ -432,12 +542,27 @@ pub fn doctor_html(d: &Diagnosis) -> String {
     } else if let Some(note) = &d.usl_note {
         let _ = write!(body, "<p>No scalability fit: {}</p>", escape(note));
     }
+    // The USL's knee (where contention bends the line: N = 1/σ, the linear
+    // rise meeting the ceiling λ/σ) and its peak (N* = √((1−σ)/κ)).
+    let mut marks = vec![];
+    if let Some(u) = &d.usl {
+        if u.sigma > 0.0 {
+            marks.push(Mark::X(
+                1.0 / u.sigma,
+                format!("knee N = 1/σ ≈ {:.0}", 1.0 / u.sigma),
+            ));
+        }
+        if let Some(n) = u.peak_concurrency {
+            marks.push(Mark::X(n, format!("USL peak N ≈ {n:.0}")));
+        }
+    }
     body.push_str(&line_chart(
         "Throughput against concurrency (Little's law)",
         "requests in flight",
         "responses/s",
         &series,
         None,
+        &marks,
     ));
     let by_conn = |f: fn(&crate::doctor::Level) -> f64| {
         d.levels
@@ -462,24 +587,26 @@ pub fn doctor_html(d: &Diagnosis) -> String {
             },
         ],
         None,
+        &slo_mark(&d.slo),
     ));
     body.push_str(&line_chart(
-        "CPU against connections (share of allowance)",
+        "CPU against connections (% of each one's allowance)",
         "connections",
-        "share",
+        "% of CPU allowance",
         &[
             Series {
                 name: "server",
                 color: "#7c3aed",
-                points: by_conn(|l| l.server_cpu_share.unwrap_or(0.0)),
+                points: by_conn(|l| 100.0 * l.server_cpu_share.unwrap_or(0.0)),
             },
             Series {
                 name: "generator",
                 color: "#9ca3af",
-                points: by_conn(|l| l.generator_cpu_share),
+                points: by_conn(|l| 100.0 * l.generator_cpu_share),
             },
         ],
         None,
+        &[Mark::Y(100.0, "allowance".into())],
     ));
     body.push_str("<table><tr><th>connections</th><th>in flight</th><th>responses/s</th><th>p50 ms</th><th>p99 ms</th><th>server CPU</th><th>SLO</th></tr>");
     for l in &d.levels {
@@ -517,16 +644,55 @@ mod tests {
                 points: vec![(0.0, 1.0), (1.0, 3.0)],
             }],
             None,
+            &[Mark::Y(2.0, "SLO <2".into())],
         );
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert!(svg.contains("SLO &lt;2") && svg.contains("stroke-dasharray"));
         assert!(svg.contains("a &lt;b&gt;") && svg.contains("s&amp;t"));
         assert!(svg.contains("<polyline"));
     }
 
     #[test]
-    fn axes_end_on_round_numbers() {
-        assert_eq!(nice_max(7.3), 10.0);
-        assert_eq!(nice_max(180.0), 200.0);
-        assert_eq!(nice_max(0.0), 1.0);
+    fn ticks_are_one_two_or_five_times_a_power_of_ten() {
+        assert_eq!(ticks(0.0, 3.9, 5), [0.0, 1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(ticks(0.0, 7.3, 5), [0.0, 2.0, 4.0, 6.0, 8.0]);
+        assert_eq!(ticks(0.0, 180.0, 5), [0.0, 50.0, 100.0, 150.0, 200.0]);
+        let empty = ticks(0.0, 0.0, 5);
+        assert_eq!(
+            (empty.len(), empty[1], empty[5]),
+            (6, 0.2, 1.0),
+            "an empty chart"
+        );
+        assert_eq!(ticks(1.0, 64.0, 6).first(), Some(&0.0));
+        assert_eq!(ticks(1.0, 64.0, 6).last(), Some(&80.0));
+        for (lo, hi) in [
+            (0.0, 1.2),
+            (0.0, 2.4),
+            (0.0, 3.9),
+            (3.0, 21_895.0),
+            (0.0, 0.013),
+        ] {
+            let t = ticks(lo, hi, 5);
+            let step = t[1] - t[0];
+            let mantissa = step / 10f64.powf(step.log10().floor());
+            assert!(
+                [1.0, 2.0, 5.0].iter().any(|m| (mantissa - m).abs() < 1e-6),
+                "{lo}..{hi}: step {step}"
+            );
+            assert!(
+                t[0] <= lo && *t.last().unwrap() >= hi && t.len() <= 11,
+                "{t:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tick_labels_carry_the_decimals_their_step_needs() {
+        assert_eq!(label(2.0, 1.0), "2");
+        assert_eq!(label(0.5, 0.5), "0.5");
+        assert_eq!(label(1.0, 0.5), "1.0");
+        assert_eq!(label(20_000.0, 5_000.0), "20,000");
+        assert_eq!(label(1_500.0, 500.0), "1500");
+        assert_eq!(label(0.004, 0.002), "0.004");
     }
 }

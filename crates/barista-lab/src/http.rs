@@ -1,13 +1,20 @@
 //! A minimal HTTP/1.1 client, built for load generation: one keep-alive
 //! connection, prebuilt request bytes, a reused read buffer, and no allocation
-//! per request unless the caller asks for the body. Like wrk, it speaks plain
-//! HTTP/1.1 only.
+//! per request unless the caller asks for the body. Like wrk, it speaks
+//! HTTP/1.1, plain or over TLS (rustls) for `https://` targets.
 
+use crate::tls::Tls;
+use rustls::pki_types::ServerName;
+use std::io;
 use std::net::SocketAddr;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
-/// A parsed `http://host:port/path` target.
+/// A parsed `http://host:port/path` or `https://...` target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Url {
     /// `host:port` as written, for the Host header.
@@ -16,18 +23,17 @@ pub struct Url {
     pub port: u16,
     /// Path and query, at least `/`.
     pub path: String,
+    /// `https://`: the connection speaks TLS.
+    pub tls: bool,
 }
 
 impl Url {
     pub fn parse(text: &str) -> Result<Url, String> {
-        if text.starts_with("https://") {
-            return Err(format!(
-                "{text}: https is not supported; the lab speaks plain HTTP/1.1 (put TLS in front of the target)"
-            ));
-        }
-        let rest = text
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("{text:?} is not an http:// URL"))?;
+        let (rest, tls) = match (text.strip_prefix("http://"), text.strip_prefix("https://")) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(rest)) => (rest, true),
+            (None, None) => return Err(format!("{text:?} is not an http:// or https:// URL")),
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -42,14 +48,20 @@ impl Url {
                     .map_err(|_| format!("{text:?} has a bad port {p:?}"))?;
                 (h.trim_start_matches('[').trim_end_matches(']'), port)
             }
-            _ => (authority, 80),
+            _ => (authority, if tls { 443 } else { 80 }),
         };
         Ok(Url {
             authority: authority.to_owned(),
             host: host.to_owned(),
             port,
             path: path.to_owned(),
+            tls,
         })
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
     }
 
     /// The same server with another path.
@@ -66,6 +78,88 @@ impl Url {
             .map_err(|e| format!("cannot resolve {}: {e}", self.host))?
             .next()
             .ok_or_else(|| format!("{} resolves to no address", self.host))
+    }
+
+    /// Where connections to this URL go: its address, resolved once, and for
+    /// `https://` the TLS client (`tls`) with the name the certificate must bear.
+    pub async fn endpoint(&self, tls: &Tls) -> Result<Endpoint, String> {
+        let addr = self.resolve().await?;
+        let tls = match self.tls {
+            false => None,
+            true => {
+                let name = ServerName::try_from(self.host.clone())
+                    .map_err(|_| format!("{} is not a name TLS can check", self.host))?;
+                Some((tls.connector()?, name))
+            }
+        };
+        Ok(Endpoint { addr, tls })
+    }
+}
+
+/// Where a connection goes: an address, and TLS for an `https://` target.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        write!(f, "{scheme}://{}", self.addr)
+    }
+}
+
+impl From<SocketAddr> for Endpoint {
+    /// A plain HTTP endpoint.
+    fn from(addr: SocketAddr) -> Endpoint {
+        Endpoint { addr, tls: None }
+    }
+}
+
+/// A connection's bytes: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
     }
 }
 
@@ -124,7 +218,7 @@ pub struct Reply {
 }
 
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     buf: Vec<u8>,
     /// False once the server said `Connection: close` or the body ran to EOF.
     reusable: bool,
@@ -133,11 +227,25 @@ pub struct Conn {
 const MAX_HEAD: usize = 64 * 1024;
 
 impl Conn {
-    pub async fn connect(addr: SocketAddr) -> Result<Conn, Failure> {
-        let stream = TcpStream::connect(addr)
+    pub async fn connect(endpoint: &Endpoint) -> Result<Conn, Failure> {
+        Conn::open(endpoint).await.map_err(|_| Failure::Connect)
+    }
+
+    /// Connects (and for TLS, shakes hands), saying why it could not.
+    pub async fn open(endpoint: &Endpoint) -> Result<Conn, String> {
+        let tcp = TcpStream::connect(endpoint.addr)
             .await
-            .map_err(|_| Failure::Connect)?;
-        let _ = stream.set_nodelay(true);
+            .map_err(|e| format!("cannot connect to {}: {e}", endpoint.addr))?;
+        let _ = tcp.set_nodelay(true);
+        let stream = match &endpoint.tls {
+            None => Stream::Plain(tcp),
+            Some((connector, name)) => Stream::Tls(Box::new(
+                connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|e| format!("TLS with {} failed: {e}", endpoint.addr))?,
+            )),
+        };
         Ok(Conn {
             stream,
             buf: Vec::with_capacity(16 * 1024),
@@ -167,6 +275,10 @@ impl Conn {
             .write_all(request)
             .await
             .map_err(|_| Failure::Write)?;
+        if let Stream::Tls(_) = self.stream {
+            // TLS records rustls still holds go out now.
+            self.stream.flush().await.map_err(|_| Failure::Write)?;
+        }
         let head_only = request.starts_with(b"HEAD ");
         // Read until the head is complete.
         let (status, head_len, framing, etag) = loop {
@@ -319,11 +431,11 @@ mod tests {
         );
         let u = Url::parse("http://[::1]:9000/a").unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", 9000));
-        assert!(
-            Url::parse("https://example.com")
-                .unwrap_err()
-                .contains("https is not supported")
-        );
+        let u = Url::parse("https://example.com/a").unwrap();
+        assert_eq!((u.tls, u.port, u.scheme()), (true, 443, "https"));
+        let u = Url::parse("https://127.0.0.1:8443").unwrap();
+        assert_eq!((u.tls, u.port, u.path.as_str()), (true, 8443, "/"));
+        assert!(Url::parse("ftp://example.com").is_err());
         assert!(Url::parse("example.com").is_err());
         assert!(Url::parse("http://h:port/").is_err());
     }
@@ -360,7 +472,7 @@ mod tests {
                 .await
                 .unwrap();
         });
-        let mut conn = Conn::connect(addr).await.unwrap();
+        let mut conn = Conn::connect(&addr.into()).await.unwrap();
         let url = Url::parse(&format!("http://{addr}/")).unwrap();
         let req = request_bytes("GET", &url, &[], b"");
         let r = conn

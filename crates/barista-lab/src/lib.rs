@@ -25,5 +25,6 @@ pub mod slo;
 pub mod stats;
 pub mod sweep;
 pub mod telemetry;
+pub mod tls;
 pub mod usl;
 pub mod workload;

@@ -3,10 +3,10 @@
 //! fresh `Idempotency-Key`, resent with the same key after a connection error),
 //! and some reads of orders this run placed.
 
-use crate::http::{Conn, Keep, Reply, Url, request_bytes};
+use crate::http::{Conn, Endpoint, Keep, Reply, Url, request_bytes};
+use crate::tls::Tls;
 use crate::workload::{Request, Rng, Workload};
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -19,7 +19,7 @@ const RECENT: usize = 1024;
 
 pub struct Rush {
     names: Vec<String>,
-    addrs: Vec<SocketAddr>,
+    endpoints: Vec<Endpoint>,
     base: Url,
     shop: String,
     menu: Arc<[u8]>,
@@ -39,13 +39,11 @@ fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
 
 impl Rush {
     /// Reads the shop's menu once to learn what can be ordered.
-    pub async fn new(base: &Url, shop: &str) -> Result<Rush, String> {
-        let addr = base.resolve().await?;
+    pub async fn new(base: &Url, shop: &str, tls: &Tls) -> Result<Rush, String> {
+        let endpoint = base.endpoint(tls).await?;
         let menu_url = base.with_path(&format!("/v1/shops/{shop}/menu"));
         let menu = request_bytes("GET", &menu_url, &[], b"");
-        let mut conn = Conn::connect(addr)
-            .await
-            .map_err(|_| format!("cannot connect to {}", base.authority))?;
+        let mut conn = Conn::open(&endpoint).await?;
         let reply = conn
             .send(
                 &menu,
@@ -83,7 +81,7 @@ impl Rush {
             names: ["menu", "menu_if_none_match", "order", "order_status"]
                 .map(String::from)
                 .to_vec(),
-            addrs: vec![addr],
+            endpoints: vec![endpoint],
             base: base.clone(),
             shop: shop.to_owned(),
             menu: menu.into(),
@@ -196,8 +194,8 @@ impl Workload for Rush {
         &self.names
     }
 
-    fn addrs(&self) -> &[SocketAddr] {
-        &self.addrs
+    fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
     }
 
     fn next(&self, rng: &mut Rng) -> Request {

@@ -163,10 +163,10 @@ pub async fn discover(prometheus: &Url, selector: &str) -> Result<Vec<Source>, S
 
 /// One GET; the body of a 200.
 async fn get(url: &Url, what: &str) -> Result<Vec<u8>, String> {
-    let addr = url.resolve().await?;
-    let mut conn = Conn::connect(addr)
+    let endpoint = url.endpoint(&crate::tls::Tls::default()).await?;
+    let mut conn = Conn::open(&endpoint)
         .await
-        .map_err(|_| format!("cannot connect to {what} at {}", url.authority))?;
+        .map_err(|e| format!("{what} at {}: {e}", url.authority))?;
     let reply = conn
         .send(
             &request_bytes("GET", url, &[], b""),

@@ -2,8 +2,8 @@
 //! name) and hands each connection its next request; it may watch replies
 //! (the `rush` scenario learns ETags and order ids from them).
 
-use crate::http::{Keep, Reply, Url, request_bytes};
-use std::net::SocketAddr;
+use crate::http::{Endpoint, Keep, Reply, Url, request_bytes};
+use crate::tls::Tls;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub struct Request {
     /// Index into `Workload::names`.
     pub name: usize,
-    /// Index into `Workload::addrs`.
+    /// Index into `Workload::endpoints`.
     pub addr: usize,
     pub bytes: Arc<[u8]>,
     pub keep: Keep,
@@ -22,7 +22,7 @@ pub struct Request {
 
 pub trait Workload: Send + Sync + 'static {
     fn names(&self) -> &[String];
-    fn addrs(&self) -> &[SocketAddr];
+    fn endpoints(&self) -> &[Endpoint];
     fn next(&self, rng: &mut Rng) -> Request;
     fn observe(&self, _request: &Request, _reply: &Reply) {}
     /// The workload one connection should use. Fixed requests give each
@@ -71,8 +71,8 @@ pub struct Entry {
 /// Fixed requests: URLs in round robin, or a scenario file's weighted mix.
 pub struct Fixed {
     names: Vec<String>,
-    addrs: Vec<SocketAddr>,
-    /// (name index, addr index, bytes), and cumulative weights for picking.
+    endpoints: Vec<Endpoint>,
+    /// (name index, endpoint index, bytes), and cumulative weights for picking.
     entries: Vec<(usize, usize, Arc<[u8]>)>,
     cumulative: Vec<u64>,
     weighted: bool,
@@ -81,14 +81,15 @@ pub struct Fixed {
 }
 
 impl Fixed {
-    /// Resolves every host once and prebuilds every request.
-    pub async fn new(entries: Vec<Entry>, weighted: bool) -> Result<Fixed, String> {
+    /// Resolves every host once and prebuilds every request; `tls` serves the
+    /// `https://` ones.
+    pub async fn new(entries: Vec<Entry>, weighted: bool, tls: &Tls) -> Result<Fixed, String> {
         if entries.is_empty() {
             return Err("no requests to send".into());
         }
         let mut names: Vec<String> = vec![];
-        let mut hosts: Vec<(String, u16)> = vec![];
-        let mut addrs = vec![];
+        let mut hosts: Vec<(String, u16, bool)> = vec![];
+        let mut endpoints = vec![];
         let mut built = vec![];
         let mut cumulative = vec![];
         let mut sum = 0;
@@ -100,11 +101,11 @@ impl Fixed {
                     names.len() - 1
                 }
             };
-            let host = (e.url.host.clone(), e.url.port);
+            let host = (e.url.host.clone(), e.url.port, e.url.tls);
             let addr = match hosts.iter().position(|h| *h == host) {
                 Some(i) => i,
                 None => {
-                    addrs.push(e.url.resolve().await?);
+                    endpoints.push(e.url.endpoint(tls).await?);
                     hosts.push(host);
                     hosts.len() - 1
                 }
@@ -115,11 +116,11 @@ impl Fixed {
         }
         let described = entries
             .iter()
-            .map(|e| format!("http://{}{}", e.url.authority, e.url.path))
+            .map(|e| format!("{}://{}{}", e.url.scheme(), e.url.authority, e.url.path))
             .collect();
         Ok(Fixed {
             names,
-            addrs,
+            endpoints,
             entries: built,
             cumulative,
             weighted,
@@ -130,7 +131,7 @@ impl Fixed {
 
     /// Plain GETs of the given URLs, in turn.
     pub async fn urls(urls: &[Url]) -> Result<Fixed, String> {
-        Fixed::requests(urls, "GET", &[], b"").await
+        Fixed::requests(urls, "GET", &[], b"", &Tls::default()).await
     }
 
     /// The same request (method, headers, body) to each URL in turn.
@@ -139,6 +140,7 @@ impl Fixed {
         method: &str,
         headers: &[(String, String)],
         body: &[u8],
+        tls: &Tls,
     ) -> Result<Fixed, String> {
         let entries = urls
             .iter()
@@ -154,7 +156,7 @@ impl Fixed {
                 bytes: request_bytes(method, u, headers, body).into(),
             })
             .collect();
-        Fixed::new(entries, false).await
+        Fixed::new(entries, false, tls).await
     }
 }
 
@@ -162,7 +164,7 @@ impl Workload for Fixed {
     fn per_connection(self: Arc<Self>) -> Arc<dyn Workload> {
         Arc::new(Fixed {
             names: self.names.clone(),
-            addrs: self.addrs.clone(),
+            endpoints: self.endpoints.clone(),
             entries: self
                 .entries
                 .iter()
@@ -179,8 +181,8 @@ impl Workload for Fixed {
         &self.names
     }
 
-    fn addrs(&self) -> &[SocketAddr] {
-        &self.addrs
+    fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
     }
 
     fn next(&self, rng: &mut Rng) -> Request {
@@ -223,7 +225,7 @@ mod tests {
             weight,
             bytes: Arc::from(&b"x"[..]),
         };
-        let w = Fixed::new(vec![entry("a", 3), entry("b", 1)], true)
+        let w = Fixed::new(vec![entry("a", 3), entry("b", 1)], true, &Tls::default())
             .await
             .unwrap();
         let mut rng = Rng::new(7);
@@ -241,7 +243,7 @@ mod tests {
         let mut rng = Rng::new(1);
         let names: Vec<usize> = (0..4).map(|_| w.next(&mut rng).name).collect();
         assert_eq!(names, [0, 1, 0, 1]);
-        assert_eq!(w.addrs().len(), 1);
+        assert_eq!(w.endpoints().len(), 1);
         assert_eq!(w.names(), ["/a", "/b"]);
     }
 }

@@ -24,7 +24,7 @@ fn answered_with(bytes: Vec<u8>) -> Result<Reply, Failure> {
             let _ = socket.read(&mut request).await;
             let _ = socket.write_all(&bytes).await;
         });
-        let mut conn = Conn::connect(addr).await?;
+        let mut conn = Conn::connect(&addr.into()).await?;
         let keep = Keep {
             etag: true,
             body: true,

@@ -94,7 +94,7 @@ fn http_header(text: &str) -> Result<(String, String), String> {
 
 #[derive(Args)]
 pub struct TargetArgs {
-    /// URL(s) to load in turn; with --scenario, the base URL its paths are relative to.
+    /// URL(s) to load in turn (http:// or https://); with --scenario, the base URL its paths are relative to.
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
 
@@ -139,6 +139,14 @@ pub struct TargetArgs {
     #[arg(long)]
     pub no_progress: bool,
 
+    /// For https:// targets: accept any certificate (a self-signed test server).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+
+    /// For https:// targets: trust only the CA certificates in this PEM file.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub cacert: Option<PathBuf>,
+
     /// Generator threads, each with its own connections [default: one per core].
     #[arg(short = 't', long, value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
@@ -161,6 +169,10 @@ impl From<TargetArgs> for TargetOptions {
             html: a.html,
             progress: !a.no_progress,
             threads: a.threads.map(usize::from),
+            tls: barista_lab::tls::TlsOptions {
+                insecure: a.insecure,
+                ca_file: a.cacert,
+            },
         }
     }
 }

@@ -51,6 +51,69 @@ fn test_server() -> String {
     rx.recv().unwrap()
 }
 
+/// The test CA's files (tests/fixtures/tls).
+fn tls_fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// An HTTPS server with a certificate of the test CA (not a public one),
+/// answering `200 ok` to every request on keep-alive connections.
+fn tls_server() -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let certs: Vec<CertificateDer> = CertificateDer::pem_file_iter(tls_fixture("server.pem"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(tls_fixture("server.key")).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let (mut buf, mut chunk) = (Vec::new(), [0u8; 4096]);
+                    loop {
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.drain(..end + 4);
+                            let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                            if tls.write_all(reply).await.is_err() || tls.flush().await.is_err() {
+                                return;
+                            }
+                        }
+                        match tls.read(&mut chunk).await {
+                            Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                            _ => return,
+                        }
+                    }
+                });
+            }
+        });
+    });
+    format!("https://127.0.0.1:{}/", rx.recv().unwrap())
+}
+
 fn barista(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
@@ -143,7 +206,7 @@ fn bad_flags_and_bad_scenarios_are_explained_with_status_2() {
             "--duration",
         ),
         (vec!["load", url.as_str(), "--slo", "p99>1ms"], "--slo"),
-        (vec!["load", "ftp://x/"], "not an http:// URL"),
+        (vec!["load", "ftp://x/"], "not an http:// or https:// URL"),
         (vec!["load", url.as_str(), "-H", "no colon"], "NAME: VALUE"),
         (
             vec!["load", url.as_str(), "-m", "GE T"],
@@ -417,4 +480,39 @@ fn rush_runs_the_coffee_shop_mix_against_a_real_barista() {
         "1s",
     ]);
     assert!(!out.status.success());
+}
+
+#[test]
+fn https_targets_are_loaded_and_a_certificate_is_checked_unless_told_otherwise() {
+    let url = tls_server();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["load", url.as_str(), "-n", "40", "-c", "2", "--json", "-"];
+        args.extend_from_slice(extra);
+        barista(&args)
+    };
+    // The test CA is no public root: refused, with what to do.
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("certificate") && stderr(&out).contains("--cacert"),
+        "{}",
+        stderr(&out)
+    );
+    // Trusting the CA, or accepting any certificate: every request answered.
+    let ca = tls_fixture("ca.pem");
+    for extra in [&["--cacert", ca.as_str()][..], &["-k"][..]] {
+        let out = run(extra);
+        assert!(out.status.success(), "{extra:?}: {}", stderr(&out));
+        let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(result["status_codes"]["200"], 40, "{extra:?}: {result:#}");
+        assert_eq!(result["errors"], serde_json::json!({}), "{extra:?}");
+        assert!(
+            result["targets"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("https://"),
+            "{}",
+            result["targets"]
+        );
+    }
 }
