@@ -157,6 +157,8 @@ pub fn line_chart(
         (top + h - bottom) / 2.0,
         escape(y_label)
     );
+    // Labels of lines across the x axis go one under another, below the legend.
+    let mut x_label_row = 0.0;
     for mark in marks {
         match mark {
             Mark::Y(y, text) if *y <= y_max => {
@@ -188,9 +190,10 @@ pub fn line_chart(
                     px(*x),
                     h - bottom,
                     px(*x) + 4.0,
-                    top + 12.0,
+                    top + 24.0 + 14.0 * x_label_row,
                     escape(text)
                 );
+                x_label_row += 1.0;
             }
             Mark::X(..) => {}
         }
