@@ -1,7 +1,9 @@
 //! `sweep`: open-model steps of rising rate until the SLO breaks or the
 //! maximum is reached. The capacity at SLO is the highest passing step; the
 //! knee is the last step before latency turns up sharply (p99 more than twice
-//! its best so far) or throughput stops following the offered rate.
+//! its best so far) or throughput stops following the offered rate, for good:
+//! a bend that a later step takes back (one noisy step on a shared machine,
+//! then back to normal) is noise, not the knee.
 
 use crate::duration::fmt_ms;
 use crate::engine::{Model, Plan, run};
@@ -109,16 +111,20 @@ pub fn rates(start: f64, max: f64, factor: f64) -> Vec<f64> {
 
 pub fn knee(steps: &[Step]) -> Option<f64> {
     let mut best_p99 = f64::INFINITY;
-    let mut knee = None;
-    for s in steps {
-        let bent = s.p99_ms > 2.0 * best_p99.max(1.0) || s.throughput_rps < 0.95 * s.offered_rps;
-        if bent {
-            return knee;
-        }
-        best_p99 = best_p99.min(s.p99_ms);
-        knee = Some(s.offered_rps);
-    }
-    None
+    let bent: Vec<bool> = steps
+        .iter()
+        .map(|s| {
+            let bent =
+                s.p99_ms > 2.0 * best_p99.max(1.0) || s.throughput_rps < 0.95 * s.offered_rps;
+            if !bent {
+                best_p99 = best_p99.min(s.p99_ms);
+            }
+            bent
+        })
+        .collect();
+    // The first bend that every later step confirms.
+    let first = (0..steps.len()).find(|&i| bent[i..].iter().all(|b| *b))?;
+    first.checked_sub(1).map(|i| steps[i].offered_rps)
 }
 
 pub async fn sweep(
@@ -223,5 +229,36 @@ mod tests {
             None,
             "never bent within the steps tried"
         );
+    }
+
+    /// A rush sweep on one core, as it was seen: p99 about 2 ms all the way to
+    /// 21,895 requests/s but for one noisy step (13.9 ms at 2,883/s), then the
+    /// real bend. The knee is the last step before the real bend.
+    #[test]
+    fn one_noisy_step_is_not_the_knee() {
+        let offered = rates(50.0, 50_000.0, 1.5);
+        let steps: Vec<Step> = offered
+            .iter()
+            .map(|&r| match r {
+                r if r == 2_883.0 => step(r, r, 13.9),
+                r if r <= 21_895.0 => step(r, r * 0.999, 1.6 + (r as u64 % 7) as f64 / 10.0),
+                r => step(r, 24_000.0_f64.min(r), 180.0),
+            })
+            .collect();
+        assert!(offered.contains(&2_883.0) && offered.contains(&21_895.0), "{offered:?}");
+        assert_eq!(knee(&steps), Some(21_895.0), "{offered:?}");
+        // Noise at the top with no later step to take it back is a bend.
+        let last = [step(100.0, 100.0, 2.0), step(200.0, 200.0, 2.1), step(400.0, 400.0, 9.0)];
+        assert_eq!(knee(&last), Some(200.0));
+        // A noisy step, then more noise, then a sustained bend: the bend counts.
+        let twice = [
+            step(100.0, 100.0, 2.0),
+            step(200.0, 200.0, 9.0),
+            step(400.0, 400.0, 2.0),
+            step(800.0, 800.0, 2.2),
+            step(1600.0, 900.0, 300.0),
+            step(3200.0, 900.0, 900.0),
+        ];
+        assert_eq!(knee(&twice), Some(800.0));
     }
 }
