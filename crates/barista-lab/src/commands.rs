@@ -160,8 +160,24 @@ pub struct LoadOptions {
     pub duration: Option<Duration>,
     /// Stop after this many requests.
     pub requests: Option<u64>,
-    pub think: Duration,
+    /// Closed model: the pause between requests (0 when not given); the saas
+    /// scenario: a customer's mean pause between visits (10 s when not given).
+    pub think: Option<Duration>,
     pub slo: Option<Slo>,
+    /// The saas scenario's own settings.
+    pub saas: SaasOptions,
+}
+
+/// `--scenario saas`: the tenants and their customers.
+#[derive(Debug, Clone)]
+pub struct SaasOptions {
+    pub shops: usize,
+    pub customers: usize,
+    pub shop_prefix: Option<String>,
+    pub admin_token: Option<String>,
+    pub order_share: f64,
+    pub skew: f64,
+    pub barista_pace: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -358,13 +374,13 @@ impl LoadOptions {
                 let offered = format!(
                     "{} connections, think {:?}, {}",
                     spec.text(),
-                    self.think,
+                    self.think.unwrap_or_default(),
                     self.lasting(profile.duration().as_secs_f64())
                 );
                 Ok((
                     Model::Closed {
                         connections: profile,
-                        think: self.think,
+                        think: self.think.unwrap_or_default(),
                     },
                     offered,
                 ))
@@ -373,7 +389,61 @@ impl LoadOptions {
     }
 }
 
+/// `--scenario saas`: its own driver (customers with think time and event
+/// streams, a barista per shop), not the request engine.
+async fn saas_run(o: LoadOptions) -> Step<Exit> {
+    let t = &o.target;
+    let [base] = t.targets.as_slice() else {
+        return Err(usage(
+            "--scenario saas takes exactly one TARGET: the Barista base URL",
+        ));
+    };
+    if o.rate.is_some() || o.connections.is_some() || o.requests.is_some() || o.slo.is_some() {
+        return Err(usage(
+            "--scenario saas sets its load by --shops, --customers and --think (not --rate, --connections, -n or --slo; its report gives p99 per kind)",
+        ));
+    }
+    if t.request.given() {
+        return Err(usage(
+            "-m, -H, -b and --body-file describe the requests to the TARGET URLs; a scenario names its own",
+        ));
+    }
+    let s = &o.saas;
+    if s.shops == 0 || s.customers == 0 || !(0.0..=1.0).contains(&s.order_share) || s.skew < 0.0 {
+        return Err(usage(
+            "--shops and --customers must be above zero, --order-share within 0..1, --skew 0 or more",
+        ));
+    }
+    let base = Url::parse(base).map_err(usage)?;
+    let plan = crate::saas::SaasPlan {
+        base,
+        shops: s.shops,
+        customers: s.customers,
+        prefix: s.shop_prefix.clone().unwrap_or_else(|| {
+            format!(
+                "saas-{:04x}",
+                crate::workload::Rng::new(1).next_u64() & 0xffff
+            )
+        }),
+        admin_token: s.admin_token.clone(),
+        duration: o.duration(),
+        think: o.think.unwrap_or(Duration::from_secs(10)),
+        order_share: s.order_share,
+        skew: s.skew,
+        barista_pace: s.barista_pace,
+        timeout: t.timeout,
+        progress: t.progress,
+    };
+    let report = crate::saas::run(plan).await.map_err(Exit::Failed)?;
+    t.say(&report.table());
+    write_outputs(t, &report, || html::saas_html(&report))?;
+    Ok(Exit::Done)
+}
+
 async fn load_run(o: LoadOptions) -> Step<Exit> {
+    if o.target.scenario.as_deref() == Some("saas") {
+        return saas_run(o).await;
+    }
     let (model, offered) = o.model()?;
     let workload = workload(&o.target).await?;
     let plan = Plan {

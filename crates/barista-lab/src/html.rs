@@ -415,6 +415,13 @@ pub fn load_html(r: &LoadReport) -> String {
     page("Barista load report", &body)
 }
 
+pub fn saas_html(r: &crate::saas::SaasReport) -> String {
+    page(
+        "Barista SaaS report",
+        &format!("<h1>SaaS report</h1><pre>{}</pre>", escape(&r.table())),
+    )
+}
+
 pub fn sweep_html(s: &SweepReport) -> String {
     let mut body = format!(
         "<h1>Sweep report</h1><p>{} — SLO <code>{}</code></p>",

@@ -356,6 +356,88 @@ impl Conn {
         Ok(reply)
     }
 
+    /// Sends a request for a Server-Sent Events stream and reads it as it
+    /// comes: `on_event` gets each event's `data`, and the reading stops when
+    /// it answers false, or when the stream ends (`Ok(status)` either way; a
+    /// status other than 200 ends it at once). The connection is spent.
+    pub async fn events(
+        &mut self,
+        request: &[u8],
+        mut on_event: impl FnMut(&str) -> bool,
+    ) -> Result<u16, Failure> {
+        self.reusable = false;
+        self.stream
+            .write_all(request)
+            .await
+            .map_err(|_| Failure::Write)?;
+        self.stream.flush().await.map_err(|_| Failure::Write)?;
+        let (status, head_len, chunked) = loop {
+            let mut headers = [httparse::EMPTY_HEADER; 48];
+            let mut response = httparse::Response::new(&mut headers);
+            match response.parse(&self.buf) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let chunked = response.headers.iter().any(|h| {
+                        h.name.eq_ignore_ascii_case("transfer-encoding")
+                            && h.value
+                                .windows(7)
+                                .any(|w| w.eq_ignore_ascii_case(b"chunked"))
+                    });
+                    break (response.code.unwrap_or(0), len, chunked);
+                }
+                Ok(httparse::Status::Partial) if self.buf.len() <= MAX_HEAD => {
+                    if self.fill().await? == 0 {
+                        return Err(Failure::Read);
+                    }
+                }
+                _ => return Err(Failure::Read),
+            }
+        };
+        self.buf.drain(..head_len);
+        if status != 200 {
+            return Ok(status);
+        }
+        // The body, de-chunked as it arrives, then cut into events at blank lines.
+        let mut text: Vec<u8> = vec![];
+        let mut ended = false;
+        loop {
+            if chunked {
+                while let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                    let size = std::str::from_utf8(&self.buf[..i])
+                        .ok()
+                        .and_then(|t| usize::from_str_radix(t.split(';').next()?.trim(), 16).ok())
+                        .ok_or(Failure::Read)?;
+                    if size == 0 {
+                        // The last chunk: the events before it still count.
+                        ended = true;
+                        break;
+                    }
+                    if self.buf.len() < i + 2 + size + 2 {
+                        break;
+                    }
+                    text.extend_from_slice(&self.buf[i + 2..i + 2 + size]);
+                    self.buf.drain(..i + 2 + size + 2);
+                }
+            } else {
+                text.append(&mut self.buf);
+            }
+            while let Some(end) = text.windows(2).position(|w| w == b"\n\n") {
+                let event = String::from_utf8_lossy(&text[..end]).into_owned();
+                text.drain(..end + 2);
+                let data: Vec<&str> = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                    .collect();
+                if !data.is_empty() && !on_event(&data.join("\n")) {
+                    return Ok(status);
+                }
+            }
+            if ended || self.fill().await? == 0 {
+                return Ok(status);
+            }
+        }
+    }
+
     async fn read_chunked(&mut self, keep: bool, body: &mut Vec<u8>) -> Result<(), Failure> {
         loop {
             let line_end = loop {
@@ -452,6 +534,47 @@ mod tests {
         let text = String::from_utf8(r).unwrap();
         assert!(text.starts_with("POST /p HTTP/1.1\r\nHost: h:1\r\n"));
         assert!(text.contains("Content-Length: 2\r\n") && text.ends_with("\r\n\r\n{}"));
+    }
+
+    /// An event stream whose last events share a read with the closing chunk:
+    /// every event is still seen (the saas scenario once missed "collected").
+    #[tokio::test]
+    async fn an_event_stream_is_read_event_by_event_to_its_last_chunk() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await.unwrap();
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+            let event = |n: u32, status: &str| {
+                let e = format!("id: {n}\nevent: order\ndata: {{\"status\":\"{status}\"}}\n\n");
+                format!("{:x}\r\n{e}\r\n", e.len())
+            };
+            let first = format!("{head}{}", event(1, "placed"));
+            s.write_all(first.as_bytes()).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let rest = format!("{}{}0\r\n\r\n", event(2, "ready"), event(3, "collected"));
+            s.write_all(rest.as_bytes()).await.unwrap();
+        });
+        let mut conn = Conn::connect(&addr.into()).await.unwrap();
+        let mut seen = vec![];
+        let status = conn
+            .events(b"GET /e HTTP/1.1\r\nHost: x\r\n\r\n", |data| {
+                seen.push(data.to_owned());
+                true
+            })
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(
+            seen,
+            [
+                r#"{"status":"placed"}"#,
+                r#"{"status":"ready"}"#,
+                r#"{"status":"collected"}"#
+            ]
+        );
     }
 
     #[tokio::test]

@@ -20,6 +20,7 @@ pub mod http;
 pub mod profile;
 pub mod report;
 pub mod rush;
+pub mod saas;
 pub mod scenario;
 pub mod slo;
 pub mod stats;

@@ -245,10 +245,17 @@ mod tests {
                 r => step(r, 24_000.0_f64.min(r), 180.0),
             })
             .collect();
-        assert!(offered.contains(&2_883.0) && offered.contains(&21_895.0), "{offered:?}");
+        assert!(
+            offered.contains(&2_883.0) && offered.contains(&21_895.0),
+            "{offered:?}"
+        );
         assert_eq!(knee(&steps), Some(21_895.0), "{offered:?}");
         // Noise at the top with no later step to take it back is a bend.
-        let last = [step(100.0, 100.0, 2.0), step(200.0, 200.0, 2.1), step(400.0, 400.0, 9.0)];
+        let last = [
+            step(100.0, 100.0, 2.0),
+            step(200.0, 200.0, 2.1),
+            step(400.0, 400.0, 9.0),
+        ];
         assert_eq!(knee(&last), Some(200.0));
         // A noisy step, then more noise, then a sustained bend: the bend counts.
         let twice = [

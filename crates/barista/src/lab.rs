@@ -98,7 +98,8 @@ pub struct TargetArgs {
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
 
-    /// `rush` (the built-in coffee-shop mix against a Barista base URL) or a TOML scenario file.
+    /// `rush` (the built-in coffee-shop mix against a Barista base URL), `saas` (many shops, their
+    /// customers and baristas: see the SaaS flags), or a TOML scenario file.
     #[arg(long)]
     pub scenario: Option<String>,
 
@@ -198,13 +199,42 @@ pub struct LoadArgs {
     #[arg(short = 'n', long, value_name = "N")]
     pub requests: Option<u64>,
 
-    /// Closed model: pause between a response and the connection's next request.
-    #[arg(long, default_value = "0s", value_parser = parse_duration)]
-    pub think: Duration,
+    /// Closed model: pause between a response and the connection's next request [default: 0s];
+    /// --scenario saas: a customer's mean pause between visits [default: 10s].
+    #[arg(long, value_parser = parse_duration)]
+    pub think: Option<Duration>,
 
     /// Pass/fail clauses, e.g. 'p99<50ms,errors<1%'; exit status 3 when any fails.
     #[arg(long, value_parser = Slo::parse)]
     pub slo: Option<Slo>,
+
+    /// --scenario saas: tenants, created through the admin API as SHOP_PREFIX-001, -002, ...
+    #[arg(long, default_value_t = 100, help_heading = "SaaS scenario")]
+    pub shops: usize,
+
+    /// --scenario saas: virtual customers per shop.
+    #[arg(long, default_value_t = 100, help_heading = "SaaS scenario")]
+    pub customers: usize,
+
+    /// --scenario saas: the server's admin token, to create the shops.
+    #[arg(long, value_name = "TOKEN", help_heading = "SaaS scenario")]
+    pub admin_token: Option<String>,
+
+    /// --scenario saas: the shops' names start with this [default: saas-XXXX, new each run].
+    #[arg(long, help_heading = "SaaS scenario")]
+    pub shop_prefix: Option<String>,
+
+    /// --scenario saas: the share of visits that order, on average over the shops.
+    #[arg(long, default_value_t = 0.1, help_heading = "SaaS scenario")]
+    pub order_share: f64,
+
+    /// --scenario saas: shop i (from 1) orders in proportion to 1/i^SKEW (0: every shop alike).
+    #[arg(long, default_value_t = 0.0, help_heading = "SaaS scenario")]
+    pub skew: f64,
+
+    /// --scenario saas: a barista's pause from claim to ready, and from ready to collected.
+    #[arg(long, default_value = "100ms", value_parser = parse_duration, help_heading = "SaaS scenario")]
+    pub barista_pace: Duration,
 }
 
 impl From<LoadArgs> for LoadOptions {
@@ -217,6 +247,15 @@ impl From<LoadArgs> for LoadOptions {
             requests: a.requests,
             think: a.think,
             slo: a.slo,
+            saas: barista_lab::commands::SaasOptions {
+                shops: a.shops,
+                customers: a.customers,
+                shop_prefix: a.shop_prefix,
+                admin_token: a.admin_token,
+                order_share: a.order_share,
+                skew: a.skew,
+                barista_pace: a.barista_pace,
+            },
         }
     }
 }

@@ -516,3 +516,102 @@ fn https_targets_are_loaded_and_a_certificate_is_checked_unless_told_otherwise()
         );
     }
 }
+
+#[test]
+fn the_saas_scenario_runs_shops_customers_and_baristas_against_a_real_barista() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(
+        serve_command(
+            Command::new(BIN),
+            &dir.path().join("saas.db"),
+            &["--admin-token", "saas-admin"],
+        ),
+        4,
+    );
+    let json = dir.path().join("saas.json");
+    let saas = |extra: &[&str]| {
+        let mut args = vec!["load", server.base.as_str(), "--scenario", "saas"];
+        args.extend_from_slice(extra);
+        barista(&args)
+    };
+    let out = saas(&[
+        "--shops",
+        "3",
+        "--customers",
+        "6",
+        "--think",
+        "200ms",
+        "--order-share",
+        "0.5",
+        "--barista-pace",
+        "20ms",
+        "--skew",
+        "1",
+        "--admin-token",
+        "saas-admin",
+        "--shop-prefix",
+        "t",
+        "-d",
+        "4s",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["schema_version"], 1);
+    assert_eq!(
+        (r["virtual_users"].as_u64(), r["errors"].as_u64()),
+        (Some(18), Some(0)),
+        "{r:#}"
+    );
+    for kind in [
+        "menu",
+        "menu_304",
+        "order",
+        "stream_open",
+        "claim",
+        "ready",
+        "collect",
+    ] {
+        assert!(
+            r["by_kind"][kind]["requests"].as_u64().unwrap() > 0,
+            "{kind}: {r:#}"
+        );
+    }
+    let placed = r["orders_placed"].as_u64().unwrap();
+    let ready = r["orders_ready_seen"].as_u64().unwrap();
+    let collected = r["orders_collected_seen"].as_u64().unwrap();
+    // Orders placed in the last moments may still be brewing when the run ends.
+    assert!(
+        placed > 0 && ready + 3 >= placed && collected + 3 >= ready,
+        "{r:#}"
+    );
+    assert!(r["order_to_ready_ms"]["p50_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["worst_shops"].as_array().unwrap().len(), 3);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("order to ready, as customers saw it"));
+    // The shops exist now: the same prefix again is refused with what to do.
+    let out = saas(&[
+        "--shops",
+        "1",
+        "--customers",
+        "1",
+        "--admin-token",
+        "saas-admin",
+        "--shop-prefix",
+        "t",
+        "-d",
+        "1s",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("another --shop-prefix"),
+        "{}",
+        stderr(&out)
+    );
+    // Without the admin token there are no shops to make.
+    let out = saas(&["--shops", "1", "--customers", "1", "-d", "1s"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--admin-token"), "{}", stderr(&out));
+    let out = saas(&["--rate", "10"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
