@@ -189,12 +189,16 @@ def check_kubernetes(overlay):
     if set(guarded) != set(barista_pods):
         fail(name, f"pods without a NetworkPolicy: {sorted(set(barista_pods) - set(guarded))}")
     # The gateway's nginx.conf routes to Services that exist, on their ports.
+    upstreams_seen = 0
     for cm in kinds.get("ConfigMap", []):
         for conf in cm.get("data", {}).values():
-            for host, port in re.findall(r"^\s*server\s+([a-z0-9-]+):(\d+);", conf, re.M):
+            for host, port in re.findall(r"^\s*server\s+([a-z0-9-]+):(\d+)[^;]*;", conf, re.M):
+                upstreams_seen += 1
                 ports = {p["port"] for p in services.get(host, {}).get("spec", {}).get("ports", [])}
                 if int(port) not in ports:
                     fail(name, f"ConfigMap/{cm['metadata']['name']}: upstream {host}:{port} is no Service port")
+    if upstreams_seen < 2:
+        fail(name, f"the gateway's nginx.conf names {upstreams_seen} upstream servers (menu and orders expected)")
 
 
 def check_compose():
@@ -244,7 +248,7 @@ def check_compose():
     nginx = services["nginx"]
     conf_path = next(os.path.join(DEPLOY, v.split(":")[0]) for v in nginx["volumes"] if "nginx.conf" in v)
     conf = open(conf_path).read()
-    upstreams = re.findall(r"^\s*server\s+([a-z0-9-]+):(\d+);", conf, re.M)
+    upstreams = re.findall(r"^\s*server\s+([a-z0-9-]+):(\d+)[^;]*;", conf, re.M)
     if {h for h, _ in upstreams} != {"orders", "menu"}:
         fail("compose nginx", f"upstreams {upstreams} are not the orders and menu services")
     for host, p in upstreams:
@@ -256,7 +260,7 @@ def check_compose():
         fail("compose nginx", f"publishes {published}, but nginx listens on {listen and listen[1]}")
     nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
     with tempfile.TemporaryDirectory() as tmp:
-        local = re.sub(r"server\s+[a-z0-9-]+:(\d+);", r"server 127.0.0.1:\1;", conf)
+        local = re.sub(r"server\s+[a-z0-9-]+:(\d+)([^;]*);", r"server 127.0.0.1:\1\2;", conf)
         local = local.replace("worker_processes auto;", f"worker_processes 1;\npid {tmp}/nginx.pid;")
         open(f"{tmp}/nginx.conf", "w").write(local)
         os.makedirs(f"{tmp}/logs")
