@@ -40,6 +40,8 @@ build_barista() {
 # LOAD_CPU), so a ratio measures code, not the scheduler.
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
+# For a server started in the background, call taskset itself: a function run
+# with & is a subshell, and $! would name the subshell, not the server.
 on_server_cpu() { taskset -c "$SERVER_CPU" "$@"; }
 on_load_cpu() { taskset -c "$LOAD_CPU" "$@"; }
 # How wrk_rate runs wrk (a bench sets WRK=(on_load_cpu wrk) to pin it).
