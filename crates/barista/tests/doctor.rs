@@ -213,15 +213,19 @@ fn a_real_barista_is_read_through_its_metrics() {
         "10s",
         "--max-connections",
         "32",
+        // The default SLO: a fifth of a core queues requests far past a
+        // quarter of its 100 ms long before 32 connections. (With 5 s, the
+        // verdict hung on the replica shedding orders once its database
+        // latency passed twice the lowest plus 1 ms; it now sheds later.)
         "--slo",
-        "p99<5s,errors<1%",
+        "p99<100ms,errors<1%",
         "--target-rate",
         "100000",
         "--json",
         json.to_str().unwrap(),
     ]);
     assert!(
-        out.status.success(),
+        matches!(out.status.code(), Some(0 | 3)),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
