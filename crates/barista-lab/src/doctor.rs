@@ -673,9 +673,15 @@ fn conclude(
                 }
             ));
             if let Some(c) = capacity_rps {
-                evidence.push(format!(
-                    "capacity at the SLO: about {c:.0} requests/s per replica of this size"
-                ));
+                let fleet = plan.telemetry.sources.len();
+                evidence.push(if fleet > 1 {
+                    format!(
+                        "capacity at the SLO: about {c:.0} requests/s for the {fleet} replicas, {:.0} each",
+                        c / fleet as f64
+                    )
+                } else {
+                    format!("capacity at the SLO: about {c:.0} requests/s per replica of this size")
+                });
             }
             next_steps.push("Scale out (more replicas) or up (more cores): the service does what it should, but each replica is full.".into());
             next_steps.push(
