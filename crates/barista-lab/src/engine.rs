@@ -9,7 +9,7 @@
 //! Closed model: each active connection sends, waits for the answer, thinks,
 //! and sends again. Latency is plain response time.
 
-use crate::http::{Conn, Endpoint, Failure, Reply};
+use crate::http::{Conn, Endpoint, Failure};
 use crate::profile::Profile;
 use crate::stats::{Shards, Tally, percentile_ms};
 use crate::workload::{Request, Rng, Workload};
@@ -103,18 +103,6 @@ fn micros(d: Duration) -> u64 {
     d.as_micros().min(u128::from(u64::MAX)) as u64
 }
 
-async fn send_on(
-    slot: &mut Option<Conn>,
-    endpoint: &Endpoint,
-    req: &Request,
-) -> Result<Reply, Failure> {
-    let conn = match slot {
-        Some(conn) if conn.reusable() => conn,
-        _ => slot.insert(Conn::connect(endpoint).await?),
-    };
-    conn.send(&req.bytes, req.keep).await
-}
-
 /// Sends `req` and records the outcome; latency counts from `intended`.
 /// What one simulated client keeps between requests.
 struct Client {
@@ -158,7 +146,7 @@ async fn exchange(ctx: &Ctx, client: &mut Client, req: &Request, intended: Insta
         let deadline = sent + ctx.timeout;
         let slot = &mut conns[req.addr];
         let result = {
-            let send = send_on(slot, &ctx.endpoints[req.addr], req);
+            let send = Conn::send_on(slot, &ctx.endpoints[req.addr], &req.bytes, req.keep);
             tokio::pin!(send);
             // The connection's timer is touched only when it fires: if this request
             // is not yet past its own deadline, the timer moves there. Arming a

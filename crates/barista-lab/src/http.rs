@@ -257,6 +257,21 @@ impl Conn {
         self.reusable
     }
 
+    /// Sends on the connection kept in `slot` when it can take another
+    /// request, else on a new one to `endpoint` kept there in its place.
+    pub async fn send_on(
+        slot: &mut Option<Conn>,
+        endpoint: &Endpoint,
+        request: &[u8],
+        keep: Keep,
+    ) -> Result<Reply, Failure> {
+        let conn = match slot {
+            Some(conn) if conn.reusable() => conn,
+            _ => slot.insert(Conn::connect(endpoint).await?),
+        };
+        conn.send(request, keep).await
+    }
+
     async fn fill(&mut self) -> Result<usize, Failure> {
         if self.buf.capacity() - self.buf.len() < 4096 {
             self.buf.reserve(16 * 1024);

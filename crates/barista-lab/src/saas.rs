@@ -179,13 +179,7 @@ impl Shared {
         keep: Keep,
     ) -> Result<Reply, Failure> {
         let began = Instant::now();
-        let attempt = async {
-            let c = match conn {
-                Some(c) if c.reusable() => c,
-                _ => conn.insert(Conn::connect(&self.endpoint).await?),
-            };
-            c.send(bytes, keep).await
-        };
+        let attempt = Conn::send_on(conn, &self.endpoint, bytes, keep);
         let result = match tokio::time::timeout(self.plan.timeout, attempt).await {
             Ok(r) => r,
             Err(_) => Err(Failure::Timeout),
