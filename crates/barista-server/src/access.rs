@@ -39,12 +39,6 @@ impl Shops {
             .insert(slug.to_owned(), shop.clone());
         Ok(shop)
     }
-
-    /// A shop already looked up, by id (for the menu freshness check).
-    pub fn known(&self, id: i64) -> Option<Arc<Shop>> {
-        let shops = self.0.read().unwrap_or_else(|p| p.into_inner());
-        shops.values().find(|s| s.id == id).cloned()
-    }
 }
 
 /// The shop a route names, with the route's access rule passed.

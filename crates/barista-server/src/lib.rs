@@ -127,13 +127,15 @@ async fn keep_menus_fresh(state: AppState, mut draining: watch::Receiver<bool>) 
             _ = tick.tick() => {}
             _ = draining.changed() => return,
         }
-        for (shop_id, held) in state.menu_cache.held() {
-            let Some(shop) = state.shops.known(shop_id) else {
-                continue;
-            };
-            if let Ok(current) = state.store.menu_version(&shop).await
-                && current > held
-            {
+        let held: std::collections::HashMap<i64, i64> =
+            state.menu_cache.held().into_iter().collect();
+        let ids: Vec<i64> = held.keys().copied().collect();
+        // One statement per 64 menus held, not one per menu.
+        let Ok(versions) = state.store.menu_versions(&ids).await else {
+            continue;
+        };
+        for (shop_id, current) in versions {
+            if held.get(&shop_id).is_some_and(|&held| current > held) {
                 state.menu_cache.invalidate(shop_id, current);
             }
         }

@@ -86,6 +86,13 @@ impl<B: Backend> Store for Db<B> {
         self.0.read(tx::MenuVersion(shop.id)).await
     }
 
+    async fn menu_versions(&self, shop_ids: &[i64]) -> Result<Vec<(i64, i64)>> {
+        if shop_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        self.0.read(tx::MenuVersions(shop_ids.to_vec())).await
+    }
+
     async fn put_item(&self, shop: &Shop, id: ItemId, fields: ItemFields) -> Result<ItemWrite> {
         let shop_id = shop.id;
         self.write(tx::PutItem {
@@ -164,6 +171,14 @@ impl<B: Backend> Store for Db<B> {
                 limit,
             })
             .await
+    }
+
+    async fn events_after_any(&self, after: EventPos, limit: usize) -> Result<Vec<(i64, Event)>> {
+        self.0.read(tx::EventsAfterAny { after, limit }).await
+    }
+
+    async fn last_event_any(&self) -> Result<EventPos> {
+        self.0.read(tx::LastEventAny).await
     }
 
     async fn last_event(&self, shop: &Shop) -> Result<EventPos> {

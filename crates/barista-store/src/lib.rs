@@ -53,6 +53,9 @@ pub trait Store: Send + Sync + 'static {
     async fn menu(&self, shop: &Shop) -> Result<Menu>;
     /// The shop's current menu version, for cheap staleness checks.
     async fn menu_version(&self, shop: &Shop) -> Result<i64>;
+    /// (shop id, current menu version) of each of these shops, in a statement
+    /// per 64 shops; shops that do not exist are left out.
+    async fn menu_versions(&self, shop_ids: &[i64]) -> Result<Vec<(i64, i64)>>;
     /// Creates or replaces an item.
     async fn put_item(&self, shop: &Shop, id: ItemId, fields: ItemFields) -> Result<ItemWrite>;
     /// Changes some fields of an existing item; `NotFound` if there is none.
@@ -91,6 +94,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Event>>;
     /// Where a new stream of the shop starts: its last event a reader may see.
     async fn last_event(&self, shop: &Shop) -> Result<EventPos>;
+    /// Every shop's events after `after`, in stream order, each with its
+    /// shop's id: what one reader per replica reads for all its streams.
+    async fn events_after_any(&self, after: EventPos, limit: usize) -> Result<Vec<(i64, Event)>>;
+    /// Where that reader starts: the last event of any shop a reader may see.
+    async fn last_event_any(&self) -> Result<EventPos>;
     /// Every shop's id (for background work over all shops).
     async fn shop_ids(&self) -> Result<Vec<i64>>;
     /// Deletes, in one small transaction, up to `batch` of the shop's

@@ -10,6 +10,7 @@
 /// keys keep the order id), stock changes counted per item for the menu version.
 /// 3: keys found by age, so expired ones are purged without a scan; orders
 /// listed and claimed by `created_at` (order ids are random from here on).
+/// 4: events found by position across shops, for one reader per replica.
 /// The schema version this build writes (one per migration).
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
@@ -102,6 +103,9 @@ CREATE INDEX idempotency_keys_by_age ON idempotency_keys (shop_id, created_at);
 DROP INDEX orders_by_status;
 CREATE INDEX orders_by_status ON orders (shop_id, status, created_at, id);
 CREATE INDEX orders_by_age ON orders (shop_id, created_at, id);
+",
+    "
+CREATE INDEX order_events_by_pos ON order_events (tx, pos);
 ",
 ];
 

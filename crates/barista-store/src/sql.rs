@@ -50,6 +50,24 @@ pub(crate) const MENU_VERSION: &str = "
     FROM shops s
     WHERE s.id = $1";
 
+/// How many shops one [`MENU_VERSIONS`] statement checks.
+pub(crate) const MENU_VERSIONS_BATCH: usize = 64;
+
+/// Many shops' menu versions (as [`MENU_VERSION`]) in one statement: a
+/// replica checks every menu it holds twice a second, and one statement per
+/// shop cost the database a round trip per shop per replica. Takes
+/// [`MENU_VERSIONS_BATCH`] ids; a shorter list repeats one of its ids.
+pub(crate) static MENU_VERSIONS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let ids: Vec<String> = (1..=MENU_VERSIONS_BATCH).map(|i| format!("${i}")).collect();
+    format!(
+        "SELECT s.id, s.menu_version + CAST(COALESCE(
+            (SELECT sum(i.stock_version) FROM menu_items i WHERE i.shop_id = s.id), 0) AS BIGINT)
+        FROM shops s
+        WHERE s.id IN ({})",
+        ids.join(", ")
+    )
+});
+
 /// Counts a menu edit. The shop row is the first lock every menu edit takes,
 /// so two edits of one shop never deadlock; `$2` is how much the edit takes
 /// away from the items' counts (a removed item's), so the version still grows.
@@ -174,6 +192,33 @@ pub(crate) const EVENTS_AFTER: &str = concat!(
     LIMIT $4"
 );
 
+/// Every shop's events after `($1, $2)`, in `(tx, pos)` order, with their
+/// shop: the one reader per replica that feeds all its streams (`hub.rs`).
+/// The same visibility rule as `EVENTS_AFTER`. The page of events is taken
+/// first, then each event's order by its key: joined directly, PostgreSQL's
+/// generic plan hashed the whole `orders` table.
+pub(crate) const EVENTS_AFTER_ANY: &str = concat!(
+    "SELECT e.tx, e.pos, e.status, e.version, e.at, ",
+    joined_order_columns!(),
+    ", e.shop_id, s.slug
+    FROM (
+        SELECT tx, pos, shop_id, order_id, status, version, at FROM order_events
+        WHERE tx >= $1 AND (tx > $1 OR pos > $2) AND tx < barista_horizon()
+        ORDER BY tx, pos
+        LIMIT $3
+    ) e
+    JOIN orders o ON o.shop_id = e.shop_id AND o.id = e.order_id
+    JOIN shops s ON s.id = e.shop_id
+    ORDER BY e.tx, e.pos"
+);
+
+/// Where the reader of every shop's events starts: the last event it may see.
+pub(crate) const LAST_EVENT_ANY: &str = "
+    SELECT tx, pos FROM order_events
+    WHERE tx < barista_horizon()
+    ORDER BY tx DESC, pos DESC
+    LIMIT 1";
+
 /// One order's events after version `$3`: its own changes are serialized by
 /// its row lock, so their versions are their order.
 pub(crate) const ORDER_EVENTS_AFTER: &str = concat!(
@@ -207,6 +252,30 @@ pub(crate) const FIND_KEY: &str = "
     WHERE shop_id = $1 AND key = $2";
 
 pub(crate) const SHOP_IDS: &str = "SELECT id FROM shops ORDER BY id";
+
+/// What a serving replica runs on most requests: prepared on each PostgreSQL
+/// connection as it opens (`postgres::warm`), so its first requests do not
+/// wait for the backend to load its catalogs and plan them.
+pub(crate) const SERVING: &[&str] = &[
+    SHOP_BY_SLUG,
+    MENU_VERSION,
+    MENU_ITEMS,
+    ITEM_FOR_UPDATE,
+    TAKE_STOCK,
+    CLAIM_KEY,
+    FIND_KEY,
+    INSERT_ORDER,
+    ORDER,
+    ORDER_FOR_UPDATE,
+    OLDEST_PLACED,
+    UPDATE_ORDER_STATUS,
+    INSERT_EVENT,
+    EVENTS_AFTER,
+    EVENTS_AFTER_ANY,
+    ORDER_EVENTS_AFTER,
+    LAST_EVENT,
+    LAST_EVENT_ANY,
+];
 
 /// Up to `$3` of a shop's idempotency keys made before `$2`, oldest first
 /// (found through `idempotency_keys_by_age`, so the batch costs its size).

@@ -12,7 +12,7 @@
 
 use crate::conn::{Conn, TxError, TxResult};
 use crate::sql;
-use crate::value::{Row, params};
+use crate::value::{Param, Row, params};
 use crate::{Event, EventPos, OrderPage, Placed, Purged, StoreError};
 use barista_domain::{
     IdempotentRequest, ItemFields, ItemId, ItemPatch, Menu, MenuItem, NewOrder, NewShop, Order,
@@ -142,6 +142,25 @@ impl Tx for MenuVersion {
         Ok(c.query_one(sql::MENU_VERSION, params![self.0])
             .await?
             .int(0)?)
+    }
+}
+
+/// (shop id, menu version) of each of these shops that exists.
+pub(crate) struct MenuVersions(pub(crate) Vec<i64>);
+
+impl Tx for MenuVersions {
+    type Output = Vec<(i64, i64)>;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Vec<(i64, i64)>> {
+        let mut versions = Vec::with_capacity(self.0.len());
+        for ids in self.0.chunks(sql::MENU_VERSIONS_BATCH) {
+            let params: Vec<Param> = (0..sql::MENU_VERSIONS_BATCH)
+                .map(|i| Param::from(ids.get(i).copied().unwrap_or(ids[0])))
+                .collect();
+            for row in c.query(&sql::MENU_VERSIONS, &params).await? {
+                versions.push((row.int(0)?, row.int(1)?));
+            }
+        }
+        Ok(versions)
     }
 }
 
@@ -560,7 +579,8 @@ impl Tx for ListOrders {
 
 /// An event row (`tx, pos, status, version, at`, then the order's columns):
 /// the order as the event left it.
-fn event_of(row: &Row, shop: &Shop) -> Result<Event, StoreError> {
+/// An event row of `sql.rs` (`EVENTS_AFTER` and the like) of the shop `shop`.
+fn event_of(row: &Row, shop: &Slug) -> Result<Event, StoreError> {
     let mut order = row.order_at(5, shop)?;
     order.status = row.status(2)?;
     order.version = row.int(3)?;
@@ -594,7 +614,7 @@ impl Tx for EventsAfter {
                 ],
             )
             .await?;
-        rows_into(rows, |r| event_of(r, &self.shop))
+        rows_into(rows, |r| event_of(r, &self.shop.slug))
     }
 }
 
@@ -615,7 +635,7 @@ impl Tx for OrderEventsAfter {
                 params![self.shop.id, &order, self.after, self.limit as i64],
             )
             .await?;
-        rows_into(rows, |r| event_of(r, &self.shop))
+        rows_into(rows, |r| event_of(r, &self.shop.slug))
     }
 }
 
@@ -625,6 +645,43 @@ impl Tx for LastEvent {
     type Output = EventPos;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<EventPos> {
         let row = c.query_opt(sql::LAST_EVENT, params![self.0]).await?;
+        Ok(match row {
+            Some(r) => EventPos {
+                tx: r.int(0)?,
+                pos: r.int(1)?,
+            },
+            None => EventPos::default(),
+        })
+    }
+}
+
+pub(crate) struct EventsAfterAny {
+    pub(crate) after: EventPos,
+    pub(crate) limit: usize,
+}
+
+impl Tx for EventsAfterAny {
+    type Output = Vec<(i64, Event)>;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Vec<(i64, Event)>> {
+        let rows = c
+            .query(
+                sql::EVENTS_AFTER_ANY,
+                params![self.after.tx, self.after.pos, self.limit as i64],
+            )
+            .await?;
+        rows_into(rows, |r| {
+            let slug = r.parsed(16, "shop slug", |t| Slug::parse(t).ok())?;
+            Ok((r.int(15)?, event_of(r, &slug)?))
+        })
+    }
+}
+
+pub(crate) struct LastEventAny;
+
+impl Tx for LastEventAny {
+    type Output = EventPos;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<EventPos> {
+        let row = c.query_opt(sql::LAST_EVENT_ANY, params![]).await?;
         Ok(match row {
             Some(r) => EventPos {
                 tx: r.int(0)?,

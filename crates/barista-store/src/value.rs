@@ -116,7 +116,7 @@ impl Row {
         }
     }
 
-    fn parsed<T>(
+    pub(crate) fn parsed<T>(
         &self,
         i: usize,
         what: &str,
@@ -160,14 +160,14 @@ impl Row {
 
     /// The order columns of `sql.rs`, in order.
     pub(crate) fn order(&self, shop: &Shop) -> Result<Order, StoreError> {
-        self.order_at(0, shop)
+        self.order_at(0, &shop.slug)
     }
 
     /// The order columns of `sql.rs`, from column `at` on.
-    pub(crate) fn order_at(&self, at: usize, shop: &Shop) -> Result<Order, StoreError> {
+    pub(crate) fn order_at(&self, at: usize, shop: &Slug) -> Result<Order, StoreError> {
         Ok(Order {
             id: self.order_id(at)?,
-            shop: shop.slug.clone(),
+            shop: shop.clone(),
             status: self.status(at + 1)?,
             customer_name: self.string(at + 2)?,
             note: self.string(at + 3)?,

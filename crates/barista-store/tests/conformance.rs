@@ -161,6 +161,7 @@ pub async fn story(store: Arc<dyn Store>, slug_prefix: &str) {
     assert_eq!(ids, ["bun", "latte"]);
 
     // Orders are priced from the menu; stock is taken for all lines or none.
+    let no_order_yet = store.last_event_any().await.unwrap();
     let before = store.menu_version(&shop).await.unwrap();
     let placed = store
         .place_order(&shop, order_of(&[("latte", 2), ("bun", 1)]), None)
@@ -172,7 +173,22 @@ pub async fn story(store: Arc<dyn Store>, slug_prefix: &str) {
     assert_eq!(first.total_cents, 2 * 380 + 300);
     assert_eq!(first.status, Status::Placed);
     assert!(stock_moved(&shop), "taking stock changes the menu");
-    assert!(store.menu_version(&shop).await.unwrap() > before);
+    let after = store.menu_version(&shop).await.unwrap();
+    assert!(after > before);
+    // Many shops at once, in batches of 64: the same versions, missing shops left out.
+    let other = new_shop(store, &format!("{slug_prefix}-second")).await;
+    let mut ids: Vec<i64> = (0..70).map(|i| -1 - i).collect();
+    ids.insert(3, shop.id);
+    ids.push(other.id);
+    let mut versions = store.menu_versions(&ids).await.unwrap();
+    versions.sort_unstable();
+    let mut expected = vec![
+        (shop.id, after),
+        (other.id, store.menu_version(&other).await.unwrap()),
+    ];
+    expected.sort_unstable();
+    assert_eq!(versions, expected);
+    assert!(store.menu_versions(&[]).await.unwrap().is_empty());
     assert_eq!(stock_of(store, &shop, "bun").await, Some(2));
     let short = store
         .place_order(&shop, order_of(&[("latte", 1), ("bun", 3)]), None)
@@ -311,6 +327,24 @@ pub async fn story(store: Arc<dyn Store>, slug_prefix: &str) {
         ]
     );
     assert_eq!(all[0].order, first, "an event carries the whole order");
+    // Every shop's events at once (the replica's one reader): this shop's are
+    // the same events, in the same order, named by the shop's id.
+    let any = store.events_after_any(no_order_yet, 10_000).await.unwrap();
+    assert!(
+        any.windows(2).all(|w| w[1].1.pos > w[0].1.pos),
+        "in stream order"
+    );
+    let ours: Vec<_> = any
+        .iter()
+        .filter(|(id, _)| *id == shop.id)
+        .map(|(_, e)| e.clone())
+        .collect();
+    assert_eq!(ours, all);
+    assert!(
+        any.iter()
+            .all(|(id, e)| *id != shop.id || e.order.shop == shop.slug)
+    );
+    assert!(store.last_event_any().await.unwrap() >= all.last().unwrap().pos);
     let after_two = store.events_after(&shop, all[1].pos, 100).await.unwrap();
     assert_eq!(after_two, all[2..], "a cursor resumes exactly after itself");
     let of_first = store
@@ -538,7 +572,7 @@ async fn a_sqlite_order_whose_caller_went_away_still_wakes_the_streams() {
         .put_item(&shop, item_id("tea"), fields("Tea", 300, None))
         .await
         .unwrap();
-    let mut wake = store.feed().subscribe(shop.id);
+    let mut wake = store.feed().subscribe();
     wake.borrow_and_update();
     {
         // Polled once, so the job is queued to the writer, then dropped.
