@@ -1,23 +1,27 @@
-//! One reader per shop, fanned out in memory to every stream of the shop.
+//! One reader of events per replica, fanned out in memory to every stream.
 //!
-//! A shop's *tail* is a task that exists while the shop has a stream open: it
-//! is woken by the store's feed, reads the shop's new events once, and sends
-//! them to every subscriber over a broadcast channel. So 10,000 streams on one
-//! shop cost one database read per batch of events, not 10,000.
+//! While any stream is open the replica runs one *reader*: woken by the
+//! store's feed, it reads every shop's new events in one query and sends each
+//! shop's over that shop's broadcast channel. So 10,000 streams on one shop
+//! cost one read per batch of events, not 10,000; and 100 shops with streams
+//! on four replicas cost each replica one read per batch, not one per shop.
+//! What commits within `GAP` of a read goes in the next one.
 //!
-//! Why no event is lost between a stream's own read and the tail's batches:
+//! Why no event is lost between a stream's own read and the reader's batches:
 //! a subscriber subscribes first and reads its backlog from the store after.
-//! The tail's position is never past what was readable when it was taken, and
-//! an event readable only after the subscriber's last read has a position past
-//! everything readable before it (the store's rule, see `sql.rs`), so the tail
-//! sends it after the subscription. A subscriber that falls behind the channel
-//! (`Lagged`) reads the store again from where it is; nothing is skipped.
+//! The reader's position is never past what was readable when it was taken,
+//! and an event readable only after the subscriber's last read has a position
+//! past everything readable before it (the store's rule, see `sql.rs`), so the
+//! reader sends it after the subscription. An event the reader read before a
+//! shop had a channel was readable before that shop's first subscriber read
+//! its backlog. A subscriber that falls behind the channel (`Lagged`) reads
+//! the store again from where it is; nothing is skipped.
 
 use barista_store::{Event, EventPos, Store};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 
 /// Events read from the table per query.
@@ -27,8 +31,13 @@ const CHANNEL: usize = 256;
 /// How soon to read again when an event is known to be committed but an older
 /// transaction still runs, so it is not yet readable (see `sql.rs`).
 const BEHIND: Duration = Duration::from_millis(20);
-/// A tail reads again at least this often, whatever it heard.
+/// The reader reads again at least this often, whatever it heard.
 const RECHECK: Duration = Duration::from_secs(5);
+/// The shortest time between two reads that are not pages of one backlog:
+/// what commits meanwhile is read together.
+const GAP: Duration = Duration::from_millis(25);
+/// How often shops whose last stream closed lose their channel.
+const SWEEP: Duration = Duration::from_secs(1);
 
 /// One of a shop's events as streams send it: the order serialized once,
 /// however many streams send it.
@@ -82,16 +91,23 @@ pub enum Full {
     Shop,
 }
 
-type Tails = Arc<Mutex<HashMap<i64, broadcast::Sender<Batch>>>>;
+/// The shops with a channel, and whether the reader runs.
+#[derive(Default)]
+struct Channels {
+    shops: HashMap<i64, broadcast::Sender<Batch>>,
+    reading: bool,
+}
 
-fn lock(tails: &Tails) -> std::sync::MutexGuard<'_, HashMap<i64, broadcast::Sender<Batch>>> {
+type Tails = Arc<Mutex<Channels>>;
+
+fn lock(tails: &Tails) -> std::sync::MutexGuard<'_, Channels> {
     tails.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub struct Hub {
     store: Arc<dyn Store>,
     limits: StreamLimits,
-    /// A `std` mutex: held to look up, insert or remove a tail, never across `.await`.
+    /// A `std` mutex: held to look up, insert or remove a channel, never across `.await`.
     tails: Tails,
     open: Arc<AtomicUsize>,
     draining: watch::Receiver<bool>,
@@ -148,48 +164,44 @@ impl Hub {
         self.open.load(Ordering::Relaxed)
     }
 
-    /// Shops with a tail running.
-    pub fn tails(&self) -> usize {
-        lock(&self.tails).len()
-    }
-
-    /// Subscribes to the shop's events; starts its tail if it has none.
+    /// Subscribes to the shop's events; starts the reader if none runs.
     /// The caller reads its backlog from the store *after* this returns.
     pub async fn subscribe(
         &self,
         shop: &barista_domain::Shop,
     ) -> Result<Subscription, SubscribeError> {
-        if let Some(sender) = lock(&self.tails).get(&shop.id) {
-            return Ok(self.admit(sender)?);
+        {
+            let mut tails = lock(&self.tails);
+            if tails.reading {
+                return Ok(self.join(&mut tails, shop.id)?);
+            }
         }
-        // The tail starts where the store is now, read before any subscriber's backlog.
-        let wake = self.store.feed().subscribe(shop.id);
-        let after = self.store.last_event(shop).await?;
+        // The reader starts where the store is now, read before any subscriber's backlog.
+        let wake = self.store.feed().subscribe();
+        let after = self.store.last_event_any().await?;
         let mut tails = lock(&self.tails);
-        if let Some(sender) = tails.get(&shop.id) {
-            // Another stream started the tail meanwhile.
-            return Ok(self.admit(sender)?);
+        if !tails.reading {
+            tails.reading = true;
+            let reader = Reader {
+                store: self.store.clone(),
+                tails: self.tails.clone(),
+                wake,
+                draining: self.draining.clone(),
+                after,
+            };
+            tokio::spawn(reader.run());
         }
-        let (sender, _) = broadcast::channel(CHANNEL);
-        let sub = self.admit(&sender)?;
-        tails.insert(shop.id, sender.clone());
-        drop(tails);
-        let tail = Tail {
-            store: self.store.clone(),
-            shop: shop.clone(),
-            tails: self.tails.clone(),
-            sender,
-            wake,
-            draining: self.draining.clone(),
-            after,
-        };
-        tokio::spawn(tail.run());
-        Ok(sub)
+        Ok(self.join(&mut tails, shop.id)?)
     }
 
-    /// Counts a new subscriber, within the limits. Called with the lock held,
-    /// so a tail never stops between being found and being subscribed to.
-    fn admit(&self, sender: &broadcast::Sender<Batch>) -> Result<Subscription, Full> {
+    /// Joins the shop's channel (made if it has none), within the limits.
+    /// Called with the lock held, so the reader never drops a channel
+    /// between its being found and its being subscribed to.
+    fn join(&self, tails: &mut Channels, shop_id: i64) -> Result<Subscription, Full> {
+        let sender = tails
+            .shops
+            .entry(shop_id)
+            .or_insert_with(|| broadcast::channel(CHANNEL).0);
         if sender.receiver_count() >= self.limits.per_shop {
             return Err(Full::Shop);
         }
@@ -209,74 +221,103 @@ impl Hub {
     }
 }
 
-/// The one reader of a shop's events.
-struct Tail {
+/// The one reader of every shop's events.
+struct Reader {
     store: Arc<dyn Store>,
-    shop: barista_domain::Shop,
     tails: Tails,
-    sender: broadcast::Sender<Batch>,
     wake: watch::Receiver<EventPos>,
     draining: watch::Receiver<bool>,
     after: EventPos,
 }
 
-impl Tail {
+impl Reader {
     async fn run(mut self) {
+        let mut swept = Instant::now();
         loop {
-            if *self.draining.borrow() || self.stop_if_unheard() {
+            if *self.draining.borrow() {
                 break;
             }
-            let pause = match self.store.events_after(&self.shop, self.after, PAGE).await {
-                Ok(events) if !events.is_empty() => {
-                    if let Some(last) = events.last() {
+            if swept.elapsed() >= SWEEP {
+                swept = Instant::now();
+                if self.stop_if_unheard() {
+                    return;
+                }
+            }
+            let read_at = Instant::now();
+            let announced = *self.wake.borrow_and_update();
+            let pause = match self.store.events_after_any(self.after, PAGE).await {
+                Ok(events) => {
+                    let full = events.len() == PAGE;
+                    if let Some((_, last)) = events.last() {
                         self.after = last.pos;
                     }
-                    let full = events.len() == PAGE;
-                    let batch: Batch = events.into_iter().map(Published::from).collect();
-                    // No receiver left is noticed at the top of the loop.
-                    let _ = self.sender.send(batch);
+                    self.send(events);
                     if full {
                         continue;
                     }
-                    Duration::ZERO
+                    if announced > self.after {
+                        BEHIND
+                    } else {
+                        RECHECK
+                    }
                 }
-                Ok(_) if *self.wake.borrow() > self.after => BEHIND,
-                Ok(_) => RECHECK,
                 Err(e) => {
-                    tracing::warn!(shop = %self.shop.slug, error = %e, "a shop's events could not be read; retrying");
+                    tracing::warn!(error = %e, "events could not be read; retrying");
                     Duration::from_secs(1)
                 }
             };
-            if pause.is_zero() {
-                continue;
-            }
             tokio::select! {
                 woken = self.wake.changed() => if woken.is_err() { break },
                 _ = self.draining.changed() => {}
                 () = tokio::time::sleep(pause) => {}
             }
+            tokio::time::sleep_until((read_at + GAP).into()).await;
         }
         self.stop();
     }
 
-    /// Stops the tail when no stream listens; under the lock, so a stream
-    /// that joins at the same moment finds no tail and starts a new one.
+    /// Sends each shop's events to its channel, if it has one. A shop whose
+    /// first stream joins after the channels are looked up here read these
+    /// events in its backlog: they were readable before it subscribed.
+    fn send(&self, events: Vec<(i64, Event)>) {
+        if events.is_empty() {
+            return;
+        }
+        let senders: HashMap<i64, broadcast::Sender<Batch>> = {
+            let tails = lock(&self.tails);
+            events
+                .iter()
+                .filter_map(|(shop, _)| tails.shops.get(shop).map(|s| (*shop, s.clone())))
+                .collect()
+        };
+        let mut batches: HashMap<i64, Vec<Published>> = HashMap::new();
+        for (shop, event) in events {
+            if senders.contains_key(&shop) {
+                batches.entry(shop).or_default().push(event.into());
+            }
+        }
+        for (shop, batch) in batches {
+            // A channel with no receiver left is dropped by the next sweep.
+            let _ = senders[&shop].send(batch.into());
+        }
+    }
+
+    /// Drops the channels no stream listens to, and stops the reader when
+    /// none is left; under the lock, so a stream that joins at the same
+    /// moment finds no reader and starts a new one.
     fn stop_if_unheard(&self) -> bool {
         let mut tails = lock(&self.tails);
-        if self.sender.receiver_count() > 0 {
-            return false;
+        tails.shops.retain(|_, s| s.receiver_count() > 0);
+        if tails.shops.is_empty() {
+            tails.reading = false;
+            return true;
         }
-        tails.remove(&self.shop.id);
-        true
+        false
     }
 
     fn stop(&self) {
         let mut tails = lock(&self.tails);
-        if tails
-            .get(&self.shop.id)
-            .is_some_and(|s| s.same_channel(&self.sender))
-        {
-            tails.remove(&self.shop.id);
-        }
+        tails.shops.clear();
+        tails.reading = false;
     }
 }

@@ -335,3 +335,51 @@ async fn shutting_down_closes_event_streams_and_the_server_stops() {
         "the server stops cleanly: {result:?}"
     );
 }
+
+/// One reader per replica feeds the streams of every shop: streams on many
+/// shops each get exactly their own shop's orders, placed all at once (on
+/// PostgreSQL by another replica, so the reader hears of them by NOTIFY).
+#[tokio::test]
+async fn streams_on_many_shops_each_get_exactly_their_shops_orders() {
+    let app = spawn_app().await;
+    let other = if on_postgres() {
+        Some(app.spawn_beside(config()).await)
+    } else {
+        None
+    };
+    let placing = other.as_ref().unwrap_or(&app);
+    let shops: Vec<String> = (1..=6).map(|i| format!("fan-{i}")).collect();
+    let mut streams = vec![];
+    for slug in &shops {
+        let key = app.shop_with_menu(slug).await;
+        let path = format!("/v1/shops/{slug}/events");
+        streams.push(open(&app, &path, Some(&key), None).await);
+    }
+    let line = json!([{"item_id": "flat-white", "quantity": 1}]);
+    let orders = futures_util::future::join_all(
+        shops
+            .iter()
+            .flat_map(|slug| [slug, slug])
+            .map(|slug| placing.order(slug, line.clone())),
+    )
+    .await;
+    let mut placed: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for (slug, res) in shops.iter().flat_map(|slug| [slug, slug]).zip(orders) {
+        assert_eq!(res.status(), 201);
+        let order: Value = res.json().await.unwrap();
+        let id = order["id"].as_str().unwrap().to_owned();
+        placed.entry(slug.as_str()).or_default().push(id);
+    }
+    for (slug, stream) in shops.iter().zip(&mut streams) {
+        let mut got = vec![];
+        for _ in 0..2 {
+            let event = stream.next_event().await;
+            assert_eq!(event.data["shop"], slug.as_str(), "{:?}", event.data);
+            got.push(event.data["id"].as_str().unwrap().to_owned());
+        }
+        got.sort();
+        let mut want = placed[slug.as_str()].clone();
+        want.sort();
+        assert_eq!(got, want, "{slug}'s stream");
+    }
+}
