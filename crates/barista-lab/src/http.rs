@@ -374,10 +374,12 @@ impl Conn {
     /// Sends a request for a Server-Sent Events stream and reads it as it
     /// comes: `on_event` gets each event's `data`, and the reading stops when
     /// it answers false, or when the stream ends (`Ok(status)` either way; a
-    /// status other than 200 ends it at once). The connection is spent.
+    /// status other than 200 ends it at once). `on_open` is called when a 200
+    /// head arrives, before any event. The connection is spent.
     pub async fn events(
         &mut self,
         request: &[u8],
+        on_open: impl FnOnce(),
         mut on_event: impl FnMut(&str) -> bool,
     ) -> Result<u16, Failure> {
         self.reusable = false;
@@ -411,6 +413,7 @@ impl Conn {
         if status != 200 {
             return Ok(status);
         }
+        on_open();
         // The body, de-chunked as it arrives, then cut into events at blank lines.
         let mut text: Vec<u8> = vec![];
         let mut ended = false;
@@ -574,14 +577,21 @@ mod tests {
         });
         let mut conn = Conn::connect(&addr.into()).await.unwrap();
         let mut seen = vec![];
+        let opened = std::cell::Cell::new(false);
         let status = conn
-            .events(b"GET /e HTTP/1.1\r\nHost: x\r\n\r\n", |data| {
-                seen.push(data.to_owned());
-                true
-            })
+            .events(
+                b"GET /e HTTP/1.1\r\nHost: x\r\n\r\n",
+                || opened.set(true),
+                |data| {
+                    assert!(opened.get(), "the head is announced before the first event");
+                    seen.push(data.to_owned());
+                    true
+                },
+            )
             .await
             .unwrap();
         assert_eq!(status, 200);
+        assert!(opened.get());
         assert_eq!(
             seen,
             [

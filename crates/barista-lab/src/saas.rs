@@ -7,8 +7,9 @@
 //! stream until the order is collected, timing "ready" as it sees it there,
 //! and thinks again. While it follows a stream it holds no other connection,
 //! so a customer never holds more than one file descriptor. A barista per
-//! shop claims the oldest order, marks it ready after `--barista-pace`, and
-//! hands it over after another.
+//! shop works as the board page does: it follows the shop's event stream and
+//! claims the oldest order when one is placed (not on a timer), marks it ready
+//! after `--barista-pace`, and hands it over after another.
 //!
 //! Traffic per shop may be skewed as real tenants are (`--skew S`): shop `i`
 //! (from 1) orders in proportion to `1 / i^S`, the average kept, so a few
@@ -49,7 +50,7 @@ pub struct SaasPlan {
 }
 
 /// The kinds of request, as the report names them.
-const KINDS: [&str; 7] = [
+const KINDS: [&str; 8] = [
     "menu",
     "menu_304",
     "order",
@@ -57,6 +58,7 @@ const KINDS: [&str; 7] = [
     "claim",
     "ready",
     "collect",
+    "board",
 ];
 const MENU: usize = 0;
 const MENU_304: usize = 1;
@@ -65,6 +67,10 @@ const STREAM: usize = 3;
 const CLAIM: usize = 4;
 const READY: usize = 5;
 const COLLECT: usize = 6;
+/// The barista's board: the shop's event stream, timed to its response head.
+const BOARD: usize = 7;
+/// How long customers wait for the boards to open before they start anyway.
+const OPENING: Duration = Duration::from_secs(10);
 
 struct Kind {
     latency: Histogram<u64>,
@@ -89,6 +95,10 @@ struct Shared {
     collected_seen: AtomicU64,
     open_streams: AtomicUsize,
     peak_streams: AtomicUsize,
+    /// Boards opened for the first time, and a wake-up for each.
+    boards_open: AtomicUsize,
+    board_opened: tokio::sync::Notify,
+    customers_came: std::sync::atomic::AtomicBool,
     start: Instant,
     end: Instant,
     run: u64,
@@ -188,7 +198,7 @@ impl Shared {
             Ok(reply) => {
                 self.record(kind, began.elapsed());
                 if reply.status >= 400 {
-                    self.error(kind, Some(shop), format!("http_{}", reply.status));
+                    self.error(kind, Some(shop), error_name(reply));
                 }
             }
             Err(f) => {
@@ -400,34 +410,34 @@ async fn follow(shared: &Shared, shop: usize, slug: &str, order: &str, sent: Ins
     let mut first = true;
     let read = async {
         let mut conn = Conn::connect(&shared.endpoint).await?;
-        conn.events(&bytes, |data| {
-            if first {
-                first = false;
-                shared.record(STREAM, opened.elapsed());
-            }
-            let status = data
-                .split("\"status\":\"")
-                .nth(1)
-                .and_then(|r| r.split('"').next())
-                .unwrap_or("");
-            if !seen_ready && matches!(status, "ready" | "collected") {
-                seen_ready = true;
-                let took = sent.elapsed();
-                shared.ready_seen.fetch_add(1, Ordering::Relaxed);
-                let _ = shared
-                    .order_to_ready
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .record(micros(took));
-                let mut s = shared.shops[shop].lock().unwrap_or_else(|p| p.into_inner());
-                let _ = s.ready.get_or_insert_with(histogram).record(micros(took));
-            }
-            if matches!(status, "collected" | "cancelled") {
-                shared.collected_seen.fetch_add(1, Ordering::Relaxed);
-                return false;
-            }
-            true
-        })
+        conn.events(
+            &bytes,
+            || {},
+            |data| {
+                if first {
+                    first = false;
+                    shared.record(STREAM, opened.elapsed());
+                }
+                let status = status_of(data);
+                if !seen_ready && matches!(status, "ready" | "collected") {
+                    seen_ready = true;
+                    let took = sent.elapsed();
+                    shared.ready_seen.fetch_add(1, Ordering::Relaxed);
+                    let _ = shared
+                        .order_to_ready
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .record(micros(took));
+                    let mut s = shared.shops[shop].lock().unwrap_or_else(|p| p.into_inner());
+                    let _ = s.ready.get_or_insert_with(histogram).record(micros(took));
+                }
+                if matches!(status, "collected" | "cancelled") {
+                    shared.collected_seen.fetch_add(1, Ordering::Relaxed);
+                    return false;
+                }
+                true
+            },
+        )
         .await
     };
     // The stream is followed to the end of the run at most.
@@ -441,6 +451,35 @@ async fn follow(shared: &Shared, shop: usize, slug: &str, order: &str, sent: Ins
     shared.open_streams.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// An error answer's name in the report: its status, and its problem's
+/// `code` when the body was kept (`http_503_overloaded`).
+fn error_name(reply: &Reply) -> String {
+    let code = serde_json::from_slice::<serde_json::Value>(&reply.body)
+        .ok()
+        .and_then(|v| v["code"].as_str().map(str::to_owned));
+    match code {
+        Some(code) => format!("http_{}_{code}", reply.status),
+        None => format!("http_{}", reply.status),
+    }
+}
+
+/// An order's status in an event's data (the order as JSON).
+fn status_of(data: &str) -> &str {
+    data.split("\"status\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or("")
+}
+
+/// What a barista's board has shown: orders placed (counted), and when it
+/// opened (anything placed before then is on the queue unseen).
+#[derive(Default)]
+struct BoardSeen {
+    placed: AtomicU64,
+    opened: AtomicU64,
+    changed: tokio::sync::Notify,
+}
+
 async fn barista(shared: Arc<Shared>, shop: usize, key: String) {
     let plan = &shared.plan;
     let slug = slug(&plan.prefix, shop);
@@ -448,6 +487,21 @@ async fn barista(shared: Arc<Shared>, shop: usize, key: String) {
         ("Authorization".to_owned(), format!("Bearer {key}")),
         ("Content-Type".to_owned(), "application/json".to_owned()),
     ];
+    let seen = Arc::new(BoardSeen::default());
+    let board = tokio::spawn(board(
+        shared.clone(),
+        shop,
+        request_bytes(
+            "GET",
+            &plan.base.with_path(&format!("/v1/shops/{slug}/events")),
+            &[
+                auth[0].clone(),
+                ("Accept".to_owned(), "text/event-stream".to_owned()),
+            ],
+            b"",
+        ),
+        seen.clone(),
+    ));
     let claim = request_bytes(
         "POST",
         &plan
@@ -461,30 +515,97 @@ async fn barista(shared: Arc<Shared>, shop: usize, key: String) {
         body: true,
     };
     let mut conn: Option<Conn> = None;
+    // The placed orders the board showed when the last claim found none, the
+    // claims since, the board openings seen, and whether to claim until none
+    // is left (after the board opens: what was placed before was not shown;
+    // nothing was if no customer has come yet).
+    let (mut clear, mut since, mut openings, mut drain) = (0, 0, 0, false);
     while !shared.over() {
-        let claimed = shared.send(&mut conn, CLAIM, shop, &claim, keep).await;
-        let id = claimed.ok().filter(|r| r.status == 200).and_then(|r| {
-            serde_json::from_slice::<serde_json::Value>(&r.body)
-                .ok()
-                .and_then(|v| v["id"].as_str().map(str::to_owned))
-        });
-        let Some(id) = id else {
-            // Nothing waits (204), or the claim failed: look again after a pause.
-            if !shared.pause(plan.barista_pace).await {
-                return;
+        let opened = seen.opened.load(Ordering::Relaxed);
+        if opened > openings {
+            openings = opened;
+            drain = shared.customers_came.load(Ordering::Relaxed);
+        }
+        let shown = seen.placed.load(Ordering::Relaxed);
+        if !drain && shown <= clear + since {
+            // Nothing shown is left: wait for the board, as staff watch the page.
+            tokio::select! {
+                () = seen.changed.notified() => {}
+                () = tokio::time::sleep_until(shared.end.into()) => break,
             }
             continue;
+        }
+        let claimed = shared.send(&mut conn, CLAIM, shop, &claim, keep).await;
+        let id = match claimed {
+            Ok(r) if r.status == 200 => serde_json::from_slice::<serde_json::Value>(&r.body)
+                .ok()
+                .and_then(|v| v["id"].as_str().map(str::to_owned)),
+            Ok(r) if r.status == 204 => {
+                // Every order shown before this claim is taken.
+                (clear, since, drain) = (shown, 0, false);
+                continue;
+            }
+            // The claim failed: try again after a pause.
+            _ => {
+                if !shared.pause(plan.barista_pace).await {
+                    break;
+                }
+                continue;
+            }
         };
+        since += 1;
+        let Some(id) = id else { continue };
         let status_url = plan
             .base
             .with_path(&format!("/v1/shops/{slug}/orders/{id}/status"));
         for (kind, status) in [(READY, "ready"), (COLLECT, "collected")] {
             if !shared.pause(plan.barista_pace).await {
-                return;
+                return board.abort();
             }
             let body = format!(r#"{{"status":"{status}"}}"#);
             let bytes = request_bytes("POST", &status_url, &auth, body.as_bytes());
             let _ = shared.send(&mut conn, kind, shop, &bytes, keep).await;
+        }
+    }
+    board.abort();
+}
+
+/// The barista's board: follows the shop's event stream (opened again if it
+/// ends) and tells the barista of each order placed, and of each opening.
+async fn board(shared: Arc<Shared>, shop: usize, request: Vec<u8>, seen: Arc<BoardSeen>) {
+    while !shared.over() {
+        let opened = Instant::now();
+        let read = async {
+            let mut conn = Conn::connect(&shared.endpoint).await?;
+            conn.events(
+                &request,
+                || {
+                    shared.record(BOARD, opened.elapsed());
+                    if seen.opened.fetch_add(1, Ordering::Relaxed) == 0 {
+                        shared.boards_open.fetch_add(1, Ordering::Relaxed);
+                        shared.board_opened.notify_one();
+                    }
+                    seen.changed.notify_one();
+                },
+                |data| {
+                    if status_of(data) == "placed" {
+                        seen.placed.fetch_add(1, Ordering::Relaxed);
+                        seen.changed.notify_one();
+                    }
+                    true
+                },
+            )
+            .await
+        };
+        let left = shared.end.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, read).await {
+            Ok(Ok(200)) => {} // ended by the server (a replica draining): open it again
+            Ok(Ok(status)) => shared.error(BOARD, Some(shop), format!("http_{status}")),
+            Ok(Err(f)) => shared.error(BOARD, Some(shop), f.name().to_owned()),
+            Err(_) => return, // the run ended
+        }
+        if !shared.pause(Duration::from_secs(1)).await {
+            return;
         }
     }
 }
@@ -534,6 +655,9 @@ pub async fn run(plan: SaasPlan) -> Result<SaasReport, String> {
         collected_seen: AtomicU64::new(0),
         open_streams: AtomicUsize::new(0),
         peak_streams: AtomicUsize::new(0),
+        boards_open: AtomicUsize::new(0),
+        board_opened: tokio::sync::Notify::new(),
+        customers_came: std::sync::atomic::AtomicBool::new(false),
         start,
         end: start + plan.duration,
         run: Rng::new(0).next_u64(),
@@ -543,7 +667,20 @@ pub async fn run(plan: SaasPlan) -> Result<SaasReport, String> {
     let mut tasks = tokio::task::JoinSet::new();
     for (shop, key) in keys.into_iter().enumerate() {
         tasks.spawn(barista(shared.clone(), shop, key));
-        let share = (plan.order_share * weights[shop]).min(1.0);
+    }
+    // The shops open before their customers come: every board is up (or
+    // has had OPENING to come up) before the first customer starts.
+    let opening = tokio::time::sleep(OPENING);
+    tokio::pin!(opening);
+    while shared.boards_open.load(Ordering::Relaxed) < plan.shops {
+        tokio::select! {
+            () = shared.board_opened.notified() => {}
+            () = &mut opening => break,
+        }
+    }
+    shared.customers_came.store(true, Ordering::Relaxed);
+    for (shop, weight) in weights.iter().enumerate() {
+        let share = (plan.order_share * weight).min(1.0);
         for id in 0..plan.customers {
             tasks.spawn(customer(shared.clone(), shop, id, share));
         }
