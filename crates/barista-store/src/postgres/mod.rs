@@ -16,6 +16,8 @@
 //!   tables, and re-read everything after the listener reconnects.
 
 mod conn;
+#[cfg(test)]
+mod plans;
 mod schema;
 mod tls;
 
