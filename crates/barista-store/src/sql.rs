@@ -316,6 +316,15 @@ pub(crate) const PURGE_KEYS: &str = "
         ORDER BY created_at
         LIMIT $3)";
 
+/// When a shop's first event (in stream order) was written: before it is
+/// old, none is, and [`PURGE_EVENTS`] is not run (one index probe, where the
+/// delete would read its whole batch of events to find none).
+pub(crate) const OLDEST_EVENT_AT: &str = "
+    SELECT at FROM order_events
+    WHERE shop_id = $1
+    ORDER BY tx, pos
+    LIMIT 1";
+
 /// Of a shop's `$3` oldest events (in stream order, through
 /// `order_events_in_order`), those before `$2`. Looking at a bounded number of
 /// rows keeps the batch small even when few are old: events are written in

@@ -720,12 +720,17 @@ impl Tx for Purge {
                 params![self.shop_id, self.keys_before.micros(), batch],
             )
             .await?;
-        let events = c
-            .execute(
-                sql::PURGE_EVENTS,
-                params![self.shop_id, self.events_before.micros(), batch],
-            )
+        let before = self.events_before.micros();
+        let oldest = c
+            .query_opt(sql::OLDEST_EVENT_AT, params![self.shop_id])
             .await?;
+        let events = match oldest {
+            Some(row) if row.int(0)? < before => {
+                c.execute(sql::PURGE_EVENTS, params![self.shop_id, before, batch])
+                    .await?
+            }
+            _ => 0,
+        };
         // Nothing to announce: no reader waits for a deletion.
         Ok(Written::new(Purged { keys, events }, self.shop_id))
     }

@@ -112,8 +112,10 @@ async fn background_reads_cost_their_rows_not_the_shops_orders() {
         (row.get(0), row.get(1))
     };
     c.batch_execute(&format!(
-        "PREPARE events_after_any AS {};",
+        "PREPARE events_after_any AS {};
+         PREPARE oldest_event_at AS {};",
         sql::EVENTS_AFTER_ANY,
+        sql::OLDEST_EVENT_AT
     ))
     .await
     .unwrap();
@@ -127,6 +129,13 @@ async fn background_reads_cost_their_rows_not_the_shops_orders() {
         assert!(
             blocks <= 10 * 8 + 20,
             "{mode}: the reader read {blocks} buffers for 10 events of a shop with 3,000 orders"
+        );
+        // The purge's check that nothing is old: one probe.
+        let (blocks, rows) = cost(c, "EXECUTE oldest_event_at(1)").await;
+        assert_eq!(rows, 1, "{mode}");
+        assert!(
+            blocks <= 10,
+            "{mode}: the purge's check read {blocks} buffers"
         );
     }
     db.drop().await;
