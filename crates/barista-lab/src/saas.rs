@@ -9,7 +9,8 @@
 //! so a customer never holds more than one file descriptor. A barista per
 //! shop works as the board page does: it follows the shop's event stream and
 //! claims the oldest order when one is placed (not on a timer), marks it ready
-//! after `--barista-pace`, and hands it over after another.
+//! after `--barista-pace`, and hands it over after another; a refused (503)
+//! "ready" or "collected" is pressed again after another pace.
 //!
 //! Traffic per shop may be skewed as real tenants are (`--skew S`): shop `i`
 //! (from 1) orders in proportion to `1 / i^S`, the average kept, so a few
@@ -152,6 +153,37 @@ fn micros(d: Duration) -> u64 {
 }
 
 impl Shared {
+    /// Nothing counted yet; the run ends `plan.duration` from now.
+    fn new(plan: SaasPlan, endpoint: Endpoint) -> Shared {
+        let start = Instant::now();
+        Shared {
+            endpoint,
+            kinds: KINDS
+                .iter()
+                .map(|_| {
+                    Mutex::new(Kind {
+                        latency: histogram(),
+                        errors: BTreeMap::new(),
+                    })
+                })
+                .collect(),
+            shops: (0..plan.shops).map(|_| Mutex::default()).collect(),
+            order_to_ready: Mutex::new(histogram()),
+            placed: AtomicU64::new(0),
+            ready_seen: AtomicU64::new(0),
+            collected_seen: AtomicU64::new(0),
+            open_streams: AtomicUsize::new(0),
+            peak_streams: AtomicUsize::new(0),
+            boards_open: AtomicUsize::new(0),
+            board_opened: tokio::sync::Notify::new(),
+            customers_came: std::sync::atomic::AtomicBool::new(false),
+            start,
+            end: start + plan.duration,
+            run: Rng::new(0).next_u64(),
+            plan,
+        }
+    }
+
     fn record(&self, kind: usize, took: Duration) {
         let mut k = self.kinds[kind].lock().unwrap_or_else(|p| p.into_inner());
         let _ = k.latency.record(micros(took));
@@ -559,12 +591,21 @@ async fn barista(shared: Arc<Shared>, shop: usize, key: String) {
             .base
             .with_path(&format!("/v1/shops/{slug}/orders/{id}/status"));
         for (kind, status) in [(READY, "ready"), (COLLECT, "collected")] {
-            if !shared.pause(plan.barista_pace).await {
-                return board.abort();
-            }
             let body = format!(r#"{{"status":"{status}"}}"#);
             let bytes = request_bytes("POST", &status_url, &auth, body.as_bytes());
-            let _ = shared.send(&mut conn, kind, shop, &bytes, keep).await;
+            // Refused (503, before any work) or never sent: the barista presses
+            // the button again after a while, as on the board page, rather
+            // than hand over an order that was never marked ready.
+            loop {
+                if !shared.pause(plan.barista_pace).await {
+                    return board.abort();
+                }
+                match shared.send(&mut conn, kind, shop, &bytes, keep).await {
+                    Ok(r) if r.status == 503 => {}
+                    Err(Failure::Connect) => {}
+                    _ => break,
+                }
+            }
         }
     }
     board.abort();
@@ -636,33 +677,7 @@ pub fn shop_weights(shops: usize, skew: f64) -> Vec<f64> {
 pub async fn run(plan: SaasPlan) -> Result<SaasReport, String> {
     let endpoint = plan.base.endpoint(&Tls::default()).await?;
     let keys = tenants(&plan, &endpoint).await?;
-    let start = Instant::now();
-    let shared = Arc::new(Shared {
-        endpoint,
-        kinds: KINDS
-            .iter()
-            .map(|_| {
-                Mutex::new(Kind {
-                    latency: histogram(),
-                    errors: BTreeMap::new(),
-                })
-            })
-            .collect(),
-        shops: (0..plan.shops).map(|_| Mutex::default()).collect(),
-        order_to_ready: Mutex::new(histogram()),
-        placed: AtomicU64::new(0),
-        ready_seen: AtomicU64::new(0),
-        collected_seen: AtomicU64::new(0),
-        open_streams: AtomicUsize::new(0),
-        peak_streams: AtomicUsize::new(0),
-        boards_open: AtomicUsize::new(0),
-        board_opened: tokio::sync::Notify::new(),
-        customers_came: std::sync::atomic::AtomicBool::new(false),
-        start,
-        end: start + plan.duration,
-        run: Rng::new(0).next_u64(),
-        plan: plan.clone(),
-    });
+    let shared = Arc::new(Shared::new(plan.clone(), endpoint));
     let weights = shop_weights(plan.shops, plan.skew);
     let mut tasks = tokio::task::JoinSet::new();
     for (shop, key) in keys.into_iter().enumerate() {
@@ -846,5 +861,118 @@ mod tests {
         let avg = total / n as f64;
         assert!((0.9..1.05).contains(&avg), "{avg}");
         assert!((0..1000).all(|_| think(&mut rng, mean) <= mean * 4));
+    }
+
+    /// A shop whose replica refuses the first "ready" (503 `overloaded`, as
+    /// a shedding replica does): its board shows one order, then claims give
+    /// that order once; "collected" before "ready" is a 409.
+    async fn shedding_shop(listener: tokio::net::TcpListener, said: Arc<Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let said = said.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![];
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        let mut chunk = [0u8; 4096];
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    if buf.len() < end + 4 + length {
+                        let mut chunk = [0u8; 4096];
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    }
+                    let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).to_string();
+                    buf.drain(..end + 4 + length);
+                    let line = head.lines().next().unwrap_or("").to_owned();
+                    if line.starts_with("get ") && line.contains("/events") {
+                        let _ = socket
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\nid: 1\nevent: order\ndata: {\"id\":\"o1\",\"status\":\"placed\"}\n\n")
+                            .await;
+                        std::future::pending::<()>().await;
+                    }
+                    let (status, answer) = {
+                        let mut said = said.lock().unwrap();
+                        let step = if line.contains("/queue/claim") {
+                            "claim".to_owned()
+                        } else {
+                            status_of(&body).to_owned()
+                        };
+                        let before = said.iter().filter(|s| s.starts_with(&step)).count();
+                        let (status, answer) = match (step.as_str(), before) {
+                            ("claim", 0) => (200, r#"{"id":"o1","status":"brewing"}"#),
+                            ("claim", _) => (204, ""),
+                            ("ready", 0) => (503, r#"{"code":"overloaded"}"#),
+                            ("ready", _) => (200, r#"{"id":"o1","status":"ready"}"#),
+                            ("collected", _) if said.contains(&"ready 200".to_owned()) => {
+                                (200, r#"{"id":"o1","status":"collected"}"#)
+                            }
+                            _ => (409, r#"{"code":"invalid_transition"}"#),
+                        };
+                        said.push(format!("{step} {status}"));
+                        (status, answer)
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    if socket.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_ready_is_pressed_again_before_the_order_is_handed_over() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let said = Arc::new(Mutex::new(vec![]));
+        tokio::spawn(shedding_shop(listener, said.clone()));
+        let plan = SaasPlan {
+            base: base.clone(),
+            shops: 1,
+            customers: 0,
+            prefix: "t".into(),
+            admin_token: None,
+            duration: Duration::from_millis(800),
+            think: Duration::from_millis(100),
+            order_share: 0.0,
+            skew: 0.0,
+            barista_pace: Duration::from_millis(20),
+            timeout: Duration::from_secs(2),
+            progress: false,
+        };
+        let endpoint = base.endpoint(&Tls::default()).await.unwrap();
+        let shared = Arc::new(Shared::new(plan, endpoint));
+        barista(shared.clone(), 0, "bsk_test".into()).await;
+        let said = said.lock().unwrap().clone();
+        assert_eq!(
+            said[..4],
+            ["claim 200", "ready 503", "ready 200", "collected 200"],
+            "{said:?}"
+        );
+        let errors = |kind: usize| shared.kinds[kind].lock().unwrap().errors.clone();
+        assert_eq!(
+            errors(READY).into_iter().collect::<Vec<_>>(),
+            [("http_503_overloaded".to_owned(), 1)]
+        );
+        assert!(errors(COLLECT).is_empty(), "{:?}", errors(COLLECT));
     }
 }
