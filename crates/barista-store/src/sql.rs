@@ -193,6 +193,28 @@ pub(crate) const EVENTS_AFTER: &str = concat!(
     LIMIT $4"
 );
 
+/// A page of every shop's events (`EVENTS_AFTER_ANY`), each with its order
+/// `o` and its shop `s`, joined as `$join` says.
+macro_rules! events_of_every_shop {
+    ($join:expr) => {
+        concat!(
+            "SELECT e.tx, e.pos, e.status, e.version, e.at, ",
+            joined_order_columns!(),
+            ", e.shop_id, s.slug
+    FROM (
+        SELECT tx, pos, shop_id, order_id, status, version, at FROM order_events
+        WHERE tx >= $1 AND (tx > $1 OR pos > $2) AND tx < barista_horizon()
+        ORDER BY tx, pos
+        LIMIT $3
+    ) e
+    ",
+            $join,
+            "
+    ORDER BY e.tx, e.pos"
+        )
+    };
+}
+
 /// Every shop's events after `($1, $2)`, in `(tx, pos)` order, with their
 /// shop: the one reader per replica that feeds all its streams (`hub.rs`).
 /// The same visibility rule as `EVENTS_AFTER`. The page of events is taken
@@ -204,38 +226,18 @@ pub(crate) const EVENTS_AFTER: &str = concat!(
 /// shop's orders for each event, a read that grew with every order placed
 /// (0.4 ms at the start of `bench/saas`, 1.7 ms a minute later, when the
 /// four replicas' readers took a quarter of the database's core).
-pub(crate) const EVENTS_AFTER_ANY: &str = concat!(
-    "SELECT e.tx, e.pos, e.status, e.version, e.at, ",
-    joined_order_columns!(),
-    ", e.shop_id, s.slug
-    FROM (
-        SELECT tx, pos, shop_id, order_id, status, version, at FROM order_events
-        WHERE tx >= $1 AND (tx > $1 OR pos > $2) AND tx < barista_horizon()
-        ORDER BY tx, pos
-        LIMIT $3
-    ) e
-    CROSS JOIN LATERAL (SELECT ",
+pub(crate) const EVENTS_AFTER_ANY: &str = events_of_every_shop!(concat!(
+    "CROSS JOIN LATERAL (SELECT ",
     order_columns!(),
     " FROM orders WHERE shop_id = e.shop_id AND id = e.order_id LIMIT 1) o
-    CROSS JOIN LATERAL (SELECT slug FROM shops WHERE id = e.shop_id LIMIT 1) s
-    ORDER BY e.tx, e.pos"
-);
+    CROSS JOIN LATERAL (SELECT slug FROM shops WHERE id = e.shop_id LIMIT 1) s"
+));
 
 /// [`EVENTS_AFTER_ANY`] as SQLite spells it: it has no `LATERAL`, and its
 /// planner looks each joined row up by its primary key anyway.
-const EVENTS_AFTER_ANY_SQLITE: &str = concat!(
-    "SELECT e.tx, e.pos, e.status, e.version, e.at, ",
-    joined_order_columns!(),
-    ", e.shop_id, s.slug
-    FROM (
-        SELECT tx, pos, shop_id, order_id, status, version, at FROM order_events
-        WHERE tx >= $1 AND (tx > $1 OR pos > $2) AND tx < barista_horizon()
-        ORDER BY tx, pos
-        LIMIT $3
-    ) e
-    JOIN orders o ON o.shop_id = e.shop_id AND o.id = e.order_id
-    JOIN shops s ON s.id = e.shop_id
-    ORDER BY e.tx, e.pos"
+const EVENTS_AFTER_ANY_SQLITE: &str = events_of_every_shop!(
+    "JOIN orders o ON o.shop_id = e.shop_id AND o.id = e.order_id
+    JOIN shops s ON s.id = e.shop_id"
 );
 
 /// Statements SQLite spells otherwise, beside PostgreSQL's text.
