@@ -865,78 +865,45 @@ mod tests {
 
     /// A shop whose replica refuses the first "ready" (503 `overloaded`, as
     /// a shedding replica does): its board shows one order, then claims give
-    /// that order once; "collected" before "ready" is a 409.
-    async fn shedding_shop(listener: tokio::net::TcpListener, said: Arc<Mutex<Vec<String>>>) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let said = said.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![];
-                loop {
-                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        let mut chunk = [0u8; 4096];
-                        match socket.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .map_or(0, |v| v.trim().parse().unwrap());
-                    if buf.len() < end + 4 + length {
-                        let mut chunk = [0u8; 4096];
-                        match socket.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                        continue;
-                    }
-                    let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).to_string();
-                    buf.drain(..end + 4 + length);
-                    let line = head.lines().next().unwrap_or("").to_owned();
-                    if line.starts_with("get ") && line.contains("/events") {
-                        let _ = socket
-                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\nid: 1\nevent: order\ndata: {\"id\":\"o1\",\"status\":\"placed\"}\n\n")
-                            .await;
-                        std::future::pending::<()>().await;
-                    }
-                    let (status, answer) = {
-                        let mut said = said.lock().unwrap();
-                        let step = if line.contains("/queue/claim") {
-                            "claim".to_owned()
-                        } else {
-                            status_of(&body).to_owned()
-                        };
-                        let before = said.iter().filter(|s| s.starts_with(&step)).count();
-                        let (status, answer) = match (step.as_str(), before) {
-                            ("claim", 0) => (200, r#"{"id":"o1","status":"brewing"}"#),
-                            ("claim", _) => (204, ""),
-                            ("ready", 0) => (503, r#"{"code":"overloaded"}"#),
-                            ("ready", _) => (200, r#"{"id":"o1","status":"ready"}"#),
-                            ("collected", _) if said.contains(&"ready 200".to_owned()) => {
-                                (200, r#"{"id":"o1","status":"collected"}"#)
-                            }
-                            _ => (409, r#"{"code":"invalid_transition"}"#),
-                        };
-                        said.push(format!("{step} {status}"));
-                        (status, answer)
-                    };
-                    let reply = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
-                        answer.len()
-                    );
-                    if socket.write_all(reply.as_bytes()).await.is_err() {
-                        return;
-                    }
+    /// that order once; "collected" before "ready" is a 409. What it answered
+    /// is kept in `said`, a line a request.
+    fn shedding_shop(said: Arc<Mutex<Vec<String>>>) -> axum::Router {
+        use axum::routing::{get, post};
+        let answer = move |step: String| {
+            let mut said = said.lock().unwrap();
+            let before = said.iter().filter(|s| s.starts_with(&step)).count();
+            let (status, body) = match (step.as_str(), before) {
+                ("claim", 0) => (200, r#"{"id":"o1","status":"brewing"}"#),
+                ("claim", _) => (204, ""),
+                ("ready", 0) => (503, r#"{"code":"overloaded"}"#),
+                ("ready", _) => (200, r#"{"id":"o1","status":"ready"}"#),
+                ("collected", _) if said.contains(&"ready 200".to_owned()) => {
+                    (200, r#"{"id":"o1","status":"collected"}"#)
                 }
-            });
-        }
+                _ => (409, r#"{"code":"invalid_transition"}"#),
+            };
+            said.push(format!("{step} {status}"));
+            (axum::http::StatusCode::from_u16(status).unwrap(), body)
+        };
+        let claim = answer.clone();
+        axum::Router::new()
+            .route(
+                "/v1/shops/{shop}/events",
+                get(|| async {
+                    (
+                        [("content-type", "text/event-stream")],
+                        "id: 1\nevent: order\ndata: {\"id\":\"o1\",\"status\":\"placed\"}\n\n",
+                    )
+                }),
+            )
+            .route(
+                "/v1/shops/{shop}/queue/claim",
+                post(move || async move { claim("claim".into()) }),
+            )
+            .route(
+                "/v1/shops/{shop}/orders/{id}/status",
+                post(move |body: String| async move { answer(status_of(&body).into()) }),
+            )
     }
 
     #[tokio::test]
@@ -944,7 +911,8 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
         let said = Arc::new(Mutex::new(vec![]));
-        tokio::spawn(shedding_shop(listener, said.clone()));
+        let shop = shedding_shop(said.clone());
+        tokio::spawn(async move { axum::serve(listener, shop).await.unwrap() });
         let plan = SaasPlan {
             base: base.clone(),
             shops: 1,
