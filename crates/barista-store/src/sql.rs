@@ -4,8 +4,8 @@
 //! parameters become `?N`, and row-lock clauses (`FOR UPDATE`, `SKIP LOCKED`)
 //! are dropped, since SQLite's single writer already runs one write at a time;
 //! a statement SQLite cannot read as written (`LATERAL`) has its own spelling
-//! beside PostgreSQL's. Only what one backend alone does (PostgreSQL's `pg_notify`, the schemas)
-//! lives in that backend.
+//! beside PostgreSQL's. Only what one backend alone does (PostgreSQL's
+//! `pg_notify`, the schemas) lives in that backend.
 
 macro_rules! item_columns {
     () => {
