@@ -3,6 +3,7 @@
 //! changed on the [`Feed`], so no caller has to remember to.
 
 use crate::conn::{TxError, TxResult};
+use crate::timing::{self, Statement, Timings};
 use crate::transactions::{self as tx, Changes, ItemWrite, Tx, Written};
 use crate::{Event, EventPos, Feed, OrderPage, Placed, PoolStats, Result, Store, StoreError};
 use async_trait::async_trait;
@@ -16,6 +17,8 @@ use std::future::Future;
 /// connection, and its writes in a transaction committed durably before the
 /// future resolves (retrying deadlocks and serialization failures itself).
 pub(crate) trait Backend: Send + Sync + 'static {
+    /// Where this backend's calls record their time.
+    fn timings(&self) -> &Timings;
     fn read<T: Tx>(&self, tx: T) -> impl Future<Output = Result<T::Output>> + Send;
     fn write<T: Tx>(&self, tx: T) -> impl Future<Output = Result<T::Output>> + Send;
     fn feed(&self) -> &Feed;
@@ -55,15 +58,21 @@ pub(crate) fn finish<T>(result: TxResult<T>) -> Result<T> {
 pub(crate) struct Db<B>(pub(crate) B);
 
 impl<B: Backend> Db<B> {
+    /// A write, announced once committed, timed as its kind.
     async fn write<T: Send + 'static, W: Tx<Output = Written<T>>>(&self, tx: W) -> Result<T> {
-        self.0.write_announced(tx).await
+        timing::call(self.0.timings(), W::KIND, self.0.write_announced(tx)).await
+    }
+
+    /// A read, timed as its kind.
+    async fn read<T: Tx>(&self, tx: T) -> Result<T::Output> {
+        timing::call(self.0.timings(), T::KIND, self.0.read(tx)).await
     }
 }
 
 #[async_trait]
 impl<B: Backend> Store for Db<B> {
     async fn has_shops(&self) -> Result<bool> {
-        self.0.read(tx::HasShops).await
+        self.read(tx::HasShops).await
     }
 
     async fn create_shop(&self, new: NewShop, staff_key_hash: Vec<u8>) -> Result<Shop> {
@@ -75,22 +84,22 @@ impl<B: Backend> Store for Db<B> {
     }
 
     async fn shop(&self, slug: &Slug) -> Result<Option<Shop>> {
-        self.0.read(tx::FindShop(slug.clone())).await
+        self.read(tx::FindShop(slug.clone())).await
     }
 
     async fn menu(&self, shop: &Shop) -> Result<Menu> {
-        self.0.read(tx::ReadMenu(shop.clone())).await
+        self.read(tx::ReadMenu(shop.clone())).await
     }
 
     async fn menu_version(&self, shop: &Shop) -> Result<i64> {
-        self.0.read(tx::MenuVersion(shop.id)).await
+        self.read(tx::MenuVersion(shop.id)).await
     }
 
     async fn menu_versions(&self, shop_ids: &[i64]) -> Result<Vec<(i64, i64)>> {
         if shop_ids.is_empty() {
             return Ok(vec![]);
         }
-        self.0.read(tx::MenuVersions(shop_ids.to_vec())).await
+        self.read(tx::MenuVersions(shop_ids.to_vec())).await
     }
 
     async fn put_item(&self, shop: &Shop, id: ItemId, fields: ItemFields) -> Result<ItemWrite> {
@@ -125,7 +134,7 @@ impl<B: Backend> Store for Db<B> {
 
     async fn order(&self, shop: &Shop, id: OrderId) -> Result<Option<Order>> {
         let shop = shop.clone();
-        self.0.read(tx::ReadOrder { shop, id }).await
+        self.read(tx::ReadOrder { shop, id }).await
     }
 
     async fn list_orders(
@@ -134,11 +143,13 @@ impl<B: Backend> Store for Db<B> {
         page: OrderPage,
     ) -> Result<(Vec<Order>, Option<OrderId>)> {
         let shop = shop.clone();
-        self.0.read(tx::ListOrders { shop, page }).await
+        self.read(tx::ListOrders { shop, page }).await
     }
 
     async fn claim_next(&self, shop: &Shop) -> Result<Option<Order>> {
-        let claimed = self.0.write(tx::ClaimNext(shop.clone())).await?;
+        let claim = tx::ClaimNext(shop.clone());
+        let claimed =
+            timing::call(self.0.timings(), Statement::ClaimNext, self.0.write(claim)).await?;
         Ok(claimed.map(|written| {
             self.0.committed(written.shop_id, &written.changes);
             written.value
@@ -152,7 +163,7 @@ impl<B: Backend> Store for Db<B> {
 
     async fn events_after(&self, shop: &Shop, after: EventPos, limit: usize) -> Result<Vec<Event>> {
         let shop = shop.clone();
-        self.0.read(tx::EventsAfter { shop, after, limit }).await
+        self.read(tx::EventsAfter { shop, after, limit }).await
     }
 
     async fn order_events_after(
@@ -174,19 +185,19 @@ impl<B: Backend> Store for Db<B> {
     }
 
     async fn events_after_any(&self, after: EventPos, limit: usize) -> Result<Vec<(i64, Event)>> {
-        self.0.read(tx::EventsAfterAny { after, limit }).await
+        self.read(tx::EventsAfterAny { after, limit }).await
     }
 
     async fn last_event_any(&self) -> Result<EventPos> {
-        self.0.read(tx::LastEventAny).await
+        self.read(tx::LastEventAny).await
     }
 
     async fn last_event(&self, shop: &Shop) -> Result<EventPos> {
-        self.0.read(tx::LastEvent(shop.id)).await
+        self.read(tx::LastEvent(shop.id)).await
     }
 
     async fn shop_ids(&self) -> Result<Vec<i64>> {
-        self.0.read(tx::ShopIds).await
+        self.read(tx::ShopIds).await
     }
 
     async fn purge(
@@ -206,7 +217,7 @@ impl<B: Backend> Store for Db<B> {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.0.read(tx::Ping).await
+        self.read(tx::Ping).await
     }
 
     fn feed(&self) -> &Feed {
@@ -215,5 +226,9 @@ impl<B: Backend> Store for Db<B> {
 
     fn pool_stats(&self) -> PoolStats {
         self.0.pool_stats()
+    }
+
+    fn timings(&self) -> &Timings {
+        self.0.timings()
     }
 }

@@ -21,6 +21,7 @@ mod records;
 mod schema;
 mod sql;
 pub mod sqlite;
+pub mod timing;
 mod transactions;
 mod value;
 
@@ -117,6 +118,8 @@ pub trait Store: Send + Sync + 'static {
     fn feed(&self) -> &Feed;
     /// Connection and commit statistics, for metrics.
     fn pool_stats(&self) -> PoolStats;
+    /// Time per kind of call, round trips, and the ping, for metrics.
+    fn timings(&self) -> &timing::Timings;
 }
 
 /// The database a URL names, with its schema applied.

@@ -12,6 +12,7 @@
 
 use crate::conn::{Conn, TxError, TxResult};
 use crate::sql;
+use crate::timing::Statement;
 use crate::value::{Param, Row, params};
 use crate::{Event, EventPos, OrderPage, Placed, Purged, StoreError};
 use barista_domain::{
@@ -24,6 +25,8 @@ use std::future::Future;
 /// A unit of work a backend can run.
 pub(crate) trait Tx: Send + Sync + 'static {
     type Output: Send + 'static;
+    /// What the call is, for its timings.
+    const KIND: Statement;
     /// Reads that must agree with each other run in one snapshot.
     const SNAPSHOT: bool = false;
     fn run<C: Conn>(&self, c: &C) -> impl Future<Output = TxResult<Self::Output>> + Send;
@@ -72,6 +75,7 @@ pub(crate) struct HasShops;
 
 impl Tx for HasShops {
     type Output = bool;
+    const KIND: Statement = Statement::HasShops;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<bool> {
         Ok(c.query_one(sql::HAS_SHOPS, params![]).await?.flag(0)?)
     }
@@ -81,6 +85,7 @@ pub(crate) struct Ping;
 
 impl Tx for Ping {
     type Output = ();
+    const KIND: Statement = Statement::Ping;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<()> {
         c.query_one(sql::PING, params![]).await.map(drop)
     }
@@ -93,6 +98,7 @@ pub(crate) struct CreateShop {
 
 impl Tx for CreateShop {
     type Output = Written<Shop>;
+    const KIND: Statement = Statement::CreateShop;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<Shop>> {
         let now = Timestamp::now();
         let new = &self.new;
@@ -126,6 +132,7 @@ pub(crate) struct FindShop(pub(crate) Slug);
 
 impl Tx for FindShop {
     type Output = Option<Shop>;
+    const KIND: Statement = Statement::FindShop;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Option<Shop>> {
         let row = c
             .query_opt(sql::SHOP_BY_SLUG, params![self.0.as_str()])
@@ -138,6 +145,7 @@ pub(crate) struct MenuVersion(pub(crate) i64);
 
 impl Tx for MenuVersion {
     type Output = i64;
+    const KIND: Statement = Statement::MenuVersion;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<i64> {
         Ok(c.query_one(sql::MENU_VERSION, params![self.0])
             .await?
@@ -150,6 +158,7 @@ pub(crate) struct MenuVersions(pub(crate) Vec<i64>);
 
 impl Tx for MenuVersions {
     type Output = Vec<(i64, i64)>;
+    const KIND: Statement = Statement::MenuVersions;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Vec<(i64, i64)>> {
         let mut versions = Vec::with_capacity(self.0.len());
         for ids in self.0.chunks(sql::MENU_VERSIONS_BATCH) {
@@ -168,6 +177,7 @@ pub(crate) struct ReadMenu(pub(crate) Shop);
 
 impl Tx for ReadMenu {
     type Output = Menu;
+    const KIND: Statement = Statement::ReadMenu;
     /// The version and the items must describe the same menu.
     const SNAPSHOT: bool = true;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Menu> {
@@ -241,6 +251,7 @@ pub(crate) struct PutItem {
 
 impl Tx for PutItem {
     type Output = Written<ItemWrite>;
+    const KIND: Statement = Statement::PutItem;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<ItemWrite>> {
         c.execute(sql::COUNT_MENU_EDIT, params![self.shop_id, 0_i64])
             .await?;
@@ -263,6 +274,7 @@ pub(crate) struct PatchItem {
 
 impl Tx for PatchItem {
     type Output = Written<MenuItem>;
+    const KIND: Statement = Statement::PatchItem;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<MenuItem>> {
         c.execute(sql::COUNT_MENU_EDIT, params![self.shop_id, 0_i64])
             .await?;
@@ -284,6 +296,7 @@ pub(crate) struct DeleteItem {
 
 impl Tx for DeleteItem {
     type Output = Written<()>;
+    const KIND: Statement = Statement::DeleteItem;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<()>> {
         // The shop row first (the lock order of every edit), then the item.
         c.execute(sql::COUNT_MENU_EDIT, params![self.shop_id, -1_i64])
@@ -395,6 +408,7 @@ impl PlaceOrder {
 
 impl Tx for PlaceOrder {
     type Output = Written<Placed>;
+    const KIND: Statement = Statement::PlaceOrder;
     /// Round trips, on PostgreSQL: the key (when given), the items' prices (read
     /// together, without locks), then every write at once. Only stocked items
     /// are locked, in id order, by the conditional update that guards stock.
@@ -501,6 +515,7 @@ pub(crate) struct ClaimNext(pub(crate) Shop);
 
 impl Tx for ClaimNext {
     type Output = Option<Written<Order>>;
+    const KIND: Statement = Statement::ClaimNext;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Option<Written<Order>>> {
         let shop = &self.0;
         let Some(row) = c.query_opt(sql::OLDEST_PLACED, params![shop.id]).await? else {
@@ -521,6 +536,7 @@ pub(crate) struct SetStatus {
 
 impl Tx for SetStatus {
     type Output = Written<Order>;
+    const KIND: Statement = Statement::SetStatus;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<Order>> {
         let shop = &self.shop;
         let row = c
@@ -541,6 +557,7 @@ pub(crate) struct ReadOrder {
 
 impl Tx for ReadOrder {
     type Output = Option<Order>;
+    const KIND: Statement = Statement::ReadOrder;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Option<Order>> {
         let row = c
             .query_opt(sql::ORDER, params![self.shop.id, &self.id.to_string()])
@@ -556,6 +573,7 @@ pub(crate) struct ListOrders {
 
 impl Tx for ListOrders {
     type Output = (Vec<Order>, Option<OrderId>);
+    const KIND: Statement = Statement::ListOrders;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<(Vec<Order>, Option<OrderId>)> {
         let page = &self.page;
         let after = page.after.map(|id| id.to_string()).unwrap_or_default();
@@ -602,6 +620,7 @@ pub(crate) struct EventsAfter {
 
 impl Tx for EventsAfter {
     type Output = Vec<Event>;
+    const KIND: Statement = Statement::EventsAfter;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Vec<Event>> {
         let rows = c
             .query(
@@ -627,6 +646,7 @@ pub(crate) struct OrderEventsAfter {
 
 impl Tx for OrderEventsAfter {
     type Output = Vec<Event>;
+    const KIND: Statement = Statement::OrderEventsAfter;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Vec<Event>> {
         let order = self.order.to_string();
         let rows = c
@@ -643,6 +663,7 @@ pub(crate) struct LastEvent(pub(crate) i64);
 
 impl Tx for LastEvent {
     type Output = EventPos;
+    const KIND: Statement = Statement::LastEvent;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<EventPos> {
         let row = c.query_opt(sql::LAST_EVENT, params![self.0]).await?;
         Ok(match row {
@@ -662,6 +683,7 @@ pub(crate) struct EventsAfterAny {
 
 impl Tx for EventsAfterAny {
     type Output = Vec<(i64, Event)>;
+    const KIND: Statement = Statement::EventsAfterAny;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Vec<(i64, Event)>> {
         let rows = c
             .query(
@@ -680,6 +702,7 @@ pub(crate) struct LastEventAny;
 
 impl Tx for LastEventAny {
     type Output = EventPos;
+    const KIND: Statement = Statement::LastEventAny;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<EventPos> {
         let row = c.query_opt(sql::LAST_EVENT_ANY, params![]).await?;
         Ok(match row {
@@ -696,6 +719,7 @@ pub(crate) struct ShopIds;
 
 impl Tx for ShopIds {
     type Output = Vec<i64>;
+    const KIND: Statement = Statement::ShopIds;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Vec<i64>> {
         let rows = c.query(sql::SHOP_IDS, params![]).await?;
         rows_into(rows, |r| r.int(0))
@@ -712,6 +736,7 @@ pub(crate) struct Purge {
 
 impl Tx for Purge {
     type Output = Written<Purged>;
+    const KIND: Statement = Statement::Purge;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<Purged>> {
         let batch = self.batch as i64;
         let keys = c

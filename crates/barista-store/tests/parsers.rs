@@ -8,12 +8,16 @@ proptest! {
 
     #[test]
     fn any_text_is_a_position_or_refused(text in "[0-9.]{0,40}|.{0,40}") {
-        if let Ok(pos) = text.parse::<EventPos>() {
-            // Accepted: `pos` or `tx.pos`, at most 18 digits each, nothing else.
-            let parts: Vec<&str> = text.split('.').collect();
-            prop_assert!(parts.len() <= 2);
-            prop_assert!(parts.iter().all(|p| !p.is_empty() && p.len() <= 18 && p.bytes().all(|b| b.is_ascii_digit())));
-            prop_assert!(pos.tx >= 0 && pos.pos >= 0);
+        // `pos` or `tx.pos`, at most 18 digits each, nothing else.
+        let parts: Vec<&str> = text.split('.').collect();
+        let valid = parts.len() <= 2
+            && parts.iter().all(|p| !p.is_empty() && p.len() <= 18 && p.bytes().all(|b| b.is_ascii_digit()));
+        match text.parse::<EventPos>() {
+            Ok(pos) => {
+                prop_assert!(valid, "{} accepted", text);
+                prop_assert!(pos.tx >= 0 && pos.pos >= 0);
+            }
+            Err(()) => prop_assert!(!valid, "{} refused", text),
         }
     }
 

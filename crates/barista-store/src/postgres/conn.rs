@@ -4,6 +4,7 @@
 
 use crate::StoreError;
 use crate::conn::{Conn, TxError, TxResult};
+use crate::timing::Wire;
 use crate::value::{Param, Row, Value};
 use bytes::BytesMut;
 use deadpool_postgres::GenericClient;
@@ -89,19 +90,43 @@ fn value(row: &tokio_postgres::Row, i: usize) -> Result<Value, tokio_postgres::E
 /// A pooled PostgreSQL client or transaction as a [`Conn`]. Statements are
 /// prepared once per connection (`prepare_cached`), so each runs in one round
 /// trip; statements issued together go out together (pipelined).
-pub(super) struct PgConn<'a, C>(pub(super) &'a C);
+/// Its round trips are counted (`timing::Wire`).
+pub(super) struct PgConn<'a, C> {
+    client: &'a C,
+    wire: Wire,
+}
+
+impl<'a, C> PgConn<'a, C> {
+    pub(super) fn new(client: &'a C) -> Self {
+        Self {
+            client,
+            wire: Wire::default(),
+        }
+    }
+}
 
 impl<C: GenericClient> Conn for PgConn<'_, C> {
     async fn execute(&self, sql: &'static str, params: &[Param<'_>]) -> TxResult<u64> {
-        let statement = self.0.prepare_cached(sql).await?;
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        Ok(self.0.execute(&statement, &params).await?)
+        let changed = self
+            .wire
+            .trip(async {
+                let statement = self.client.prepare_cached(sql).await?;
+                self.client.execute(&statement, &params).await
+            })
+            .await?;
+        Ok(changed)
     }
 
     async fn query(&self, sql: &'static str, params: &[Param<'_>]) -> TxResult<Vec<Row>> {
-        let statement = self.0.prepare_cached(sql).await?;
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        let rows = self.0.query(&statement, &params).await?;
+        let rows = self
+            .wire
+            .trip(async {
+                let statement = self.client.prepare_cached(sql).await?;
+                self.client.query(&statement, &params).await
+            })
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let values = (0..row.len())

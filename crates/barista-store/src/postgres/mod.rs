@@ -23,6 +23,7 @@ mod tls;
 
 use crate::conn::{TxError, TxResult};
 use crate::db::{Backend, finish};
+use crate::timing::{self, Timings};
 use crate::transactions::{Changes, MenuChange, Tx};
 use crate::{EventPos, Feed, OpenOptions, PoolStats, Result, StoreError};
 use conn::PgConn;
@@ -53,6 +54,7 @@ pub struct Postgres {
     waits: AtomicU64,
     wait_micros: AtomicU64,
     commits: AtomicU64,
+    timings: Arc<Timings>,
 }
 
 impl Postgres {
@@ -89,8 +91,9 @@ impl Postgres {
         let feed = Arc::new(Feed::default());
         let replica = replica_id();
         let (notes, queue) = mpsc::unbounded_channel();
+        let timings = Arc::new(Timings::default());
         tokio::spawn(notify(config.clone(), tls.clone(), replica, queue));
-        tokio::spawn(listen(config, tls, replica, feed.clone()));
+        tokio::spawn(listen(config, tls, replica, feed.clone(), timings.clone()));
         Ok(Self {
             pool,
             feed,
@@ -98,15 +101,17 @@ impl Postgres {
             waits: AtomicU64::new(0),
             wait_micros: AtomicU64::new(0),
             commits: AtomicU64::new(0),
+            timings,
         })
     }
 
     async fn client(&self) -> TxResult<deadpool_postgres::Object> {
         let asked = Instant::now();
         let client = self.pool.get().await;
-        self.wait_micros
-            .fetch_add(asked.elapsed().as_micros() as u64, Relaxed);
+        let waited = asked.elapsed().as_micros() as u64;
+        self.wait_micros.fetch_add(waited, Relaxed);
         self.waits.fetch_add(1, Relaxed);
+        timing::pool_waited(waited);
         client.map_err(|e| match e {
             PoolError::Backend(e) => TxError::from(e),
             PoolError::Timeout(_) => TxError::Store(StoreError::Unavailable(
@@ -119,8 +124,11 @@ impl Postgres {
     /// One attempt at a write: a transaction, committed.
     async fn attempt<T: Tx>(&self, tx: &T) -> TxResult<T::Output> {
         let mut client = self.client().await?;
+        // BEGIN and COMMIT are a round trip each, beside the statements'.
+        timing::round_trips(1);
         let transaction = client.transaction().await?;
-        let value = tx.run(&PgConn(&transaction)).await?;
+        let value = tx.run(&PgConn::new(&transaction)).await?;
+        timing::round_trips(1);
         transaction.commit().await?;
         self.commits.fetch_add(1, Relaxed);
         Ok(value)
@@ -128,20 +136,21 @@ impl Postgres {
 
     async fn snapshot<T: Tx>(&self, tx: &T) -> TxResult<T::Output> {
         let mut client = self.client().await?;
+        timing::round_trips(2);
         let transaction = client
             .build_transaction()
             .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()
             .await?;
-        let value = tx.run(&PgConn(&transaction)).await?;
+        let value = tx.run(&PgConn::new(&transaction)).await?;
         transaction.commit().await?;
         Ok(value)
     }
 
     async fn plain<T: Tx>(&self, tx: &T) -> TxResult<T::Output> {
         let client = self.client().await?;
-        tx.run(&PgConn(&client)).await
+        tx.run(&PgConn::new(&client)).await
     }
 }
 
@@ -171,6 +180,10 @@ impl Backend for Postgres {
 
     fn feed(&self) -> &Feed {
         &self.feed
+    }
+
+    fn timings(&self) -> &Timings {
+        &self.timings
     }
 
     fn committed(&self, shop_id: i64, changes: &Changes) {
@@ -361,14 +374,31 @@ fn heard(feed: &Feed, replica: u64, payload: &str) {
     }
 }
 
-/// Keeps a LISTEN connection open and turns notifications into wake-ups.
+/// How often the listening connection is pinged: a trivial statement's round
+/// trip, the network to the database as this replica sees it.
+const PING_EVERY: Duration = Duration::from_secs(1);
+/// A ping unanswered this long means the connection is gone (a database
+/// machine that died sends no reset): the listener reconnects.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One ping's round trip, or `None` when it failed.
+async fn ping(client: &tokio_postgres::Client) -> Option<Duration> {
+    let began = Instant::now();
+    client.simple_query("SELECT 1").await.ok()?;
+    Some(began.elapsed())
+}
+
+/// Keeps a LISTEN connection open and turns notifications into wake-ups;
+/// pings on it every second (`Timings::ping`).
 async fn listen(
     config: tokio_postgres::Config,
     tls: MakeRustlsConnect,
     replica: u64,
     feed: Arc<Feed>,
+    timings: Arc<Timings>,
 ) {
     use futures_util::StreamExt;
+    use futures_util::future::{Fuse, FusedFuture, FutureExt};
     loop {
         if let Ok((client, mut connection)) = config.connect(tls.clone()).await {
             let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -384,9 +414,24 @@ async fn listen(
             if ok {
                 // Anything committed while we were away is found by a re-read.
                 feed.wake_all();
-                while let Some(Ok(message)) = messages.next().await {
-                    if let tokio_postgres::AsyncMessage::Notification(n) = message {
-                        heard(&feed, replica, n.payload());
+                let mut tick = tokio::time::interval(PING_EVERY);
+                let mut pinging = std::pin::pin!(Fuse::terminated());
+                loop {
+                    tokio::select! {
+                        message = messages.next() => match message {
+                            Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                                heard(&feed, replica, n.payload());
+                            }
+                            Some(Ok(_)) => {}
+                            _ => break,
+                        },
+                        _ = tick.tick(), if pinging.is_terminated() => {
+                            pinging.set(tokio::time::timeout(PING_TIMEOUT, ping(&client)).fuse());
+                        }
+                        answer = &mut pinging => match answer {
+                            Ok(Some(took)) => timings.ping.observe_micros(took.as_micros() as u64),
+                            _ => break,
+                        },
                     }
                 }
             }

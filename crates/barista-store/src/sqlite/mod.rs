@@ -11,6 +11,7 @@ mod writer;
 
 use crate::conn::TxResult;
 use crate::db::{Backend, finish};
+use crate::timing::{self, Timings};
 use crate::transactions::{Tx, Written};
 use crate::{Feed, OpenOptions, PoolStats, Result, StoreError};
 use conn::SqliteConn;
@@ -38,6 +39,7 @@ struct Inner {
     writer: Writer,
     feed: Feed,
     stats: Arc<Stats>,
+    timings: Timings,
 }
 
 /// Opens a connection in WAL mode. Switching a new database to WAL, or
@@ -108,6 +110,7 @@ impl Sqlite {
                     writer,
                     feed: Feed::default(),
                     stats,
+                    timings: Timings::default(),
                 }),
             })
         })
@@ -157,12 +160,14 @@ impl Backend for Sqlite {
     async fn read<T: Tx>(&self, tx: T) -> Result<T::Output> {
         let inner = self.inner.clone();
         let asked = Instant::now();
-        tokio::task::spawn_blocking(move || {
-            inner.stats.waited(asked);
-            inner.read(&tx)
+        let (result, waited) = tokio::task::spawn_blocking(move || {
+            let waited = inner.stats.waited(asked);
+            (inner.read(&tx), waited)
         })
         .await
-        .map_err(|e| StoreError::Internal(e.to_string()))?
+        .map_err(|e| StoreError::Internal(e.to_string()))?;
+        timing::pool_waited(waited);
+        result
     }
 
     async fn write<T: Tx>(&self, tx: T) -> Result<T::Output> {
@@ -192,6 +197,10 @@ impl Backend for Sqlite {
 
     fn feed(&self) -> &Feed {
         &self.inner.feed
+    }
+
+    fn timings(&self) -> &Timings {
+        &self.inner.timings
     }
 
     fn pool_stats(&self) -> PoolStats {

@@ -29,10 +29,12 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
-    pub(crate) fn waited(&self, since: Instant) {
-        self.wait_micros
-            .fetch_add(since.elapsed().as_micros() as u64, Relaxed);
+    /// Counts a wait that began at `since`; its length in microseconds.
+    pub(crate) fn waited(&self, since: Instant) -> u64 {
+        let micros = since.elapsed().as_micros() as u64;
+        self.wait_micros.fetch_add(micros, Relaxed);
         self.waits.fetch_add(1, Relaxed);
+        micros
     }
 }
 
@@ -75,13 +77,18 @@ impl Writer {
         self.jobs
             .send(job)
             .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Internal("a write job failed without an answer".into()))?
+        let (outcome, waited) = rx
+            .await
+            .map_err(|_| StoreError::Internal("a write job failed without an answer".into()))?;
+        // The time in the queue is this write's wait for the writer.
+        crate::timing::pool_waited(waited);
+        outcome
     }
 }
 
 /// `f` as a job, and where its answer arrives.
-fn job<T, F, C>(f: F, on_commit: C, stats: Arc<Stats>) -> (Job, oneshot::Receiver<Result<T>>)
+/// The answer comes with the time the job waited in the queue, in microseconds.
+fn job<T, F, C>(f: F, on_commit: C, stats: Arc<Stats>) -> (Job, oneshot::Receiver<(Result<T>, u64)>)
 where
     T: Send + 'static,
     F: FnOnce(&Mutex<Connection>) -> Result<T> + Send + 'static,
@@ -90,7 +97,7 @@ where
     let (tx, rx) = oneshot::channel();
     let queued = Instant::now();
     let job: Job = Box::new(move |conn| {
-        stats.waited(queued);
+        let waited = stats.waited(queued);
         let result = conn.map(f);
         let stands = matches!(result, Some(Ok(_)));
         let reply: Reply = Box::new(move |commit| {
@@ -100,7 +107,7 @@ where
             if let Ok(value) = &outcome {
                 on_commit(value);
             }
-            let _ = tx.send(outcome);
+            let _ = tx.send((outcome, waited));
         });
         (stands, reply)
     });
@@ -281,7 +288,7 @@ mod tests {
         commit_batch(&conn, vec![j1, j2, j3], &stats);
         let answers: Vec<bool> = [r1, r2, r3]
             .into_iter()
-            .map(|mut r| r.try_recv().expect("every job is answered").is_ok())
+            .map(|mut r| r.try_recv().expect("every job is answered").0.is_ok())
             .collect();
         let stored = rows(&conn);
         for (i, ok) in answers.iter().enumerate() {
