@@ -1,45 +1,23 @@
 //! Who may call what, enforced from the route table.
 //!
-//! The table (`routes::ROUTES`) declares each operation's [`Auth`] once. A
+//! The table (`routes::ROUTES`) declares each operation's [`Auth`] once; the
+//! observe layer matches each request to its route once and carries it. A
 //! handler of a shop's routes gets its shop only through [`ShopAccess`], which
 //! looks the shop up, checks the credential the table asks for that route, and
 //! only then charges the shop's request budget, so an anonymous client cannot
-//! spend a shop's staff budget. The shop lookup itself is private to this
-//! module: a handler cannot reach a shop's data without passing the check.
+//! spend a shop's staff budget. Handlers take their shop only from here
+//! (the shop cache's lookup is the state's, for this module alone to call).
 //! [`AdminAccess`] guards the admin routes the same way.
 
 use crate::auth::{require_admin, require_staff};
 use crate::error::ApiError;
+use crate::observe::routes::{Auth, MatchedRoute};
 use crate::rate_limit::{Budget, QuotaSlot};
-use crate::routes::{Auth, auth_of};
 use crate::state::AppState;
-use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
-use barista_domain::{Shop, Slug};
-use barista_store::Store;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-
-/// Shops already looked up. Shops never change once created, so a found shop
-/// is kept for good. A `std` lock: held for a map lookup only.
-#[derive(Default)]
-pub struct Shops(RwLock<HashMap<String, Arc<Shop>>>);
-
-impl Shops {
-    async fn find(&self, store: &dyn Store, slug: &str) -> Result<Arc<Shop>, ApiError> {
-        if let Some(shop) = self.0.read().unwrap_or_else(|p| p.into_inner()).get(slug) {
-            return Ok(shop.clone());
-        }
-        let not_found = || ApiError::not_found(format!("no shop `{slug}`"));
-        let parsed = Slug::parse(slug).map_err(|_| not_found())?;
-        let shop = Arc::new(store.shop(&parsed).await?.ok_or_else(not_found)?);
-        self.0
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(slug.to_owned(), shop.clone());
-        Ok(shop)
-    }
-}
+use barista_domain::Shop;
+use std::sync::Arc;
 
 /// The shop a route names, with the route's access rule passed.
 pub struct ShopAccess(pub Arc<Shop>);
@@ -51,15 +29,15 @@ impl std::ops::Deref for ShopAccess {
     }
 }
 
-/// What the table says about the route this request matched.
+/// What the table says about the route this request matched (the observe
+/// layer found it, once, for every request).
 fn route_auth(parts: &Parts) -> Auth {
-    let template = parts
-        .extensions
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
-        .unwrap_or("");
     // A route missing from the table would be a bug; refuse rather than open it.
-    auth_of(&parts.method, template).unwrap_or(Auth::Admin)
+    parts
+        .extensions
+        .get::<MatchedRoute>()
+        .and_then(|m| m.operation)
+        .map_or(Auth::Admin, |(_, auth)| auth)
 }
 
 impl FromRequestParts<AppState> for ShopAccess {

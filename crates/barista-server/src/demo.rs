@@ -1,6 +1,6 @@
 //! The demo shop an empty database gets, so `barista serve` is useful at once.
 
-use crate::auth::{new_staff_key, sha256};
+use crate::secret::{new_staff_key, sha256};
 use barista_domain::{ItemBody, ItemFields, ItemId, NewShop, ShopBody};
 use barista_store::{Store, StoreError};
 

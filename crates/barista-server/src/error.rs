@@ -143,8 +143,9 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The problem's JSON.
+    pub(crate) fn problem_json(&self) -> String {
         let body = Problem {
             kind: self.code.type_uri(),
             title: self.code.entry().title,
@@ -153,13 +154,39 @@ impl IntoResponse for ApiError {
             code: self.code.as_str(),
             errors: &self.errors,
         };
-        let body = serde_json::to_string(&body).unwrap_or_default();
-        let mut response = (self.status(), body).into_response();
+        serde_json::to_string(&body).unwrap_or_default()
+    }
+
+    /// The problem as a response with any body type.
+    pub(crate) fn response<B: From<String>>(&self) -> axum::http::Response<B> {
+        let mut response = axum::http::Response::new(B::from(self.problem_json()));
+        *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+impl From<barista_http::Refusal> for ApiError {
+    /// What the connection refused, as a problem.
+    fn from(refusal: barista_http::Refusal) -> Self {
+        use barista_http::Refusal;
+        let code = match refusal {
+            Refusal::HeadTooLarge => Code::HeadersTooLarge,
+            Refusal::Malformed(_) => Code::MalformedRequest,
+            Refusal::UnsupportedCoding | Refusal::UnsupportedMethod => Code::NotImplemented,
+            Refusal::BodyTooLarge(_) => Code::PayloadTooLarge,
+            Refusal::BodyTimeout(_) => Code::RequestTimeout,
+        };
+        Self::new(code, refusal.detail())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.response()
     }
 }

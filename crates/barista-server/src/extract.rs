@@ -4,7 +4,7 @@
 use crate::error::ApiError;
 use crate::problem::Code;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use axum::http::{header, request::Parts};
+use axum::http::{HeaderValue, header, request::Parts};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
@@ -74,6 +74,18 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathOf<
             .await
             .map(|Path(v)| PathOf(v))
             .map_err(|_| ApiError::not_found("no such resource"))
+    }
+}
+
+/// The `If-None-Match` header alone: the menu read needs no other header,
+/// and copying the whole map costs measurably on this path.
+pub struct IfNoneMatch(pub Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.headers.get(header::IF_NONE_MATCH).cloned()))
     }
 }
 

@@ -7,29 +7,31 @@
 
 mod access;
 pub mod auth;
-pub mod conn;
 pub mod demo;
 mod error;
 mod extract;
-mod http1;
 pub mod hub;
 mod menu_cache;
 pub mod observe;
 mod openapi;
+mod ops;
 pub mod problem;
 mod rate_limit;
+mod respond;
 pub mod retention;
 mod routes;
+pub mod secret;
 mod session;
 mod state;
 
+pub use barista_http::Limits;
 pub use error::ApiError;
 
 /// The OpenAPI document `/openapi.json` serves.
 pub fn openapi_document() -> serde_json::Value {
     openapi::document()
 }
-pub use state::{AppState, Config, Role};
+pub use state::{AppState, CheapLane, Config, Role};
 
 use barista_store::Store;
 use std::future::Future;
@@ -58,7 +60,20 @@ pub async fn run(
     // answers then close their connection, so a balancer's kept-alive connections
     // end after a request instead of being cut while idle when the drain starts.
     let (wind_down, winding) = watch::channel(false);
-    let state = AppState::new(store, config, draining.clone());
+    let document = openapi::document();
+    let openapi_json = bytes::Bytes::from(document.to_string());
+    let documents = state::Documents {
+        openapi_etag: respond::digest_etag(&openapi_json),
+        openapi_json,
+        openapi: document,
+    };
+    let state = AppState::new(
+        store,
+        config,
+        routes::templates(),
+        documents,
+        draining.clone(),
+    );
     let refresher = tokio::spawn(keep_menus_fresh(state.clone(), draining.clone()));
     let purger = tokio::spawn(retention::run(
         state.store.clone(),
@@ -66,16 +81,23 @@ pub async fn run(
         state.metrics.clone(),
         draining.clone(),
     ));
+    // The operations listener gets the same connection loop and limits as
+    // the public one.
     let ops = listeners.ops.map(|listener| {
-        let app = observe::ops::router(state.clone());
-        let mut draining = draining.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = draining.wait_for(|d| *d).await;
-                })
-                .await
-        })
+        let app = ops::router(state.clone());
+        let stop = barista_http::Stop {
+            winding: draining.clone(),
+            draining: draining.clone(),
+        };
+        let config = barista_http::Config {
+            limits: state.config.limits.clone(),
+            open_connections: Default::default(),
+            refuse: observe::layer::refusal,
+            lanes: None,
+        };
+        tokio::spawn(barista_http::serve::<_, axum::body::Body, _>(
+            listener, app, config, stop,
+        ))
     });
     // Layers wrap the whole router once: `Router::layer` would wrap every route
     // apart and clone that stack on each request, a measurable cost on the menu.
@@ -84,8 +106,22 @@ pub async fn run(
         state.route_templates.clone(),
         state.config.max_in_flight,
     );
-    let limits = state.config.limits.clone();
-    let metrics = state.metrics.clone();
+    let lanes = state.config.cheap_lane.map(|lane| {
+        let door = observe::door::RouteDoor::new(state.route_templates.clone());
+        let lanes = Arc::new(barista_http::Lanes::new(
+            Arc::new(door),
+            lane.delay,
+            lane.max_wait,
+        ));
+        state.metrics.set_lanes(lanes.clone());
+        lanes
+    });
+    let config = barista_http::Config {
+        limits: state.config.limits.clone(),
+        open_connections: state.metrics.open_connections.clone(),
+        refuse: observe::layer::refusal,
+        lanes,
+    };
     let stopping = state.clone();
     let app = layer.layer(routes::router(state));
     tokio::spawn(async move {
@@ -105,8 +141,9 @@ pub async fn run(
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = drain.send(true);
     });
-    let stop = conn::Stop { winding, draining };
-    let served = conn::serve(listeners.api, app, limits, metrics, stop).await;
+    let stop = barista_http::Stop { winding, draining };
+    let served =
+        barista_http::serve::<_, axum::body::Body, _>(listeners.api, app, config, stop).await;
     if let Some(ops) = ops {
         let _ = ops.await;
     }

@@ -76,18 +76,24 @@ fn response_headers(spec: &RouteSpec, status: u16) -> Value {
             "description": "`true` when this is the stored answer to an earlier request with the same Idempotency-Key",
             "schema": {"type": "string", "enum": ["true"]}}));
     }
-    if spec.operation_id == "getMenu" && (status == 200 || status == 304) {
+    let validated = matches!(spec.operation_id, "getMenu" | "getShop" | "openapi");
+    if validated && (status == 200 || status == 304) {
+        let (what, pattern) = if spec.operation_id == "getMenu" {
+            (
+                "a strong tag of this menu version",
+                "^\"[0-9]+-[0-9a-f]{16}\"$",
+            )
+        } else {
+            ("a strong tag of this body (a digest)", "^\"[0-9a-f]{16}\"$")
+        };
         headers.insert(
             "ETag".into(),
-            header(
-                "a strong tag of this menu version",
-                json!({"type": "string", "pattern": "^\"[0-9]+-[0-9a-f]{16}\"$"}),
-            ),
+            header(what, json!({"type": "string", "pattern": pattern})),
         );
         headers.insert(
             "Cache-Control".into(),
             header(
-                "how long a cache may keep it",
+                "how long a cache may keep it before it revalidates with If-None-Match",
                 json!({"type": "string", "enum": ["public, max-age=1"]}),
             ),
         );
@@ -164,6 +170,9 @@ fn parameters(spec: &RouteSpec) -> Vec<Value> {
         "getMenu" => parameters.push(json!({"name": "If-None-Match", "in": "header",
             "required": false, "description": "an ETag of the menu held; 304 when it is current",
             "schema": {"type": "string"}, "example": "\"1-0123456789abcdef\""})),
+        "getShop" | "openapi" => parameters.push(json!({"name": "If-None-Match", "in": "header",
+            "required": false, "description": "an ETag of the document held; 304 when it is current",
+            "schema": {"type": "string"}, "example": "\"0123456789abcdef\""})),
         "orderEvents" | "shopEvents" => parameters.push(json!({"name": "Last-Event-ID",
             "in": "header", "required": false,
             "description": "resume after this event (the last `id:` received)",

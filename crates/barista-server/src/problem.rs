@@ -187,8 +187,8 @@ pub const CATALOGUE: &[Entry] = &[
         code: Code::NotImplemented,
         status: StatusCode::NOT_IMPLEMENTED,
         title: "Not implemented",
-        meaning: "The request's body uses a transfer coding other than `chunked`. The connection is closed after this answer.",
-        action: "Send the body with `Content-Length` or `Transfer-Encoding: chunked`.",
+        meaning: "The request's body uses a transfer coding other than `chunked`, or its method is none this server knows (GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, CONNECT, TRACE, QUERY). The connection is closed after this answer.",
+        action: "Send the body with `Content-Length` or `Transfer-Encoding: chunked`, with a method the API reference lists for the path.",
     },
     Entry {
         code: Code::Overloaded,

@@ -17,10 +17,11 @@
 //! `GET .../session`): another site can make a browser send the cookie, but it
 //! cannot read the token. Bearer-key requests need no token.
 
-use crate::auth::{constant_time_eq, hex};
+use crate::secret::{constant_time_eq, hex};
 use axum::http::{HeaderMap, HeaderValue, header};
 use barista_domain::Shop;
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The cookie's name.
@@ -30,24 +31,29 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a session lasts.
 pub const TTL: Duration = Duration::from_secs(12 * 3600);
 
-/// HMAC-SHA256 (RFC 2104).
+type HmacSha256 = Hmac<Sha256>;
+
+/// HMAC-SHA256 (RFC 2104), keyed with `key`, over `message`.
+fn signer(key: &[u8], message: &[u8]) -> HmacSha256 {
+    // HMAC takes a key of any length (a long one is hashed first).
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(message);
+    mac
+}
+
 fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
+    signer(key, message).finalize().into_bytes().into()
+}
+
+/// Hex digits back to bytes; `None` if they are not.
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
     }
-    let pad = |byte: u8| block.map(|b| b ^ byte);
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize()
-        .into()
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 fn now() -> u64 {
@@ -56,9 +62,10 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn mac(shop: &Shop, expires: u64, nonce: &str) -> String {
+/// The MAC of a session: what its cookie signs.
+fn mac(shop: &Shop, expires: u64, nonce: &str) -> HmacSha256 {
     let message = format!("session|{}|{expires}|{nonce}", shop.id);
-    hex(&hmac(&shop.staff_key_hash, message.as_bytes()))
+    signer(&shop.staff_key_hash, message.as_bytes())
 }
 
 /// The CSRF token of the session with `nonce`.
@@ -82,7 +89,10 @@ pub fn issue(shop: &Shop) -> Result<Issued, getrandom::Error> {
     let nonce = hex(&bytes);
     let expires = now() + TTL.as_secs();
     Ok(Issued {
-        cookie: format!("{expires}.{nonce}.{}", mac(shop, expires, &nonce)),
+        cookie: format!(
+            "{expires}.{nonce}.{}",
+            hex(&mac(shop, expires, &nonce).finalize().into_bytes())
+        ),
         csrf: csrf(shop, &nonce),
         expires,
     })
@@ -99,7 +109,9 @@ pub fn check(value: &str, shop: &Shop) -> Option<Valid> {
     let mut parts = value.splitn(3, '.');
     let (expires, nonce, given) = (parts.next()?, parts.next()?, parts.next()?);
     let expires: u64 = expires.parse().ok()?;
-    let valid = constant_time_eq(given.as_bytes(), mac(shop, expires, nonce).as_bytes());
+    // Checked in constant time by the HMAC itself.
+    let valid =
+        unhex(given).is_some_and(|given| mac(shop, expires, nonce).verify_slice(&given).is_ok());
     (valid && expires > now()).then(|| Valid {
         csrf: csrf(shop, nonce),
         expires,
@@ -155,13 +167,32 @@ mod tests {
         }
     }
 
+    /// RFC 4231's test cases 1, 2 and 6 (a key longer than the block).
     #[test]
-    fn hmac_matches_rfc_4231_test_case_2() {
-        let mac = hmac(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(
-            hex(&mac),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+    fn hmac_matches_rfc_4231() {
+        let cases: [(&[u8], &[u8], &str); 3] = [
+            (
+                &[0x0b; 20],
+                b"Hi There",
+                "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+            ),
+            (
+                b"Jefe",
+                b"what do ya want for nothing?",
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+            ),
+            (
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First",
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+            ),
+        ];
+        for (key, message, want) in cases {
+            assert_eq!(hex(&hmac(key, message)), want);
+        }
+        assert_eq!(unhex("00ff10"), Some(vec![0, 255, 16]));
+        assert_eq!(unhex("0"), None);
+        assert_eq!(unhex("zz"), None);
     }
 
     #[test]

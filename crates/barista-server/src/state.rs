@@ -1,16 +1,49 @@
 //! What every handler shares: the store, the caches, the limits, and whether
 //! the server is draining.
 
-use crate::access::Shops;
-use crate::auth::Secret;
 use crate::error::ApiError;
 use crate::menu_cache::MenuCache;
 use crate::observe::Metrics;
 use crate::observe::routes::RouteTemplates;
 use crate::rate_limit::ShopRateLimit;
+use crate::secret::Secret;
+use barista_domain::{Shop, Slug};
 use barista_store::Store;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
+
+/// Shops already looked up. Shops never change once created, so a found shop
+/// is kept for good. A `std` lock: held for a map lookup only.
+#[derive(Default)]
+pub struct Shops(RwLock<HashMap<String, Arc<Shop>>>);
+
+impl Shops {
+    /// For `access` alone: a handler takes its shop through `ShopAccess`.
+    pub(crate) async fn find(&self, store: &dyn Store, slug: &str) -> Result<Arc<Shop>, ApiError> {
+        if let Some(shop) = self.0.read().unwrap_or_else(|p| p.into_inner()).get(slug) {
+            return Ok(shop.clone());
+        }
+        let not_found = || ApiError::not_found(format!("no shop `{slug}`"));
+        let parsed = Slug::parse(slug).map_err(|_| not_found())?;
+        let shop = Arc::new(store.shop(&parsed).await?.ok_or_else(not_found)?);
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(slug.to_owned(), shop.clone());
+        Ok(shop)
+    }
+}
+
+/// The route table's documents, made once by the layer above the routes
+/// (`lib.rs`) and served by them.
+pub struct Documents {
+    pub openapi: serde_json::Value,
+    /// The same, serialized.
+    pub openapi_json: bytes::Bytes,
+    /// Its strong validator (a digest: it changes with the binary).
+    pub openapi_etag: axum::http::HeaderValue,
+}
 
 /// How the server behaves; the binary fills it from flags and environment.
 #[derive(Debug, Clone)]
@@ -19,6 +52,8 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     /// Requests handled at once before the rest get a fast 503 `overloaded`; 0 is no limit.
     pub max_in_flight: usize,
+    /// Orders first: when menu and shop reads wait at the door (`observe::door`); `None` is never.
+    pub cheap_lane: Option<CheapLane>,
     /// Requests per second per shop before 429 `rate_limited`; `None` is no limit.
     pub shop_rate_limit: Option<u32>,
     /// Record metrics on the request path (off only to measure what they cost).
@@ -26,11 +61,29 @@ pub struct Config {
     /// Which part of the API this replica serves.
     pub role: Role,
     /// Connections and timeouts.
-    pub limits: crate::conn::Limits,
+    pub limits: barista_http::Limits,
     /// Event streams open at once.
     pub streams: crate::hub::StreamLimits,
     /// How long idempotency keys and events are kept.
     pub retention: crate::retention::Retention,
+}
+
+/// When the cheap lane closes, and how long a request waits in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheapLane {
+    /// The executor delay past which it closes.
+    pub delay: std::time::Duration,
+    /// The longest a cheap request waits before a 503 `overloaded`.
+    pub max_wait: std::time::Duration,
+}
+
+impl Default for CheapLane {
+    fn default() -> Self {
+        Self {
+            delay: std::time::Duration::from_millis(5),
+            max_wait: std::time::Duration::from_secs(1),
+        }
+    }
 }
 
 /// A replica's part of the API, so menu reads and orders can be sized apart.
@@ -64,10 +117,11 @@ impl Default for Config {
         Self {
             admin_token: None,
             max_in_flight: 1024,
+            cheap_lane: None,
             shop_rate_limit: None,
             metrics: true,
             role: Role::All,
-            limits: crate::conn::Limits::default(),
+            limits: barista_http::Limits::default(),
             streams: crate::hub::StreamLimits::default(),
             retention: crate::retention::Retention::default(),
         }
@@ -88,6 +142,7 @@ pub struct Shared {
     pub route_templates: Arc<RouteTemplates>,
     /// Shops looked up so far; only `access` finds one for a request.
     pub shops: Shops,
+    pub documents: Documents,
     /// One reader of events per shop with streams open, fanned out to them.
     pub hub: crate::hub::Hub,
     rate_limit: Option<ShopRateLimit>,
@@ -106,13 +161,17 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, config: Config, draining: watch::Receiver<bool>) -> Self {
+    /// `route_templates`: the route table's, which the layers above match
+    /// requests against.
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: Config,
+        route_templates: RouteTemplates,
+        documents: Documents,
+        draining: watch::Receiver<bool>,
+    ) -> Self {
         let rate_limit = config.shop_rate_limit.map(ShopRateLimit::new);
-        let route_templates = Arc::new(RouteTemplates::new(
-            crate::routes::ROUTES
-                .iter()
-                .map(|r| (r.path, r.method.clone(), r.admission)),
-        ));
+        let route_templates = Arc::new(route_templates);
         let metrics = Arc::new(Metrics::new(config.metrics, &route_templates.labels()));
         let menu_cache = Arc::new(MenuCache::default());
         let cache = menu_cache.clone();
@@ -129,6 +188,7 @@ impl AppState {
                 metrics,
                 route_templates,
                 shops: Shops::default(),
+                documents,
                 rate_limit,
                 draining,
                 unready: std::sync::atomic::AtomicBool::new(false),

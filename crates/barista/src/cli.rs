@@ -33,7 +33,7 @@ pub enum Command {
     Sweep(crate::lab::SweepArgs),
     /// Diagnose a service: is it slow (performance) or does it not scale (capacity,
     /// contention, coherency)? Measures, fits the Universal Scalability Law, and says what to do.
-    #[command(after_long_help = crate::lab::help(""))]
+    #[command(after_long_help = crate::lab::help(barista_lab::doctor::HELP))]
     Doctor(crate::lab::DoctorArgs),
     /// Ask a local server whether it is ready (GET /readyz); exit 0 if it answers 2xx.
     /// The health check of the container image, which has no shell or curl.
@@ -112,6 +112,17 @@ pub struct ServeArgs {
     /// Requests handled at once; past it, a fast 503 `overloaded` with Retry-After. 0: no limit.
     #[arg(long, env = "BARISTA_MAX_IN_FLIGHT", default_value_t = 1024)]
     pub max_in_flight: usize,
+
+    /// Orders first: when the replica is out of CPU (a ready task waits longer than this for its
+    /// turn), menu and shop reads wait at the door for the CPU that orders, claims and event
+    /// streams leave; `off` (the default) never holds them. Try 5ms: see bench/overload.
+    #[arg(long, env = "BARISTA_CHEAP_LANE_DELAY", default_value = "off", value_parser = duration_or_off)]
+    pub cheap_lane_delay: DurationOrOff,
+
+    /// The longest a menu or shop read waits at the door; then it gets 503 `overloaded`
+    /// with Retry-After.
+    #[arg(long, env = "BARISTA_CHEAP_LANE_MAX_WAIT", default_value = "1s", value_parser = crate::lab::positive_duration)]
+    pub cheap_lane_max_wait: std::time::Duration,
 
     /// Requests per second allowed per shop on this replica; past it, 429 `rate_limited`.
     #[arg(long, env = "BARISTA_SHOP_RATE_LIMIT")]
@@ -203,6 +214,18 @@ fn role() -> impl clap::builder::TypedValueParser<Value = Role> {
 pub struct MigrateArgs {
     #[command(flatten)]
     pub db: DatabaseArgs,
+}
+
+/// A duration, or `None` for `off`. (A name of its own: clap reads a field
+/// spelt `Option<_>` as an optional argument, not as the parser's value.)
+pub type DurationOrOff = Option<std::time::Duration>;
+
+/// A positive duration, or `off`.
+fn duration_or_off(text: &str) -> Result<Option<std::time::Duration>, String> {
+    if text == "off" {
+        return Ok(None);
+    }
+    crate::lab::positive_duration(text).map(Some)
 }
 
 #[cfg(test)]

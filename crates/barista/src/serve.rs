@@ -2,7 +2,7 @@
 
 use crate::cli::{Listen, LogFormat, MigrateArgs, ServeArgs};
 use anyhow::Context;
-use barista_server::{Config, auth::Secret, demo};
+use barista_server::{Config, demo, secret::Secret};
 use std::io::{IsTerminal, Write};
 
 /// Logs to stderr, as text or JSON lines; the level comes from RUST_LOG.
@@ -107,16 +107,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config {
         admin_token: args.admin_token.filter(|t| !t.is_empty()).map(Secret::new),
         max_in_flight: args.max_in_flight,
+        cheap_lane: args
+            .cheap_lane_delay
+            .map(|delay| barista_server::CheapLane {
+                delay,
+                max_wait: args.cheap_lane_max_wait,
+            }),
         shop_rate_limit: args.shop_rate_limit,
         metrics: !args.no_metrics,
         role: args.role,
-        limits: barista_server::conn::Limits {
+        limits: barista_server::Limits {
             max_connections: args.max_connections,
             header_timeout: args.header_timeout,
             idle_timeout: args.idle_timeout,
             body_timeout: args.body_timeout,
             drain_timeout: args.drain_timeout,
             shutdown_delay: args.shutdown_delay,
+            ..barista_server::Limits::default()
         },
         streams: barista_server::hub::StreamLimits {
             total: args.max_streams,

@@ -2,12 +2,12 @@
 //! a request id (`x-request-id` kept when the client sends a sane one,
 //! generated otherwise, and returned), admission control, the latency
 //! histogram, and one log line (`barista::request`, at INFO) with id, method,
-//! route, status, latency and shop.
+//! route, status, latency, shop and the client's address.
 //!
 //! One layer holding one shared `Arc`, wrapped once around the whole router:
-//! hyper clones the service for every request, so each `Arc` here is a
-//! reference count bounced between cores on every request (the profile of the
-//! menu path showed it).
+//! a service stack is cloned for each connection and, inside the router, for
+//! each request, so each `Arc` here is a reference count bounced between cores
+//! (the profile of the menu path showed it).
 //!
 //! Admission control (`admission.rs` says what is refused and why): past
 //! `max_in_flight` requests at once, or past the adaptive limit for requests
@@ -16,20 +16,28 @@
 //! overloaded replica is alive, and must not be restarted or taken out of
 //! rotation for being busy.
 //!
+//! For the routes that go to the database, the request's time is split into
+//! its parts (`barista_request_phase_seconds`): waiting for admission, waiting
+//! for a database connection, on the connection, and the rest, the process
+//! itself. The store adds its calls' figures to a task-local scope the layer
+//! opens around the handler (`barista_store::timing`), so the handlers pass
+//! nothing along.
+//!
 //! A request reaches the layer with its body read whole (`conn.rs` does it,
 //! within the body timeout): a client that uploads slowly holds a connection,
 //! never a slot that others need. A body the connection refused (408, 413, a
 //! broken chunked body) is answered here, so it is logged and counted.
 
 use super::admission::{Adaptive, Admitted, Class};
-use super::metrics::{Metrics, method_index};
-use super::routes::RouteTemplates;
-use crate::conn::BodyRefused;
+use super::metrics::{Metrics, PhaseTimes, method_index};
+use super::routes::{MatchedRoute, RouteTemplates};
 use crate::error::ApiError;
 use crate::problem::Code;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
+use barista_http::{Peer, Refused};
+use barista_store::timing::{self, RequestTiming};
 use pin_project_lite::pin_project;
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -38,6 +46,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
+use tokio::task::futures::TaskLocalFuture;
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument;
@@ -135,20 +144,25 @@ fn shop_of(path: &str) -> &str {
 
 pin_project! {
     pub struct Observed<F> {
+        // The handler, with its database calls counted (`barista_store::timing`).
         #[pin]
-        inner: Option<Instrumented<F>>,
+        inner: Option<TaskLocalFuture<RequestTiming, Instrumented<F>>>,
         // The answer when the request was shed instead of admitted.
         shed: Option<Response>,
         start: Instant,
         route: usize,
         method: Method,
         path: String,
+        // The client's address, for the log line.
+        peer: Option<std::net::SocketAddr>,
         request_id: HeaderValue,
         shared: Arc<Shared>,
         // Counted in flight (not exempt); released on drop.
         counted: bool,
         // A database slot, given back on drop.
         admitted: Option<Admitted>,
+        // How long admission took (a route that goes to the database only).
+        admission_wait_micros: Option<u64>,
         log: bool,
     }
 
@@ -166,17 +180,26 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for Observed<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut response = match this.inner.as_pin_mut() {
-            Some(inner) => match std::task::ready!(inner.poll(cx)) {
-                Ok(response) => response,
+        let (mut response, timing) = match this.inner.as_pin_mut() {
+            Some(mut inner) => match std::task::ready!(inner.as_mut().poll(cx)) {
+                Ok(response) => (response, inner.take_value()),
             },
-            None => this.shed.take().unwrap_or_default(),
+            None => (this.shed.take().unwrap_or_default(), None),
         };
         let micros = this.start.elapsed().as_micros() as u64;
         let status = response.status().as_u16();
         let metrics = &this.shared.metrics;
         if metrics.enabled {
             metrics.observe_request(*this.route, method_index(this.method), status, micros);
+            if let (Some(admission), Some(t)) = (*this.admission_wait_micros, timing) {
+                let parts = PhaseTimes {
+                    admission_wait_micros: admission,
+                    pool_wait_micros: t.pool_wait_micros(),
+                    database_micros: t.database_micros(),
+                    round_trips: t.round_trips(),
+                };
+                metrics.observe_phases(*this.route, micros, parts);
+            }
         }
         if *this.log {
             tracing::info!(
@@ -187,6 +210,7 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for Observed<F> {
                 status,
                 latency_ms = micros as f64 / 1000.0,
                 shop = shop_of(this.path),
+                client = %this.peer.map_or(String::new(), |p| p.ip().to_string()),
                 "request"
             );
         }
@@ -197,8 +221,20 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for Observed<F> {
     }
 }
 
+/// The answer to a request head the connection refused (`barista_http`):
+/// its problem, with a request id, as every answer has one.
+pub(crate) fn refusal(
+    refusal: barista_http::Refusal,
+) -> axum::http::Response<http_body_util::Full<bytes::Bytes>> {
+    let mut response = ApiError::from(refusal)
+        .response::<String>()
+        .map(|body| http_body_util::Full::new(bytes::Bytes::from(body)));
+    response.headers_mut().insert(REQUEST_ID, new_request_id());
+    response
+}
+
 /// A request turned away at admission.
-struct Refused;
+struct Shed;
 
 fn overloaded() -> Response {
     ApiError::unavailable(Code::Overloaded, "the server is at capacity; retry shortly")
@@ -207,7 +243,7 @@ fn overloaded() -> Response {
 
 impl Shared {
     /// Admits a request of `class` (counting it in flight) or answers why not.
-    fn admit(self: &Arc<Self>, class: Class) -> Result<Option<Admitted>, Refused> {
+    fn admit(self: &Arc<Self>, class: Class) -> Result<Option<Admitted>, Shed> {
         if class == Class::Exempt {
             return Ok(None);
         }
@@ -215,7 +251,7 @@ impl Shared {
         let refuse = || {
             self.metrics.active_requests.add(-1);
             self.metrics.admission_rejections.inc();
-            Refused
+            Shed
         };
         if self.max_in_flight > 0 && in_flight > self.max_in_flight {
             return Err(refuse());
@@ -246,12 +282,19 @@ where
     fn call(&mut self, mut req: Request) -> Self::Future {
         let start = Instant::now();
         let shared = &self.shared;
-        let route = shared.routes.find(req.uri().path());
+        // Found at the door when the connection sorts requests into lanes.
+        let matched = match req.extensions().get::<MatchedRoute>() {
+            Some(matched) => *matched,
+            None => shared.routes.matched(req.uri().path(), req.method()),
+        };
+        let route = matched.index;
         let request_id = match req.headers().get(REQUEST_ID) {
             Some(id) if client_request_id(id) => id.clone(),
             _ => new_request_id(),
         };
-        let class = shared.routes.class(route, req.method());
+        // Unknown routes and methods cost only their 404 or 405.
+        let class = matched.operation.map_or(Class::Cheap, |(class, _)| class);
+        req.extensions_mut().insert(matched);
         let log = tracing::enabled!(target: "barista::request", tracing::Level::INFO);
         // Errors logged while handling the request carry its id, when logging is on.
         let span = if log {
@@ -272,23 +315,30 @@ where
             route,
             method,
             path,
+            peer: log
+                .then(|| req.extensions().get::<Peer>().map(|p| p.0))
+                .flatten(),
             request_id,
             shared: self.shared.clone(),
             counted: false,
             admitted: None,
+            admission_wait_micros: None,
             log,
         };
-        if let Some(refused) = req.extensions_mut().remove::<BodyRefused>() {
-            observed.shed = Some(refused.0.into_response());
+        if let Some(Refused(refusal)) = req.extensions_mut().remove::<Refused>() {
+            observed.shed = Some(ApiError::from(refusal).into_response());
             return observed;
         }
         match shared.admit(class) {
             Ok(admitted) => {
                 observed.counted = class != Class::Exempt;
                 observed.admitted = admitted;
-                observed.inner = Some(self.inner.call(req).instrument(span));
+                if class == Class::Database {
+                    observed.admission_wait_micros = Some(start.elapsed().as_micros() as u64);
+                }
+                observed.inner = Some(timing::in_request(self.inner.call(req).instrument(span)));
             }
-            Err(Refused) => observed.shed = Some(overloaded()),
+            Err(Shed) => observed.shed = Some(overloaded()),
         }
         observed
     }

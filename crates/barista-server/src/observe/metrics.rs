@@ -5,6 +5,7 @@
 //! (method, route template, status; never a shop, an order, or anything a
 //! client chooses), so a general-purpose registry would buy nothing.
 
+use barista_store::timing::{Histogram, Statement, Timings};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
 
@@ -25,54 +26,50 @@ pub fn method_index(method: &axum::http::Method) -> usize {
         .unwrap_or(METHODS.len() - 1)
 }
 
-#[derive(Default)]
-pub struct Histogram {
-    /// Non-cumulative counts per bucket, plus one for +Inf; made cumulative when rendered.
-    buckets: [AtomicU64; BUCKETS.len() + 1],
-    sum_micros: AtomicU64,
-    count: AtomicU64,
-}
-
-impl Histogram {
-    pub fn observe_micros(&self, micros: u64) {
-        let seconds = micros as f64 / 1e6;
-        let i = BUCKETS
-            .iter()
-            .position(|b| seconds <= *b)
-            .unwrap_or(BUCKETS.len());
-        self.buckets[i].fetch_add(1, Relaxed);
-        self.sum_micros.fetch_add(micros, Relaxed);
-        self.count.fetch_add(1, Relaxed);
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let mut cumulative = 0;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            cumulative += self.buckets[i].load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
-        }
-        cumulative += self.buckets[BUCKETS.len()].load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {cumulative}");
-        let _ = writeln!(
-            out,
-            "{name}_sum{{{labels}}} {}",
-            self.sum_micros.load(Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count.load(Relaxed));
-    }
-}
-
-#[derive(Default)]
 struct Slot {
     /// 0 while free; else `method << 16 | status`.
     key: AtomicU32,
     latency: Histogram,
 }
 
+impl Default for Slot {
+    fn default() -> Self {
+        Slot {
+            key: AtomicU32::new(0),
+            latency: Histogram::new(&BUCKETS),
+        }
+    }
+}
+
 /// The request histograms of one route template.
 pub struct RouteMetrics {
     template: &'static str,
     slots: [Slot; SLOTS],
+    phases: Phases,
+}
+
+/// Where the requests of a route that goes to the database spent their time;
+/// the four parts add up to the request's duration.
+#[derive(Default)]
+struct Phases {
+    /// Waiting to be admitted (`observe::admission`).
+    admission_wait: Histogram,
+    /// Waiting for a database connection, or SQLite's writer.
+    pool_wait: Histogram,
+    /// On a database connection: round trips, and the database's work.
+    database: Histogram,
+    /// The rest: in the process itself (parsing, rules, serializing, queues).
+    process: Histogram,
+    round_trips: AtomicU64,
+}
+
+/// The parts of a request's time, as [`Metrics::observe_phases`] takes them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PhaseTimes {
+    pub admission_wait_micros: u64,
+    pub pool_wait_micros: u64,
+    pub database_micros: u64,
+    pub round_trips: u64,
 }
 
 impl RouteMetrics {
@@ -153,7 +150,8 @@ pub struct Metrics {
     pub enabled: bool,
     routes: Vec<RouteMetrics>,
     pub active_requests: Gauge,
-    pub open_connections: Gauge,
+    /// Kept up to date by the connection loop (`barista_http::serve`).
+    pub open_connections: std::sync::Arc<AtomicI64>,
     menu_cache_hits: Counter,
     menu_cache_misses: Counter,
     pub sse_streams: Gauge,
@@ -164,6 +162,8 @@ pub struct Metrics {
     pub purged_events: Counter,
     /// The adaptive limit on database requests, once the layer makes it.
     database: std::sync::OnceLock<std::sync::Arc<super::admission::Adaptive>>,
+    /// The door's lanes, once the server makes them.
+    lanes: std::sync::OnceLock<std::sync::Arc<barista_http::Lanes>>,
 }
 
 impl Metrics {
@@ -176,10 +176,11 @@ impl Metrics {
                 .map(|t| RouteMetrics {
                     template: t,
                     slots: std::array::from_fn(|_| Slot::default()),
+                    phases: Phases::default(),
                 })
                 .collect(),
             active_requests: Gauge::new(),
-            open_connections: Gauge::new(),
+            open_connections: Default::default(),
             menu_cache_hits: Counter::new(),
             menu_cache_misses: Counter::new(),
             sse_streams: Gauge::new(),
@@ -194,7 +195,13 @@ impl Metrics {
             purged_keys: Counter::new(),
             purged_events: Counter::new(),
             database: std::sync::OnceLock::new(),
+            lanes: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Shows the door's lanes in the metrics.
+    pub fn set_lanes(&self, lanes: std::sync::Arc<barista_http::Lanes>) {
+        let _ = self.lanes.set(lanes);
     }
 
     /// Shows the adaptive limit on database requests in the metrics.
@@ -207,6 +214,23 @@ impl Metrics {
         if let Some(r) = self.routes.get(route) {
             r.slot(key).latency.observe_micros(micros);
         }
+    }
+
+    /// Splits a request of `route` that took `micros` into its parts: what it
+    /// waited for, what the database took, and the rest (the process).
+    pub fn observe_phases(&self, route: usize, micros: u64, parts: PhaseTimes) {
+        let Some(r) = self.routes.get(route) else {
+            return;
+        };
+        let p = &r.phases;
+        let waited = parts.admission_wait_micros + parts.pool_wait_micros;
+        // Calls made at once by one request overlap: the rest is never below 0.
+        let process = micros.saturating_sub(waited + parts.database_micros);
+        p.admission_wait.observe_micros(parts.admission_wait_micros);
+        p.pool_wait.observe_micros(parts.pool_wait_micros);
+        p.database.observe_micros(parts.database_micros);
+        p.process.observe_micros(process);
+        p.round_trips.fetch_add(parts.round_trips, Relaxed);
     }
 
     /// Counts an order's outcome (not with `--no-metrics`).
@@ -250,9 +274,10 @@ impl Metrics {
                     r.template,
                     key & 0xffff
                 );
-                slot.latency.render(out, name, &labels);
+                render_histogram(out, name, &labels, &slot.latency);
             }
         }
+        self.render_phases(out);
         let gauge = |out: &mut String, name: &str, help: &str, v: i64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         };
@@ -272,7 +297,7 @@ impl Metrics {
             out,
             "barista_open_connections",
             "Client connections open now (the API listener).",
-            self.open_connections.get(),
+            self.open_connections.load(Relaxed),
         );
         counter(
             out,
@@ -318,6 +343,33 @@ impl Metrics {
                 "# HELP barista_admission_database_limit Requests to the database admitted at once (adaptive).\n# TYPE barista_admission_database_limit gauge\nbarista_admission_database_limit {:.0}\n# HELP barista_admission_database_in_flight Requests to the database in flight.\n# TYPE barista_admission_database_in_flight gauge\nbarista_admission_database_in_flight {}",
                 limit.limit(),
                 limit.in_flight()
+            );
+        }
+        if let Some(lanes) = self.lanes.get() {
+            let _ = writeln!(
+                out,
+                "# HELP barista_executor_delay_seconds How long a ready task waits for its turn (smoothed): past the target, the cheap lane closes.\n# TYPE barista_executor_delay_seconds gauge\nbarista_executor_delay_seconds {:.6}\n# HELP barista_cheap_lane_open Whether menu and shop reads pass the door at once (1) or wait for CPU the orders leave (0).\n# TYPE barista_cheap_lane_open gauge\nbarista_cheap_lane_open {}\n# HELP barista_cheap_lane_waiting Cheap requests waiting at the door now.\n# TYPE barista_cheap_lane_waiting gauge\nbarista_cheap_lane_waiting {}",
+                lanes.delay().as_secs_f64(),
+                u8::from(lanes.is_open()),
+                lanes.waiting()
+            );
+            counter(
+                out,
+                "barista_cheap_lane_closed_total",
+                "Times the cheap lane closed because the replica was out of CPU.",
+                lanes.closed_total(),
+            );
+            counter(
+                out,
+                "barista_cheap_lane_waited_total",
+                "Cheap requests that waited at the door for their turn.",
+                lanes.waited_total(),
+            );
+            counter(
+                out,
+                "barista_cheap_lane_refusals_total",
+                "Cheap requests answered 503 overloaded after waiting the longest wait.",
+                lanes.refused_total(),
             );
         }
         counter(
@@ -393,6 +445,101 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    fn render_phases(&self, out: &mut String) {
+        let name = "barista_request_phase_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Where requests of the routes that go to the database spent their time: admission_wait, pool_wait (a connection, or SQLite's writer), database (on the connection), process (the rest).\n# TYPE {name} histogram"
+        );
+        let used = || self.routes.iter().filter(|r| r.phases.process.count() > 0);
+        for r in used() {
+            let p = &r.phases;
+            for (phase, h) in [
+                ("admission_wait", &p.admission_wait),
+                ("pool_wait", &p.pool_wait),
+                ("database", &p.database),
+                ("process", &p.process),
+            ] {
+                let labels = format!("http_route=\"{}\",phase=\"{phase}\"", r.template);
+                render_histogram(out, name, &labels, h);
+            }
+        }
+        let trips = "barista_request_db_round_trips_total";
+        let _ = writeln!(
+            out,
+            "# HELP {trips} Database round trips made by requests, by route (statements sent together are one).\n# TYPE {trips} counter"
+        );
+        for r in used() {
+            let _ = writeln!(
+                out,
+                "{trips}{{http_route=\"{}\"}} {}",
+                r.template,
+                r.phases.round_trips.load(Relaxed)
+            );
+        }
+    }
+}
+
+/// The store's timings: time and round trips per kind of call, and the ping.
+pub fn render_timings(out: &mut String, timings: &Timings) {
+    let name = "barista_db_statement_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time on a database connection per call, by kind of call (the store's transactions), its wait for the connection not included.\n# TYPE {name} histogram"
+    );
+    let used = || {
+        Statement::ALL
+            .iter()
+            .map(|k| (k.name(), timings.statement(*k)))
+            .filter(|(_, t)| t.time.count() > 0)
+    };
+    for (kind, t) in used() {
+        render_histogram(out, name, &format!("statement=\"{kind}\""), &t.time);
+    }
+    let trips = "barista_db_round_trips_total";
+    let _ = writeln!(
+        out,
+        "# HELP {trips} Database round trips, by kind of call (statements sent together are one; SQLite makes none).\n# TYPE {trips} counter"
+    );
+    for (kind, t) in used() {
+        let _ = writeln!(
+            out,
+            "{trips}{{statement=\"{kind}\"}} {}",
+            t.round_trips.load(Relaxed)
+        );
+    }
+    let name = "barista_db_ping_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Round trip of a trivial statement on an idle connection, every second: the network to the database as this replica sees it (PostgreSQL only).\n# TYPE {name} histogram"
+    );
+    if timings.ping.count() > 0 {
+        render_histogram(out, name, "", &timings.ping);
+    }
+}
+
+/// One histogram, its buckets made cumulative; `labels` may be empty.
+fn render_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
+    let cumulative = h.cumulative();
+    let sep = if labels.is_empty() { "" } else { "," };
+    for (bound, n) in h.bounds().iter().zip(&cumulative) {
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+        cumulative[h.bounds().len()]
+    );
+    let braced = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(out, "{name}_sum{braced} {}", h.sum_seconds());
+    let _ = writeln!(out, "{name}_count{braced} {}", h.count());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,6 +572,48 @@ mod tests {
         assert!(
             out.contains(r#"http_route="unmatched",http_response_status_code="404",le="10"} 0"#)
         );
+    }
+
+    #[test]
+    fn a_request_s_parts_add_up_to_its_duration_and_only_used_routes_are_shown() {
+        let m = Metrics::new(true, &["/v1/shops/{shop}/orders", "/v1/shops/{shop}/menu"]);
+        let parts = PhaseTimes {
+            admission_wait_micros: 100,
+            pool_wait_micros: 2_000,
+            database_micros: 5_000,
+            round_trips: 4,
+        };
+        m.observe_phases(0, 10_000, parts);
+        let mut out = String::new();
+        m.render(&mut out, &Default::default());
+        let line = |phase: &str, v: &str| {
+            format!(
+                "barista_request_phase_seconds_sum{{http_route=\"/v1/shops/{{shop}}/orders\",phase=\"{phase}\"}} {v}\n"
+            )
+        };
+        for (phase, v) in [
+            ("admission_wait", "0.0001"),
+            ("pool_wait", "0.002"),
+            ("database", "0.005"),
+            ("process", "0.0029"),
+        ] {
+            assert!(out.contains(&line(phase, v)), "{phase}: {out}");
+        }
+        assert!(out.contains(
+            "barista_request_db_round_trips_total{http_route=\"/v1/shops/{shop}/orders\"} 4\n"
+        ));
+        assert!(!out.contains("http_route=\"/v1/shops/{shop}/menu\",phase"));
+        // Calls made at once overlap: the rest is never negative.
+        m.observe_phases(0, 1_000, parts);
+    }
+
+    #[test]
+    fn the_store_s_timings_are_shown_by_kind_of_call() {
+        let timings = Timings::default();
+        let mut out = String::new();
+        render_timings(&mut out, &timings);
+        assert!(out.contains("# TYPE barista_db_ping_seconds histogram"));
+        assert!(!out.contains("statement=\""), "no call yet: {out}");
     }
 
     #[test]

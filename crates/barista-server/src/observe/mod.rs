@@ -1,11 +1,11 @@
 //! Seeing what the server does: metrics ([`metrics`], [`process`]), one log
 //! line per request with its request id ([`layer`]), CPU profiles on demand
-//! ([`profile`]), all served on the separate operations listener ([`ops`]).
+//! ([`profile`]), all served on the separate operations listener (`crate::ops`).
 
 pub mod admission;
+pub mod door;
 pub mod layer;
 pub mod metrics;
-pub mod ops;
 pub mod process;
 pub mod profile;
 pub mod routes;

@@ -25,6 +25,12 @@ pub fn render(out: &mut String) {
         me.cpu_seconds(),
     );
     metric(
+        "barista_cpu_wait_seconds_total",
+        "counter",
+        "Time the process's threads were runnable but waiting for a CPU (crowded out, or held by a CPU quota); with process_cpu_seconds_total, the CPU it wanted.",
+        me.run_queue_wait_seconds(),
+    );
+    metric(
         "process_resident_memory_bytes",
         "gauge",
         "Resident memory size in bytes.",

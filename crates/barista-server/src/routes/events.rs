@@ -16,7 +16,7 @@ use crate::problem::Code;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use barista_domain::{OrderId, Shop};
 use barista_store::EventPos;
@@ -96,6 +96,9 @@ struct Follow {
     /// An order's stream ends after its order's final status.
     done: bool,
     draining: watch::Receiver<bool>,
+    /// When a comment goes out if nothing else has, so proxies and clients
+    /// keep a quiet stream open.
+    quiet_until: tokio::time::Instant,
     /// Counts this stream as open until it is dropped.
     _open: crate::observe::StreamGuard,
 }
@@ -121,6 +124,7 @@ impl Follow {
                 if matches!(self.cursor, Cursor::Order(..)) && event.is_final {
                     self.done = true;
                 }
+                self.quiet_until = tokio::time::Instant::now() + KEEP_ALIVE;
                 return Some((Ok(sse_event(id, &event.data)), self));
             }
             if self.done || *self.draining.borrow() {
@@ -143,6 +147,10 @@ impl Follow {
                 continue;
             }
             tokio::select! {
+                () = tokio::time::sleep_until(self.quiet_until) => {
+                    self.quiet_until = tokio::time::Instant::now() + KEEP_ALIVE;
+                    return Some((Ok(SseEvent::default().comment("")), self));
+                }
                 batch = self.sub.batches.recv() => match batch {
                     Ok(batch) => {
                         let cursor = self.cursor;
@@ -183,11 +191,10 @@ fn follow(
         catching_up,
         done,
         draining,
+        quiet_until: tokio::time::Instant::now() + KEEP_ALIVE,
     };
     let events = stream::iter(first.map(Ok)).chain(stream::unfold(follow, Follow::next));
-    Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-        .into_response()
+    Sse::new(events).into_response()
 }
 
 async fn subscribe(state: &AppState, shop: &Shop) -> Result<Subscription, ApiError> {

@@ -1,13 +1,13 @@
 //! Health, the OpenAPI document, and the answers for unknown routes and methods.
 
-use super::json_response;
 use crate::error::ApiError;
+use crate::extract::IfNoneMatch;
 use crate::problem::Code;
+use crate::respond::{cacheable, json_response};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
-use std::sync::OnceLock;
 
 /// Liveness: answers as long as the process does; never touches the database.
 pub async fn healthz() -> Response {
@@ -30,10 +30,16 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError>
     Ok(json_response(StatusCode::OK, r#"{"status":"ready"}"#))
 }
 
-pub async fn openapi() -> Response {
-    static DOCUMENT: OnceLock<String> = OnceLock::new();
-    let body = DOCUMENT.get_or_init(|| crate::openapi::document().to_string());
-    json_response(StatusCode::OK, body.as_str())
+pub async fn openapi(
+    State(state): State<AppState>,
+    IfNoneMatch(if_none_match): IfNoneMatch,
+) -> Response {
+    let d = &state.documents;
+    cacheable(
+        d.openapi_json.clone(),
+        &d.openapi_etag,
+        if_none_match.as_ref(),
+    )
 }
 
 pub async fn no_route(uri: Uri) -> ApiError {

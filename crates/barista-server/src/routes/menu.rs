@@ -1,21 +1,18 @@
 //! The menu: read by everyone from the cache, written by staff.
 
-use super::{created, json_response, to_json};
 use crate::access::ShopAccess;
-use crate::auth::{hex, sha256};
 use crate::error::ApiError;
-use crate::extract::{JsonBody, PathOf};
+use crate::extract::{IfNoneMatch, JsonBody, PathOf};
 use crate::menu_cache::CachedMenu;
+use crate::respond::{cacheable, created, json_response, to_json};
+use crate::secret::{hex, sha256};
 use crate::state::AppState;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use barista_domain::{ItemBody, ItemFields, ItemId, ItemPatch, ItemPatchBody, Shop};
 use bytes::Bytes;
 use std::sync::Arc;
-
-const CACHE_CONTROL: HeaderValue = HeaderValue::from_static("public, max-age=1");
 
 /// The shop's menu from the cache, loading it on a miss.
 async fn cached_menu(state: &AppState, shop: &Shop) -> Result<Arc<CachedMenu>, ApiError> {
@@ -40,44 +37,17 @@ async fn cached_menu(state: &AppState, shop: &Shop) -> Result<Arc<CachedMenu>, A
     ))
 }
 
-/// The `If-None-Match` header alone: the menu read needs no other header,
-/// and copying the whole map costs measurably on this path.
-pub struct IfNoneMatch(Option<HeaderValue>);
-
-impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.headers.get(header::IF_NONE_MATCH).cloned()))
-    }
-}
-
-/// Whether an `If-None-Match` value matches `etag` (weak comparison, RFC 9110).
-fn none_match(header: Option<&HeaderValue>, etag: &HeaderValue) -> bool {
-    let (Some(value), Ok(etag)) = (header.and_then(|v| v.to_str().ok()), etag.to_str()) else {
-        return false;
-    };
-    value
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
-}
-
 pub async fn get_menu(
     State(state): State<AppState>,
     shop: ShopAccess,
     IfNoneMatch(if_none_match): IfNoneMatch,
 ) -> Result<Response, ApiError> {
     let menu = cached_menu(&state, &shop).await?;
-    let mut response = if none_match(if_none_match.as_ref(), &menu.etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        json_response(StatusCode::OK, menu.body.clone())
-    };
-    let h = response.headers_mut();
-    h.insert(header::ETAG, menu.etag.clone());
-    h.insert(header::CACHE_CONTROL, CACHE_CONTROL);
-    Ok(response)
+    Ok(cacheable(
+        menu.body.clone(),
+        &menu.etag,
+        if_none_match.as_ref(),
+    ))
 }
 
 pub async fn put_item(
@@ -129,19 +99,4 @@ pub async fn delete_item(
         .await
         .map_err(ApiError::missing(format!("no menu item `{item}`")))?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn if_none_match_accepts_lists_weak_tags_and_star() {
-        let etag = HeaderValue::from_static("\"7-ab\"");
-        let given = |v: &'static str| Some(HeaderValue::from_static(v));
-        assert!(!none_match(None, &etag));
-        assert!(none_match(given("\"6-aa\", W/\"7-ab\"").as_ref(), &etag));
-        assert!(none_match(given("*").as_ref(), &etag));
-        assert!(!none_match(given("\"7-ac\"").as_ref(), &etag));
-    }
 }

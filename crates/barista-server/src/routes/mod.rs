@@ -14,19 +14,13 @@ pub use pages::served_assets;
 
 use crate::error::ApiError;
 use crate::observe::admission::Class;
+pub use crate::observe::routes::Auth;
+use crate::observe::routes::RouteTemplates;
 use crate::state::{AppState, Role};
 use axum::Router;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
-
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Auth {
-    Anyone,
-    Staff,
-    Admin,
-}
 
 /// One operation: how it is served and how it is documented.
 pub struct RouteSpec {
@@ -66,12 +60,12 @@ pub const ROUTES: &[RouteSpec] = &[
         method: Method::GET,
         path: "/v1/shops/{shop}",
         operation_id: "getShop",
-        summary: "Read a shop",
+        summary: "Read a shop (strong ETag; 304 on If-None-Match)",
         auth: Auth::Anyone,
         tag: "shops",
         admission: Class::Cheap,
         body: None,
-        success: &[(200, "the shop", Some("Shop"))],
+        success: &[(200, "the shop", Some("Shop")), (304, "not modified", None)],
         errors: &[404, 429],
         handler: || get(shops::get_shop),
     },
@@ -359,7 +353,10 @@ pub const ROUTES: &[RouteSpec] = &[
         tag: "operations",
         admission: Class::Cheap,
         body: None,
-        success: &[(200, "the OpenAPI 3.1 document", Some("OpenApi"))],
+        success: &[
+            (200, "the OpenAPI 3.1 document", Some("OpenApi")),
+            (304, "not modified", None),
+        ],
         errors: &[],
         handler: || get(health::openapi),
     },
@@ -391,18 +388,14 @@ pub const ROUTES: &[RouteSpec] = &[
     },
 ];
 
-/// Who may call `method template`, as the table declares it.
-pub fn auth_of(method: &Method, template: &str) -> Option<Auth> {
-    // HEAD is answered by the GET route (axum's rule), with the GET's access.
-    let method = if method == Method::HEAD {
-        &Method::GET
-    } else {
-        method
-    };
-    ROUTES
-        .iter()
-        .find(|r| r.method == method && r.path == template)
-        .map(|r| r.auth)
+/// The route templates of the table, each operation with its admission
+/// class and access, for the observe layer to match requests against.
+pub fn templates() -> RouteTemplates {
+    RouteTemplates::new(
+        ROUTES
+            .iter()
+            .map(|r| (r.path, r.method.clone(), r.admission, r.auth)),
+    )
 }
 
 /// Whether a replica of `role` serves `spec`.
@@ -462,33 +455,6 @@ async fn rate_limit_headers(
         quota.write(response.headers_mut());
     }
     response
-}
-
-/// A JSON response from already-serialized bytes.
-pub fn json_response(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
-    let mut response = Response::new(body.into());
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-/// A 201 with the created resource's path in `Location` (built from validated ids).
-pub fn created(location: &str, body: impl Into<axum::body::Body>) -> Response {
-    let mut response = json_response(StatusCode::CREATED, body);
-    if let Ok(location) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
-}
-
-pub fn to_json(value: &impl serde::Serialize) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(value).map_err(|e| {
-        tracing::error!(error = %e, "serialization failed");
-        ApiError::internal()
-    })
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! Orders: placed by customers, worked through by staff.
 
-use super::{json_response, to_json};
 use crate::access::ShopAccess;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, PathOf};
 use crate::observe::OrderOutcome;
+use crate::respond::{json_response, to_json};
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -33,7 +33,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
 }
 
 fn created(shop: &str, order: &Order) -> Result<Response, ApiError> {
-    Ok(super::created(
+    Ok(crate::respond::created(
         &format!("/v1/shops/{shop}/orders/{}", order.id),
         to_json(order)?,
     ))

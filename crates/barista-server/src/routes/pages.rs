@@ -6,6 +6,7 @@
 use crate::access::ShopAccess;
 use crate::error::ApiError;
 use crate::extract::PathOf;
+use crate::respond::none_match;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use sha2::{Digest, Sha256};
@@ -50,7 +51,7 @@ fn etag(asset: &Asset) -> &'static str {
             .iter()
             .map(|a| {
                 let digest = Sha256::digest(a.body.as_bytes());
-                format!("\"{}\"", crate::auth::hex(&digest[..12]))
+                format!("\"{}\"", crate::secret::hex(&digest[..12]))
             })
             .collect()
     });
@@ -62,12 +63,8 @@ fn etag(asset: &Asset) -> &'static str {
 }
 
 fn serve(asset: &Asset, request: &HeaderMap) -> Response {
-    let tag = etag(asset);
-    let fresh = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
-    let mut response = if fresh {
+    let tag = HeaderValue::from_static(etag(asset));
+    let mut response = if none_match(request.get(header::IF_NONE_MATCH), &tag) {
         let mut r = Response::new(axum::body::Body::empty());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
@@ -80,7 +77,7 @@ fn serve(asset: &Asset, request: &HeaderMap) -> Response {
         r
     };
     let headers = response.headers_mut();
-    headers.insert(header::ETAG, HeaderValue::from_static(tag));
+    headers.insert(header::ETAG, tag);
     // Revalidated on every load: a new binary's pages are picked up at once.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(

@@ -8,6 +8,8 @@
 use crate::error::ApiError;
 use crate::extract::PathOf;
 use crate::problem::{CATALOGUE, Code, Entry};
+use crate::state::AppState;
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -319,10 +321,10 @@ times are RFC 3339 in UTC; every response carries an <code>x-request-id</code> h
 }
 
 /// `GET /docs`: the whole reference, rendered once.
-pub async fn reference() -> Response {
+pub async fn reference(State(state): State<AppState>) -> Response {
     static PAGE: OnceLock<String> = OnceLock::new();
     html(
-        PAGE.get_or_init(|| render_reference(&crate::openapi::document()))
+        PAGE.get_or_init(|| render_reference(&state.documents.openapi))
             .clone(),
     )
 }

@@ -1,11 +1,11 @@
 //! Browser sessions for staff (`crate::session`): sign in with the staff key,
 //! read the session (its CSRF token, after a page reload), sign out.
 
-use super::{created, json_response, to_json};
 use crate::access::ShopAccess;
 use crate::auth::is_staff_key;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::respond::{created, json_response, to_json};
 use crate::session;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;

@@ -1,13 +1,13 @@
 //! Shops: created by the admin, read by anyone.
 
-use super::{created, json_response, to_json};
 use crate::access::{AdminAccess, ShopAccess};
-use crate::auth::{new_staff_key, sha256};
 use crate::error::ApiError;
+use crate::extract::IfNoneMatch;
 use crate::extract::JsonBody;
+use crate::respond::{cacheable, created, digest_etag, to_json};
+use crate::secret::{new_staff_key, sha256};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use barista_domain::{NewShop, PublicShop, ShopBody};
 use serde::Serialize;
@@ -36,6 +36,13 @@ pub async fn create_shop(
     Ok(created(&format!("/v1/shops/{}", shop.slug), body))
 }
 
-pub async fn get_shop(shop: ShopAccess) -> Result<Response, ApiError> {
-    Ok(json_response(StatusCode::OK, to_json(&shop.public())?))
+/// The shop, with a validator of its own (a digest of the body: the shop has
+/// no version) and the menu's `Cache-Control`, so caches revalidate it.
+pub async fn get_shop(
+    shop: ShopAccess,
+    IfNoneMatch(if_none_match): IfNoneMatch,
+) -> Result<Response, ApiError> {
+    let body = to_json(&shop.public())?;
+    let etag = digest_etag(&body);
+    Ok(cacheable(body, &etag, if_none_match.as_ref()))
 }

@@ -1,6 +1,6 @@
 //! `spawn_app`: a running server on a fresh database, and helpers to drive it.
 
-use barista_server::{Config, auth::Secret};
+use barista_server::{Config, secret::Secret};
 use barista_store::OpenOptions;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
@@ -236,16 +236,18 @@ impl App {
     }
 
     /// Polls a gauge until `done` holds (bounded: 30 s); its last value.
+    /// Reads the metric `name` until `done` holds for it, and returns it;
+    /// fails the test when it does not within 30 s.
     pub async fn wait_gauge(&self, name: &str, done: impl Fn(f64) -> bool) -> f64 {
         let mut value = self.gauge(name).await;
         for _ in 0..600 {
             if done(value) {
-                break;
+                return value;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             value = self.gauge(name).await;
         }
-        value
+        panic!("{name} is still {value} after 30 s: what the test waits for never happened");
     }
 
     pub async fn order(&self, shop: &str, lines: Value) -> Response {

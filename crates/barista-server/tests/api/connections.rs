@@ -4,6 +4,7 @@
 use crate::common::*;
 use barista_store::OpenOptions;
 use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -23,12 +24,15 @@ async fn trickle(
         return false;
     };
     let mut stop = stop;
-    for byte in head.iter().cycle() {
+    for (sent, byte) in head.iter().cycle().enumerate() {
         if *stop.borrow() {
             return true;
         }
         if stream.write_all(std::slice::from_ref(byte)).await.is_err() {
             return false;
+        }
+        if sent == 1 {
+            TRICKLED.fetch_add(1, Ordering::Relaxed);
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -37,6 +41,9 @@ async fn trickle(
     }
     unreachable!("the head repeats")
 }
+
+/// Tricklers that have sent two bytes.
+static TRICKLED: AtomicUsize = AtomicUsize::new(0);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_trickling_connections_do_not_stop_a_customer() {
@@ -70,7 +77,17 @@ async fn two_thousand_trickling_connections_do_not_stop_a_customer() {
         app.wait_gauge("barista_open_connections", |v| v >= want)
             .await;
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Every trickler has sent its second byte, a second after its first: the
+    // server holds 2,000 heads and bodies it has begun to read.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while TRICKLED.load(Ordering::Relaxed) < TRICKLERS {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {TRICKLERS} tricklers sent two bytes in 60 s",
+            TRICKLED.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // An ordinary customer: a fresh connection reads the menu and orders.
     let customer = reqwest::Client::builder()

@@ -8,6 +8,7 @@ mod connections;
 mod contract;
 mod errors;
 mod events;
+mod layers;
 mod menu;
 mod observability;
 mod openapi;

@@ -1,5 +1,5 @@
-//! HTTP/1.1 on the wire, as Barista's own connection code speaks it (`conn.rs`,
-//! `http1.rs`): framing, pipelining, HTTP/1.0, HEAD, `Expect: 100-continue`,
+//! HTTP/1.1 on the wire, as Barista speaks it (`crates/barista-http`: `server.rs`,
+//! `request.rs`, `chunked.rs`): framing, pipelining, HTTP/1.0, HEAD, `Expect: 100-continue`,
 //! chunked bodies, and the refusals that close a connection.
 
 use crate::common::*;

@@ -19,7 +19,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -105,32 +104,17 @@ async fn work(shared: &Shared) -> bool {
     true
 }
 
-async fn serve(mut stream: tokio::net::TcpStream, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
-    let mut buf = Vec::with_capacity(4096);
-    loop {
-        let end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let mut chunk = [0u8; 4096];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
-        buf.drain(..end);
-        shared.in_flight.fetch_add(1, Ordering::Relaxed);
-        let done = work(&shared).await;
-        shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let answer: &[u8] = if shared.problem == Problem::Fail || !done {
-            b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\n\r\nfail"
-        } else {
-            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok"
-        };
-        if stream.write_all(answer).await.is_err() {
-            return;
-        }
+/// Any request: the problem's work, then `ok` (or a 500).
+async fn answer(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+) -> (axum::http::StatusCode, &'static str) {
+    shared.in_flight.fetch_add(1, Ordering::Relaxed);
+    let done = work(&shared).await;
+    shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+    if shared.problem == Problem::Fail || !done {
+        (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "fail")
+    } else {
+        (axum::http::StatusCode::OK, "ok")
     }
 }
 
@@ -205,8 +189,10 @@ fn main() {
         if let Ok(addr) = listener.local_addr() {
             println!("listening on http://{addr}");
         }
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(serve(stream, shared.clone()));
-        }
+        // Barista's own HTTP/1.1 (`barista-http`), as the server speaks it.
+        let app = axum::Router::new().fallback(answer).with_state(shared);
+        let config = barista_http::Config::new(barista_http::Limits::default());
+        let stop = barista_http::Stop::on(std::future::pending());
+        let _ = barista_http::serve::<_, axum::body::Body, _>(listener, app, config, stop).await;
     });
 }

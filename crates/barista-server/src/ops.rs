@@ -1,8 +1,8 @@
 //! The operations listener: `/metrics` and `/debug/pprof/profile`, on their own
 //! address so they are never exposed with the public API by accident.
 
-use super::{process, profile};
-use crate::routes::json_response;
+use crate::observe::{process, profile};
+use crate::respond::json_response;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
@@ -34,6 +34,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     );
     process::render(&mut out);
     state.metrics.render(&mut out, &state.store.pool_stats());
+    crate::observe::metrics::render_timings(&mut out, state.store.timings());
     let mut response = out.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
