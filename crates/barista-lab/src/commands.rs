@@ -7,11 +7,12 @@
 
 use crate::doctor::{DoctorPlan, diagnose};
 use crate::engine::{Model, Plan, run};
+use crate::error::SetupError;
 use crate::html;
 use crate::http::{Conn, Url};
 use crate::profile::ProfileSpec;
 use crate::report::LoadReport;
-use crate::rush::Rush;
+use crate::rush::{Rush, RushPart};
 use crate::scenario;
 use crate::slo::Slo;
 use crate::sweep::{SweepPlan, sweep as run_sweep};
@@ -72,13 +73,39 @@ fn usage(message: impl Into<String>) -> Exit {
     Exit::Usage(message.into())
 }
 
+/// A `--scenario`: a built-in one, or a file of weighted requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scenario {
+    /// The coffee-shop rush against one Barista shop (or one part of it).
+    Rush(RushPart),
+    /// Many shops, their customers and baristas (`crate::saas`).
+    Saas,
+    /// A TOML file of weighted requests (`crate::scenario`).
+    File(PathBuf),
+}
+
+impl Scenario {
+    /// `rush` (or `rush-reads`, `rush-orders`), `saas`, or the path of a
+    /// scenario file.
+    pub fn parse(text: &str) -> Result<Scenario, String> {
+        Ok(match text {
+            "rush" => Scenario::Rush(RushPart::All),
+            "rush-reads" => Scenario::Rush(RushPart::Reads),
+            "rush-orders" => Scenario::Rush(RushPart::Orders),
+            "saas" => Scenario::Saas,
+            "" => return Err("names no scenario: rush, saas or a TOML file".into()),
+            file => Scenario::File(file.into()),
+        })
+    }
+}
+
 /// What to load and where the results go, shared by every command.
 #[derive(Debug, Clone)]
 pub struct TargetOptions {
     /// URLs to load in turn; with a scenario, the base URL its paths are relative to.
     pub targets: Vec<String>,
-    /// `rush` or a TOML scenario file.
-    pub scenario: Option<String>,
+    /// The built-in `rush` or `saas`, or a TOML scenario file.
+    pub scenario: Option<Scenario>,
     /// The shop the `rush` scenario orders from.
     pub shop: String,
     /// The request sent to each TARGET URL (without a scenario).
@@ -209,14 +236,15 @@ pub struct DoctorOptions {
 /// Connections in the closed model (and the pool in the open one) when none are given.
 const DEFAULT_CONNECTIONS: usize = 50;
 
-/// A TLS failure, with what to do about a certificate the lab cannot check.
-fn tls_hint(e: String) -> Exit {
-    if e.contains("TLS") || e.contains("certificate") {
+/// A set-up that failed; TLS's failures with what to do about a certificate
+/// the lab cannot check.
+fn setup_failed(e: SetupError) -> Exit {
+    if e.is_tls() {
         Exit::Failed(format!(
             "{e} (a self-signed or private certificate? --cacert FILE trusts its CA, -k/--insecure accepts any)"
         ))
     } else {
-        Exit::Failed(e)
+        Exit::Failed(e.to_string())
     }
 }
 
@@ -227,28 +255,40 @@ async fn workload(t: &TargetOptions) -> Step<Arc<dyn Workload>> {
         .targets
         .iter()
         .map(|u| Url::parse(u))
-        .collect::<Result<Vec<Url>, String>>()
-        .map_err(usage)?;
+        .collect::<Result<Vec<Url>, _>>()
+        .map_err(|e| usage(e.to_string()))?;
     if t.scenario.is_some() && t.request.given() {
         return Err(usage(
             "-m, -H, -b and --body-file describe the requests to the TARGET URLs; a scenario names its own",
         ));
     }
-    let workload: Arc<dyn Workload> = match t.scenario.as_deref() {
-        Some("rush") => {
+    let workload: Arc<dyn Workload> = match &t.scenario {
+        Some(Scenario::Saas) => {
+            return Err(usage("--scenario saas runs with `barista load` only"));
+        }
+        Some(Scenario::Rush(part)) => {
             let [base] = urls.as_slice() else {
                 return Err(usage(
                     "--scenario rush takes exactly one TARGET: the Barista base URL",
                 ));
             };
-            Arc::new(Rush::new(base, &t.shop, &tls).await.map_err(tls_hint)?)
+            Arc::new(
+                Rush::new(base, &t.shop, *part, &tls)
+                    .await
+                    .map_err(setup_failed)?,
+            )
         }
-        Some(file) => {
-            let text = std::fs::read_to_string(file)
+        Some(Scenario::File(file)) => {
+            let file = file.display();
+            let text = std::fs::read_to_string(file.to_string())
                 .map_err(|e| Exit::Failed(format!("cannot read the scenario {file}: {e}")))?;
             let entries = scenario::parse(&text, urls.first())
                 .map_err(|e| usage(format!("scenario {file}: {e}")))?;
-            Arc::new(Fixed::new(entries, true, &tls).await.map_err(tls_hint)?)
+            Arc::new(
+                Fixed::new(entries, true, &tls)
+                    .await
+                    .map_err(setup_failed)?,
+            )
         }
         None => {
             let r = &t.request;
@@ -262,16 +302,15 @@ async fn workload(t: &TargetOptions) -> Step<Arc<dyn Workload>> {
             Arc::new(
                 Fixed::requests(&urls, &r.method, &r.headers, &body, &tls)
                     .await
-                    .map_err(tls_hint)?,
+                    .map_err(setup_failed)?,
             )
         }
     };
     for endpoint in workload.endpoints() {
-        if let Err(e) = Conn::open(endpoint).await {
-            return Err(match e.starts_with("TLS") {
-                true => tls_hint(e),
-                false => Exit::Failed(format!("{e}: is the target running?")),
-            });
+        match Conn::open(endpoint).await.map_err(SetupError::from) {
+            Err(e) if e.is_tls() => return Err(setup_failed(e)),
+            Err(e) => return Err(Exit::Failed(format!("{e}: is the target running?"))),
+            Ok(_) => {}
         }
     }
     Ok(workload)
@@ -414,7 +453,7 @@ async fn saas_run(o: LoadOptions) -> Step<Exit> {
             "--shops and --customers must be above zero, --order-share within 0..1, --skew 0 or more",
         ));
     }
-    let base = Url::parse(base).map_err(usage)?;
+    let base = Url::parse(base).map_err(|e| usage(e.to_string()))?;
     let plan = crate::saas::SaasPlan {
         base,
         shops: s.shops,
@@ -434,14 +473,14 @@ async fn saas_run(o: LoadOptions) -> Step<Exit> {
         timeout: t.timeout,
         progress: t.progress,
     };
-    let report = crate::saas::run(plan).await.map_err(Exit::Failed)?;
+    let report = crate::saas::run(plan).await.map_err(setup_failed)?;
     t.say(&report.table());
     write_outputs(t, &report, || html::saas_html(&report))?;
     Ok(Exit::Done)
 }
 
 async fn load_run(o: LoadOptions) -> Step<Exit> {
-    if o.target.scenario.as_deref() == Some("saas") {
+    if o.target.scenario == Some(Scenario::Saas) {
         return saas_run(o).await;
     }
     let (model, offered) = o.model()?;
@@ -509,7 +548,7 @@ async fn doctor_run(o: DoctorOptions) -> Step<Exit> {
     let sources = match &o.prometheus {
         Some((url, selector)) => crate::telemetry::discover(url, selector)
             .await
-            .map_err(Exit::Failed)?,
+            .map_err(|e| Exit::Failed(e.to_string()))?,
         None => o.telemetry.clone(),
     };
     if sources.is_empty() {
@@ -558,13 +597,18 @@ async fn doctor_run(o: DoctorOptions) -> Step<Exit> {
     diagnosis.targets = workload.describe();
     t.say(&format!("\n{}\n", diagnosis.summary()));
     write_outputs(t, &diagnosis, || html::doctor_html(&diagnosis))?;
-    Ok(if diagnosis.verdict == "inconclusive" {
-        Exit::Inconclusive
-    } else if diagnosis.levels.first().is_some_and(|l| !l.slo_passed) {
-        Exit::SloFailed
-    } else {
-        Exit::Done
-    })
+    Ok(
+        if matches!(
+            diagnosis.figures,
+            crate::doctor::Verdict::Inconclusive { .. }
+        ) {
+            Exit::Inconclusive
+        } else if diagnosis.levels.first().is_some_and(|l| !l.slo_passed) {
+            Exit::SloFailed
+        } else {
+            Exit::Done
+        },
+    )
 }
 
 /// `barista doctor`: the levels as they run, then the verdict.

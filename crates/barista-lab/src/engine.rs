@@ -4,7 +4,9 @@
 //! server does. Any free connection takes the next due request; if none is
 //! free it waits, and that wait counts: latency is measured from the intended
 //! send time (coordinated omission corrected, as wrk2 does), and also from the
-//! actual send time (uncorrected) so the two can be compared.
+//! actual send time (uncorrected) so the two can be compared. A request still
+//! unsent `--timeout` after its intended time is a timeout, and is not sent:
+//! its client would have given up.
 //!
 //! Closed model: each active connection sends, waits for the answer, thinks,
 //! and sends again. Latency is plain response time.
@@ -236,7 +238,16 @@ async fn open_worker(ctx: Arc<Ctx>, id: usize, rate: Arc<Profile>, slots: Arc<Se
         }
         let Some(due) = rate.due(n) else { break };
         let req = client.workload.next(&mut client.rng);
-        exchange(&ctx, &mut client, &req, ctx.start + due, true).await;
+        let intended = ctx.start + due;
+        if intended.elapsed() >= ctx.timeout {
+            // Its client would have given up before a connection was free to
+            // send it: a timeout, sent to nobody. So a server far behind the
+            // schedule is not sent a backlog for minutes after it ends.
+            ctx.shards
+                .with(id, |t| t.failure(req.name, Failure::Timeout));
+            continue;
+        }
+        exchange(&ctx, &mut client, &req, intended, true).await;
     }
 }
 

@@ -15,6 +15,7 @@ pub mod database;
 pub mod doctor;
 pub mod duration;
 pub mod engine;
+pub mod error;
 pub mod html;
 pub mod http;
 pub mod profile;

@@ -61,6 +61,9 @@ pub struct NameReport {
     pub errors: u64,
     pub throughput_rps: f64,
     pub latency_ms: Latency,
+    /// The expected responses (2xx and 3xx) alone: this name's goodput and
+    /// its latency (from the intended send time).
+    pub expected: Share,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -144,6 +147,7 @@ impl LoadReport {
                         errors: n.errors,
                         throughput_rps: n.latency.len() as f64 / secs,
                         latency_ms: Latency::of(&n.latency),
+                        expected: Share::of(&n.expected, None, secs),
                     },
                 )
             })

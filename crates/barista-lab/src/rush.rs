@@ -1,11 +1,15 @@
 //! `rush`: a coffee-shop rush against a Barista server. Mostly menu reads (half
 //! of them conditional, with the last ETag seen), some orders (each with a
 //! fresh `Idempotency-Key`, resent with the same key after a connection error),
-//! and some reads of orders this run placed.
+//! and some reads of orders this run placed. Its two halves run apart too
+//! (`rush-reads`, `rush-orders`): a flood of menu reads from some clients
+//! while others order, each on connections of their own.
 
+use crate::error::SetupError;
 use crate::http::{Conn, Endpoint, Keep, Reply, Url, request_bytes};
 use crate::tls::Tls;
 use crate::workload::{Request, Rng, Workload};
+use serde_json::json;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +21,21 @@ const ORDER_STATUS: usize = 3;
 /// Orders remembered for status reads.
 const RECENT: usize = 1024;
 
+/// Which requests of the rush a run sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RushPart {
+    /// The whole mix: 40% menu reads, 40% conditional menu reads, 12% orders,
+    /// 8% reads of orders placed.
+    All,
+    /// The menu reads alone (half of them conditional).
+    Reads,
+    /// The orders and the reads of orders placed, in the rush's proportions
+    /// (60% orders, 40% order reads).
+    Orders,
+}
+
 pub struct Rush {
+    part: RushPart,
     names: Vec<String>,
     endpoints: Vec<Endpoint>,
     base: Url,
@@ -31,6 +49,8 @@ pub struct Rush {
     run: u64,
 }
 
+/// A string field of a JSON answer, found by a scan rather than a parse: an
+/// order's `id` is read from every order answer the run gets.
 fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
     let start = json.find(&format!("\"{key}\":\""))? + key.len() + 4;
     let end = start + json[start..].find('"')?;
@@ -39,7 +59,12 @@ fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
 
 impl Rush {
     /// Reads the shop's menu once to learn what can be ordered.
-    pub async fn new(base: &Url, shop: &str, tls: &Tls) -> Result<Rush, String> {
+    pub async fn new(
+        base: &Url,
+        shop: &str,
+        part: RushPart,
+        tls: &Tls,
+    ) -> Result<Rush, SetupError> {
         let endpoint = base.endpoint(tls).await?;
         let menu_url = base.with_path(&format!("/v1/shops/{shop}/menu"));
         let menu = request_bytes("GET", &menu_url, &[], b"");
@@ -53,15 +78,19 @@ impl Rush {
                 },
             )
             .await
-            .map_err(|f| format!("reading the menu of {shop} failed ({})", f.name()))?;
+            .map_err(|f| SetupError::Request {
+                what: format!("reading the menu of {shop}"),
+                failure: f.name(),
+            })?;
         if reply.status != 200 {
-            return Err(format!(
+            return Err(SetupError::Answer(format!(
                 "GET {} answered {}: is this a Barista server, and does shop {shop:?} exist?",
                 menu_url.path, reply.status
-            ));
+            )));
         }
-        let menu_json: serde_json::Value = serde_json::from_slice(&reply.body)
-            .map_err(|_| "the menu is not JSON: is this a Barista server?".to_string())?;
+        let menu_json: serde_json::Value = serde_json::from_slice(&reply.body).map_err(|_| {
+            SetupError::Answer("the menu is not JSON: is this a Barista server?".into())
+        })?;
         let items: Vec<String> = menu_json["items"]
             .as_array()
             .map(|items| {
@@ -73,11 +102,12 @@ impl Rush {
             })
             .unwrap_or_default();
         if items.is_empty() {
-            return Err(format!(
+            return Err(SetupError::Answer(format!(
                 "shop {shop:?} has no available item without a stock limit to order"
-            ));
+            )));
         }
         Ok(Rush {
+            part,
             names: ["menu", "menu_if_none_match", "order", "order_status"]
                 .map(String::from)
                 .to_vec(),
@@ -129,23 +159,13 @@ impl Rush {
     fn order(&self, rng: &mut Rng) -> Request {
         let n = self.keys.fetch_add(1, Ordering::Relaxed);
         let first = rng.below(self.items.len() as u64) as usize;
-        let mut lines = vec![format!(
-            r#"{{"item_id":"{}","quantity":{}}}"#,
-            self.items[first],
-            1 + rng.below(2)
-        )];
+        let mut lines = vec![json!({"item_id": self.items[first], "quantity": 1 + rng.below(2)})];
         if self.items.len() > 1 && rng.below(2) == 0 {
             let second =
                 (first + 1 + rng.below(self.items.len() as u64 - 1) as usize) % self.items.len();
-            lines.push(format!(
-                r#"{{"item_id":"{}","quantity":1}}"#,
-                self.items[second]
-            ));
+            lines.push(json!({"item_id": self.items[second], "quantity": 1}));
         }
-        let body = format!(
-            r#"{{"customer_name":"rush {n}","lines":[{}]}}"#,
-            lines.join(",")
-        );
+        let body = json!({"customer_name": format!("rush {n}"), "lines": lines}).to_string();
         let url = self
             .base
             .with_path(&format!("/v1/shops/{}/orders", self.shop));
@@ -209,10 +229,18 @@ impl Workload for Rush {
             },
             retry_on_connection_error: false,
         };
-        match rng.below(100) {
+        let roll = match self.part {
+            RushPart::All => rng.below(100),
+            RushPart::Reads => rng.below(80),
+            RushPart::Orders => 80 + rng.below(20),
+        };
+        match roll {
             0..40 => plain(),
             40..80 => self.conditional_menu().unwrap_or_else(plain),
             80..92 => self.order(rng),
+            _ if self.part == RushPart::Orders => {
+                self.status(rng).unwrap_or_else(|| self.order(rng))
+            }
             _ => self.status(rng).unwrap_or_else(plain),
         }
     }

@@ -42,6 +42,8 @@ pub struct Tally {
 pub struct NameTally {
     /// Every response, whatever its status.
     pub latency: Histogram<u64>,
+    /// The expected responses (2xx and 3xx) alone: this name's goodput.
+    pub expected: Histogram<u64>,
     /// Responses of 400 and up, plus requests without a response.
     pub errors: u64,
     /// Requests without a response.
@@ -66,6 +68,7 @@ impl Tally {
             by_name: (0..names)
                 .map(|_| NameTally {
                     latency: histogram(),
+                    expected: histogram(),
                     errors: 0,
                     failures: 0,
                 })
@@ -101,6 +104,8 @@ impl Tally {
         n.latency.saturating_record(corrected_us.max(1));
         if status >= 400 {
             n.errors += 1;
+        } else {
+            n.expected.saturating_record(corrected_us.max(1));
         }
     }
 
@@ -155,6 +160,7 @@ impl Tally {
         let _ = self.refused_uncorrected.add(&other.refused_uncorrected);
         for (mine, theirs) in self.by_name.iter_mut().zip(&other.by_name) {
             let _ = mine.latency.add(&theirs.latency);
+            let _ = mine.expected.add(&theirs.expected);
             mine.errors += theirs.errors;
             mine.failures += theirs.failures;
         }
@@ -175,6 +181,7 @@ impl Tally {
         self.refused_uncorrected.reset();
         for n in &mut self.by_name {
             n.latency.reset();
+            n.expected.reset();
             n.errors = 0;
             n.failures = 0;
         }

@@ -4,6 +4,7 @@
 //! replica (each `--metrics` or `--pid`, or the targets a Prometheus knows),
 //! summed for the verdict and kept apart to find a replica that differs.
 
+use crate::error::{SetupError, TelemetryError};
 use crate::http::{Conn, Keep, Url, request_bytes};
 use barista_sys::Process;
 use std::collections::BTreeMap;
@@ -34,7 +35,7 @@ pub struct Fleet {
 #[derive(Debug, Clone, Default)]
 pub struct Sample {
     pub cpu_seconds: f64,
-    /// Seconds runnable but waiting for a CPU (with `--pid` only).
+    /// Seconds runnable but waiting for a CPU (`--pid`, or a Barista's metrics).
     pub cpu_wait_seconds: Option<f64>,
     pub rss_bytes: f64,
     /// Cores the server may use, when known.
@@ -45,10 +46,61 @@ pub struct Sample {
     pub pool_wait: Option<(f64, f64)>,
     /// SQLite's single writer: (seconds busy, commits, writes committed).
     pub writer: Option<(f64, f64, f64)>,
+    /// Per route template that goes to the database: where its time went.
+    pub phases: BTreeMap<String, Phases>,
+    /// Per kind of database call: time on the connection and round trips.
+    pub calls: BTreeMap<String, Calls>,
+    /// A trivial statement's round trip: (sum of seconds, count).
+    pub ping: Option<(f64, f64)>,
+    /// Database connections the pool keeps at most (summed over replicas).
+    pub pool_size: Option<f64>,
     /// When it was taken, in seconds of the Unix clock.
     pub wall_s: f64,
     /// Each replica's own reading, in the fleet's order (empty for one).
     pub replicas: Vec<Sample>,
+}
+
+/// Cumulative seconds per part of the requests of one route
+/// (`barista_request_phase_seconds`), and their round trips.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Phases {
+    pub requests: f64,
+    pub admission_wait: f64,
+    pub pool_wait: f64,
+    pub database: f64,
+    pub process: f64,
+    pub round_trips: f64,
+}
+
+impl Phases {
+    fn add(&mut self, o: &Phases) {
+        self.requests += o.requests;
+        self.admission_wait += o.admission_wait;
+        self.pool_wait += o.pool_wait;
+        self.database += o.database;
+        self.process += o.process;
+        self.round_trips += o.round_trips;
+    }
+
+    /// What happened between `before` and `self`.
+    pub fn since(&self, before: &Phases) -> Phases {
+        Phases {
+            requests: self.requests - before.requests,
+            admission_wait: self.admission_wait - before.admission_wait,
+            pool_wait: self.pool_wait - before.pool_wait,
+            database: self.database - before.database,
+            process: self.process - before.process,
+            round_trips: self.round_trips - before.round_trips,
+        }
+    }
+}
+
+/// Cumulative figures of one kind of database call (`barista_db_statement_seconds`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Calls {
+    pub count: f64,
+    pub seconds: f64,
+    pub round_trips: f64,
 }
 
 fn wall_now() -> f64 {
@@ -67,6 +119,18 @@ impl Sample {
             entry.0 += sum;
             entry.1 += count;
         }
+        let mut phases: BTreeMap<String, Phases> = BTreeMap::new();
+        for (route, p) in each.iter().flat_map(|s| &s.phases) {
+            phases.entry(route.clone()).or_default().add(p);
+        }
+        let mut calls: BTreeMap<String, Calls> = BTreeMap::new();
+        for (kind, c) in each.iter().flat_map(|s| &s.calls) {
+            let entry = calls.entry(kind.clone()).or_default();
+            entry.count += c.count;
+            entry.seconds += c.seconds;
+            entry.round_trips += c.round_trips;
+        }
+        let pings: Vec<(f64, f64)> = each.iter().filter_map(|s| s.ping).collect();
         let pools: Vec<(f64, f64)> = each.iter().filter_map(|s| s.pool_wait).collect();
         let writers: Vec<(f64, f64, f64)> = each.iter().filter_map(|s| s.writer).collect();
         Sample {
@@ -83,6 +147,11 @@ impl Sample {
                     .iter()
                     .fold((0.0, 0.0, 0.0), |a, w| (a.0 + w.0, a.1 + w.1, a.2 + w.2))
             }),
+            phases,
+            calls,
+            ping: (!pings.is_empty())
+                .then(|| pings.iter().fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1))),
+            pool_size: all(|s| s.pool_size),
             wall_s: each.iter().map(|s| s.wall_s).fold(0.0, f64::max),
             replicas: each,
         }
@@ -96,14 +165,19 @@ impl Sample {
 
 impl Fleet {
     /// Reads every replica; an error names the one that failed.
-    pub async fn sample(&self) -> Result<Sample, String> {
+    pub async fn sample(&self) -> Result<Sample, TelemetryError> {
         let mut each = Vec::with_capacity(self.sources.len());
         for source in &self.sources {
             let sample = source.sample().await;
             each.push(match (sample, self.sources.len()) {
                 (Ok(s), _) => s,
                 (Err(e), 1) => return Err(e),
-                (Err(e), _) => return Err(format!("replica {}: {e}", source.name())),
+                (Err(e), _) => {
+                    return Err(TelemetryError::Replica {
+                        name: source.name(),
+                        source: Box::new(e),
+                    });
+                }
             });
         }
         match each.len() {
@@ -122,7 +196,7 @@ impl Fleet {
 /// labels match every `key=value` of `selector` (e.g. `job=barista`): the
 /// doctor reads each replica itself, at the moment of each level, rather
 /// than Prometheus's copy from the last scrape.
-pub async fn discover(prometheus: &Url, selector: &str) -> Result<Vec<Source>, String> {
+pub async fn discover(prometheus: &Url, selector: &str) -> Result<Vec<Source>, TelemetryError> {
     let wanted: Vec<(&str, &str)> = selector
         .split(',')
         .map(str::trim)
@@ -130,43 +204,51 @@ pub async fn discover(prometheus: &Url, selector: &str) -> Result<Vec<Source>, S
         .map(|m| {
             m.split_once('=')
                 .map(|(k, v)| (k.trim(), v.trim().trim_matches('"')))
-                .ok_or_else(|| format!("--selector: {m:?} is not key=value"))
+                .ok_or_else(|| TelemetryError::Selector(m.to_owned()))
         })
         .collect::<Result<_, _>>()?;
     let base = prometheus.path.trim_end_matches('/');
     let url = prometheus.with_path(&format!("{base}/api/v1/targets?state=active"));
     let body = get(&url, "Prometheus").await?;
-    let answer: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| format!("Prometheus's targets are not JSON ({e})"))?;
+    let answer: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| TelemetryError::NotJson(e.to_string()))?;
     let targets = answer["data"]["activeTargets"]
         .as_array()
-        .ok_or("Prometheus's answer has no data.activeTargets")?;
+        .ok_or(TelemetryError::NoTargets)?;
     let mut sources = vec![];
     for t in targets {
         let labels = &t["labels"];
         if wanted.iter().all(|(k, v)| labels[*k].as_str() == Some(*v))
             && let Some(scrape) = t["scrapeUrl"].as_str()
         {
-            sources.push(Source::Metrics(Url::parse(scrape).map_err(|e| {
-                format!("Prometheus scrapes {scrape}, which the doctor cannot read: {e}")
-            })?));
+            sources.push(Source::Metrics(
+                Url::parse(scrape).map_err(|e| TelemetryError::Scrape(scrape.to_owned(), e))?,
+            ));
         }
     }
     if sources.is_empty() {
-        return Err(format!(
-            "Prometheus at {} has no active target with labels {selector:?}",
-            prometheus.authority
-        ));
+        return Err(TelemetryError::NoMatch {
+            authority: prometheus.authority.clone(),
+            selector: selector.to_owned(),
+        });
     }
     Ok(sources)
 }
 
 /// One GET; the body of a 200.
-async fn get(url: &Url, what: &str) -> Result<Vec<u8>, String> {
-    let endpoint = url.endpoint(&crate::tls::Tls::default()).await?;
+async fn get(url: &Url, what: &'static str) -> Result<Vec<u8>, TelemetryError> {
+    let unreachable = |source: SetupError| TelemetryError::Unreachable {
+        what,
+        authority: url.authority.clone(),
+        source,
+    };
+    let endpoint = url
+        .endpoint(&crate::tls::Tls::default())
+        .await
+        .map_err(unreachable)?;
     let mut conn = Conn::open(&endpoint)
         .await
-        .map_err(|e| format!("{what} at {}: {e}", url.authority))?;
+        .map_err(|e| unreachable(e.into()))?;
     let reply = conn
         .send(
             &request_bytes("GET", url, &[], b""),
@@ -176,9 +258,16 @@ async fn get(url: &Url, what: &str) -> Result<Vec<u8>, String> {
             },
         )
         .await
-        .map_err(|f| format!("reading from {what} failed ({})", f.name()))?;
+        .map_err(|f| TelemetryError::Read {
+            what,
+            failure: f.name(),
+        })?;
     if reply.status != 200 {
-        return Err(format!("{what} answered {} to {}", reply.status, url.path));
+        return Err(TelemetryError::Status {
+            what,
+            status: reply.status,
+            path: url.path.clone(),
+        });
     }
     Ok(reply.body)
 }
@@ -203,21 +292,62 @@ fn label<'a>(labels: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// Reads the figures the doctor needs from a Prometheus text exposition.
-pub fn parse_metrics(text: &str) -> Result<Sample, String> {
+pub fn parse_metrics(text: &str) -> Result<Sample, TelemetryError> {
     let mut sample = Sample::default();
     let (mut cpu, mut rss) = (None, None);
     let (mut wait, mut waits) = (None, None);
     let (mut busy, mut commits, mut writes) = (None, None, None);
+    let mut ping = (None, None);
     for (name, labels, value) in text.lines().filter_map(parse_line) {
         match name {
             "process_cpu_seconds_total" => cpu = Some(value),
             "process_resident_memory_bytes" => rss = Some(value),
             "barista_cpu_allowance_cores" => sample.allowance = Some(value),
+            "barista_cpu_wait_seconds_total" => sample.cpu_wait_seconds = Some(value),
             "barista_db_pool_wait_seconds_total" => wait = Some(value),
             "barista_db_pool_waits_total" => waits = Some(value),
             "barista_db_writer_busy_seconds_total" => busy = Some(value),
             "barista_db_commits_total" => commits = Some(value),
             "barista_db_committed_writes_total" => writes = Some(value),
+            "barista_db_pool_max_connections" => sample.pool_size = Some(value),
+            "barista_db_ping_seconds_sum" => ping.0 = Some(value),
+            "barista_db_ping_seconds_count" => ping.1 = Some(value),
+            "barista_request_phase_seconds_sum" | "barista_request_phase_seconds_count" => {
+                if let (Some(route), Some(phase)) =
+                    (label(labels, "http_route"), label(labels, "phase"))
+                {
+                    let p = sample.phases.entry(route.to_owned()).or_default();
+                    match (name.ends_with("_count"), phase) {
+                        (true, "process") => p.requests = value,
+                        (true, _) => {}
+                        (false, "admission_wait") => p.admission_wait = value,
+                        (false, "pool_wait") => p.pool_wait = value,
+                        (false, "database") => p.database = value,
+                        (false, _) => p.process = value,
+                    }
+                }
+            }
+            "barista_request_db_round_trips_total" => {
+                if let Some(route) = label(labels, "http_route") {
+                    sample
+                        .phases
+                        .entry(route.to_owned())
+                        .or_default()
+                        .round_trips = value;
+                }
+            }
+            "barista_db_statement_seconds_sum"
+            | "barista_db_statement_seconds_count"
+            | "barista_db_round_trips_total" => {
+                if let Some(kind) = label(labels, "statement") {
+                    let c = sample.calls.entry(kind.to_owned()).or_default();
+                    match name {
+                        "barista_db_statement_seconds_sum" => c.seconds = value,
+                        "barista_db_statement_seconds_count" => c.count = value,
+                        _ => c.round_trips = value,
+                    }
+                }
+            }
             "http_server_request_duration_seconds_sum"
             | "http_server_request_duration_seconds_count" => {
                 if let Some(route) = label(labels, "http_route") {
@@ -232,21 +362,20 @@ pub fn parse_metrics(text: &str) -> Result<Sample, String> {
             _ => {}
         }
     }
-    sample.cpu_seconds = cpu.ok_or("the metrics have no process_cpu_seconds_total")?;
+    sample.cpu_seconds = cpu.ok_or(TelemetryError::NoCpuTime)?;
     sample.rss_bytes = rss.unwrap_or(0.0);
     sample.pool_wait = wait.zip(waits);
     sample.writer = busy.map(|b| (b, commits.unwrap_or(0.0), writes.unwrap_or(0.0)));
+    sample.ping = ping.0.zip(ping.1);
     Ok(sample)
 }
 
 impl Source {
-    pub async fn sample(&self) -> Result<Sample, String> {
+    pub async fn sample(&self) -> Result<Sample, TelemetryError> {
         match self {
             Source::Pid(pid) => {
                 let p = Process::Pid(*pid);
-                let cpu_seconds = p
-                    .cpu_seconds()
-                    .ok_or_else(|| format!("cannot read /proc/{pid}: is the process running?"))?;
+                let cpu_seconds = p.cpu_seconds().ok_or(TelemetryError::Process(*pid))?;
                 Ok(Sample {
                     cpu_seconds,
                     cpu_wait_seconds: p.run_queue_wait_seconds(),
@@ -289,10 +418,51 @@ http_server_request_duration_seconds_count{http_request_method=\"GET\",http_rout
     }
 
     #[test]
+    fn where_the_time_went_is_read() {
+        let text = "process_cpu_seconds_total 1\nbarista_db_pool_max_connections 4\n\
+barista_request_phase_seconds_bucket{http_route=\"/v1/shops/{shop}/orders\",phase=\"database\",le=\"0.1\"} 9\n\
+barista_request_phase_seconds_sum{http_route=\"/v1/shops/{shop}/orders\",phase=\"database\"} 0.5\n\
+barista_request_phase_seconds_count{http_route=\"/v1/shops/{shop}/orders\",phase=\"database\"} 10\n\
+barista_request_phase_seconds_sum{http_route=\"/v1/shops/{shop}/orders\",phase=\"pool_wait\"} 0.25\n\
+barista_request_phase_seconds_sum{http_route=\"/v1/shops/{shop}/orders\",phase=\"admission_wait\"} 0.001\n\
+barista_request_phase_seconds_sum{http_route=\"/v1/shops/{shop}/orders\",phase=\"process\"} 0.125\n\
+barista_request_phase_seconds_count{http_route=\"/v1/shops/{shop}/orders\",phase=\"process\"} 10\n\
+barista_request_db_round_trips_total{http_route=\"/v1/shops/{shop}/orders\"} 40\n\
+barista_db_statement_seconds_sum{statement=\"place_order\"} 0.4\n\
+barista_db_statement_seconds_count{statement=\"place_order\"} 10\n\
+barista_db_round_trips_total{statement=\"place_order\"} 40\n\
+barista_db_ping_seconds_sum 0.02\nbarista_db_ping_seconds_count 2\n";
+        let s = parse_metrics(text).unwrap();
+        let p = s.phases["/v1/shops/{shop}/orders"];
+        assert_eq!(
+            p,
+            Phases {
+                requests: 10.0,
+                admission_wait: 0.001,
+                pool_wait: 0.25,
+                database: 0.5,
+                process: 0.125,
+                round_trips: 40.0
+            }
+        );
+        assert_eq!(
+            s.calls["place_order"],
+            Calls {
+                count: 10.0,
+                seconds: 0.4,
+                round_trips: 40.0
+            }
+        );
+        assert_eq!(s.ping, Some((0.02, 2.0)));
+        assert_eq!(s.pool_size, Some(4.0));
+    }
+
+    #[test]
     fn metrics_without_cpu_time_are_refused() {
         assert!(
             parse_metrics("up 1\n")
                 .unwrap_err()
+                .to_string()
                 .contains("process_cpu_seconds_total")
         );
     }

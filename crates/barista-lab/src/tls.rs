@@ -4,12 +4,13 @@
 //! handshake's signatures are still checked, so the connection is encrypted).
 //! The client is built once, when the first `https://` URL needs it.
 
+use crate::error::TlsError;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
-    ClientConfig, DigitallySignedStruct, Error as TlsError, RootCertStore, SignatureScheme,
+    ClientConfig, DigitallySignedStruct, Error as RustlsError, RootCertStore, SignatureScheme,
 };
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -28,7 +29,7 @@ pub struct TlsOptions {
 #[derive(Default)]
 pub struct Tls {
     options: TlsOptions,
-    built: OnceLock<Result<TlsConnector, String>>,
+    built: OnceLock<Result<TlsConnector, TlsError>>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -52,18 +53,21 @@ impl Tls {
     }
 
     /// The connector for every TLS connection of the run.
-    pub fn connector(&self) -> Result<TlsConnector, String> {
+    pub fn connector(&self) -> Result<TlsConnector, TlsError> {
         self.built.get_or_init(|| build(&self.options)).clone()
     }
 }
 
-fn build(options: &TlsOptions) -> Result<TlsConnector, String> {
+fn build(options: &TlsOptions) -> Result<TlsConnector, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     match &options.ca_file {
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
         Some(path) => {
-            let bad = |e: String| format!("--cacert {}: {e}", path.display());
+            let bad = |why: String| TlsError::CaFile {
+                path: path.display().to_string(),
+                why,
+            };
             for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))? {
                 roots
                     .add(cert.map_err(|e| bad(e.to_string()))?)
@@ -76,10 +80,10 @@ fn build(options: &TlsOptions) -> Result<TlsConnector, String> {
     }
     let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
-        .map_err(|e| format!("TLS roots: {e}"))?;
+        .map_err(|e| TlsError::Config(format!("roots: {e}")))?;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?;
+        .map_err(|e| TlsError::Config(e.to_string()))?;
     let mut config = if options.insecure {
         builder
             .dangerous()
@@ -103,7 +107,7 @@ impl ServerCertVerifier for Unchecked {
         _server_name: &ServerName<'_>,
         _ocsp: &[u8],
         _now: UnixTime,
-    ) -> Result<ServerCertVerified, TlsError> {
+    ) -> Result<ServerCertVerified, RustlsError> {
         Ok(ServerCertVerified::assertion())
     }
 
@@ -112,7 +116,7 @@ impl ServerCertVerifier for Unchecked {
         message: &[u8],
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, TlsError> {
+    ) -> Result<HandshakeSignatureValid, RustlsError> {
         self.0.verify_tls12_signature(message, cert, dss)
     }
 
@@ -121,7 +125,7 @@ impl ServerCertVerifier for Unchecked {
         message: &[u8],
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, TlsError> {
+    ) -> Result<HandshakeSignatureValid, RustlsError> {
         self.0.verify_tls13_signature(message, cert, dss)
     }
 

@@ -2,6 +2,7 @@
 //! name) and hands each connection its next request; it may watch replies
 //! (the `rush` scenario learns ETags and order ids from them).
 
+use crate::error::SetupError;
 use crate::http::{Endpoint, Keep, Reply, Url, request_bytes};
 use crate::tls::Tls;
 use std::sync::Arc;
@@ -83,9 +84,9 @@ pub struct Fixed {
 impl Fixed {
     /// Resolves every host once and prebuilds every request; `tls` serves the
     /// `https://` ones.
-    pub async fn new(entries: Vec<Entry>, weighted: bool, tls: &Tls) -> Result<Fixed, String> {
+    pub async fn new(entries: Vec<Entry>, weighted: bool, tls: &Tls) -> Result<Fixed, SetupError> {
         if entries.is_empty() {
-            return Err("no requests to send".into());
+            return Err(SetupError::Empty);
         }
         let mut names: Vec<String> = vec![];
         let mut hosts: Vec<(String, u16, bool)> = vec![];
@@ -130,7 +131,7 @@ impl Fixed {
     }
 
     /// Plain GETs of the given URLs, in turn.
-    pub async fn urls(urls: &[Url]) -> Result<Fixed, String> {
+    pub async fn urls(urls: &[Url]) -> Result<Fixed, SetupError> {
         Fixed::requests(urls, "GET", &[], b"", &Tls::default()).await
     }
 
@@ -141,7 +142,7 @@ impl Fixed {
         headers: &[(String, String)],
         body: &[u8],
         tls: &Tls,
-    ) -> Result<Fixed, String> {
+    ) -> Result<Fixed, SetupError> {
         let entries = urls
             .iter()
             .map(|u| Entry {

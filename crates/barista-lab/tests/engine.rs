@@ -40,7 +40,16 @@ async fn test_server(freeze: Arc<RwLock<()>>) -> String {
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move {
+        barista_http::serve::<_, axum::body::Body, _>(
+            listener,
+            app,
+            barista_http::Config::new(Default::default()),
+            barista_http::Stop::on(std::future::pending()),
+        )
+        .await
+        .unwrap()
+    });
     base
 }
 

@@ -2,7 +2,7 @@
 //! typed by its parser (a duration, a load profile, an SLO), then handed to the
 //! lab (`barista_lab::commands`), which plans, runs and reports.
 
-use barista_lab::commands::{DoctorOptions, LoadOptions, SweepOptions, TargetOptions};
+use barista_lab::commands::{DoctorOptions, LoadOptions, Scenario, SweepOptions, TargetOptions};
 use barista_lab::duration::parse_duration;
 use barista_lab::http::Url;
 use barista_lab::profile::ProfileSpec;
@@ -65,7 +65,7 @@ fn step_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-fn metrics_source(text: &str) -> Result<Source, String> {
+fn metrics_source(text: &str) -> Result<Source, barista_lab::error::UrlError> {
     Url::parse(text).map(Source::Metrics)
 }
 
@@ -98,10 +98,11 @@ pub struct TargetArgs {
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
 
-    /// `rush` (the built-in coffee-shop mix against a Barista base URL), `saas` (many shops, their
-    /// customers and baristas: see the SaaS flags), or a TOML scenario file.
-    #[arg(long)]
-    pub scenario: Option<String>,
+    /// `rush` (the built-in coffee-shop mix against a Barista base URL; `rush-reads` and
+    /// `rush-orders` send its menu reads alone, or its orders and order reads alone), `saas`
+    /// (many shops, their customers and baristas: see the SaaS flags), or a TOML scenario file.
+    #[arg(long, value_parser = Scenario::parse)]
+    pub scenario: Option<Scenario>,
 
     /// The shop the `rush` scenario orders from.
     #[arg(long, default_value = "demo")]
@@ -349,9 +350,9 @@ pub struct DoctorArgs {
     pub max_connections: usize,
 
     /// PostgreSQL the service uses (postgres://USER@HOST/DB, read only; `sslmode=disable`
-    /// or `prefer`): sampled during each level for what its sessions wait on, so the
-    /// verdict can name a lock and its table. Seeing every user's sessions needs the role
-    /// pg_read_all_stats.
+    /// or `prefer`): what its sessions wait on at each level (a lock and its table), the
+    /// statement that took its time (pg_stat_statements) and that statement's plan (the
+    /// index it lacks). Needs the roles pg_read_all_stats and pg_read_all_data (below).
     #[arg(long, value_name = "URL")]
     pub database: Option<String>,
 }
