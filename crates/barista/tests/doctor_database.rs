@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{BIN, fresh_database, serve_url, shop_with_buns};
+use common::{BIN, database_with_statements, serve_url, shop_with_buns};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -36,21 +36,6 @@ fn doctor(args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
-}
-
-/// A fresh database with pg_stat_statements installed (scripts/with-postgres
-/// preloads it), so the doctor can quote the statement that took the time.
-async fn database_with_statements(admin: &str, name: &str) -> String {
-    let url = fresh_database(admin, name).await;
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
-        .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        .await
-        .unwrap();
-    url
 }
 
 /// Asserts pg_stat_statements put `statement` first, and the evidence quotes it.
@@ -90,7 +75,7 @@ async fn the_doctor_names_the_row_lock_of_a_planted_hot_row_and_of_a_flash_sale(
     };
 
     // The planted hot row: every request updates row 1 and holds it 2 ms.
-    let url = database_with_statements(&admin, "hotrow").await;
+    let (url, _db) = database_with_statements(&admin, "hotrow").await;
     let mut planted = Command::new(PROBLEM)
         .args(["--problem", "hot-row", "--database", &url])
         .stdout(Stdio::piped())
@@ -122,7 +107,7 @@ async fn the_doctor_names_the_row_lock_of_a_planted_hot_row_and_of_a_flash_sale(
     assert!(steps.contains("A hot row"), "{steps}");
 
     // Barista over PostgreSQL, a flash sale: every order takes the same bun.
-    let url = database_with_statements(&admin, "flash").await;
+    let (url, _db) = database_with_statements(&admin, "flash").await;
     let barista = serve_url(
         &url,
         &[

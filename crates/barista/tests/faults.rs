@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{
-    Served, every_order, first_item_stock, fresh_database, json_of, printed_keys, serve_url,
-    shop_with_buns, start_together,
+    Served, every_order, first_item_stock, fresh_database, printed_keys, serve_url, shop_with_buns,
+    start_together,
 };
 
 const ADMIN: &str = "faults-admin";
@@ -207,8 +207,26 @@ async fn orders_survive_postgres_and_replica_crashes_exactly_once() {
     })
     .await;
     // An order placed now reaches the stream opened before the crash.
-    let after: serde_json::Value = json_of(c.post(format!("{}/v1/shops/faulty/orders", server.base)).json(&json!({"customer_name": "After the crash", "lines": [{"item_id": "bun", "quantity": 1}]}))).await;
-    let after_id = after["id"].as_str().unwrap().to_owned();
+    // (Retried with one key: a replica may still refuse with a 503 while its
+    // pool reconnects, and a retry must not place it twice.)
+    let mut after_id = String::new();
+    eventually("an order placed after the restart", async || {
+        let res = c
+            .post(format!("{}/v1/shops/faulty/orders", server.base))
+            .header("idempotency-key", "after-the-crash")
+            .json(&json!({"customer_name": "After the crash", "lines": [{"item_id": "bun", "quantity": 1}]}))
+            .send()
+            .await;
+        match res {
+            Ok(r) if r.status() == 201 => {
+                let order: serde_json::Value = r.json().await.unwrap();
+                after_id = order["id"].as_str().unwrap().to_owned();
+                true
+            }
+            _ => false,
+        }
+    })
+    .await;
     eventually("the old stream hears of a new order", async || {
         streamed.lock().unwrap().contains(&after_id)
     })

@@ -45,7 +45,14 @@ fn test_server() -> String {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(format!("http://{}", listener.local_addr().unwrap()))
                 .unwrap();
-            axum::serve(listener, app).await.unwrap();
+            barista_http::serve::<_, axum::body::Body, _>(
+                listener,
+                app,
+                barista_http::Config::new(Default::default()),
+                barista_http::Stop::on(std::future::pending()),
+            )
+            .await
+            .unwrap();
         });
     });
     rx.recv().unwrap()

@@ -3,23 +3,13 @@
 
 mod common;
 
-use common::{BIN, Served, every_order, fresh_database, json_of, serve};
+use common::{BIN, Nginx, Served, every_order, fresh_database, json_of, serve};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const ADMIN: &str = "scale-admin";
-
-/// nginx as one process (`master_process off`), so stopping it leaves no worker behind.
-struct Nginx(Child);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The private PostgreSQL, or `None` when the run skips it (`barista_testkit`).
 fn admin_url(test: &str) -> Option<String> {
@@ -50,7 +40,6 @@ struct Fleet {
     lb: String,
     client: reqwest::Client,
     _nginx: Nginx,
-    _work: tempfile::TempDir,
 }
 
 impl Fleet {
@@ -68,62 +57,9 @@ impl Fleet {
             .unwrap();
         assert!(out.status.success(), "{out:?}");
         let replicas: Vec<Served> = (0..n).map(|_| replica(url, cwd, extra)).collect();
-        let nginx_bin = ["/usr/sbin/nginx", "nginx"]
-            .into_iter()
-            .find(|b| Command::new(b).arg("-v").output().is_ok())
-            .expect("nginx (Debian's package; scripts/test installs it)");
-        let work = tempfile::tempdir().unwrap();
-        let lb_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let template = include_str!("../../../deploy/nginx/barista.conf");
-        let servers: Vec<String> = replicas
-            .iter()
-            .map(|r| {
-                format!(
-                    "server {} max_fails=0;",
-                    r.base.trim_start_matches("http://")
-                )
-            })
-            .collect();
-        let config = template
-            .replace(
-                "server 127.0.0.1:8081 max_fails=0;\n    server 127.0.0.1:8082 max_fails=0;",
-                &servers.join("\n    "),
-            )
-            .replace(
-                "listen 127.0.0.1:8080",
-                &format!("listen 127.0.0.1:{lb_port}"),
-            )
-            .replace(
-                "worker_processes auto;",
-                &format!(
-                    "pid {}/nginx.pid;\nerror_log {}/error.log;",
-                    work.path().display(),
-                    work.path().display()
-                ),
-            )
-            .replace(
-                "proxy_set_header Host $host;",
-                "proxy_set_header Host $host;\n      add_header X-Upstream $upstream_addr;",
-            );
-        let conf = work.path().join("nginx.conf");
-        std::fs::write(&conf, config).unwrap();
-        let nginx = Nginx(
-            Command::new(nginx_bin)
-                .args([
-                    "-c",
-                    conf.to_str().unwrap(),
-                    "-g",
-                    "daemon off; master_process off;",
-                ])
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let lb = format!("http://127.0.0.1:{lb_port}");
+        let bases: Vec<&str> = replicas.iter().map(|r| r.base.as_str()).collect();
+        let nginx = Nginx::start(&bases, true);
+        let lb = nginx.url.clone();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -147,7 +83,6 @@ impl Fleet {
             lb,
             client,
             _nginx: nginx,
-            _work: work,
         }
     }
 

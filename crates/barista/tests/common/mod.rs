@@ -99,6 +99,11 @@ pub fn serve(mut command: Command, following: usize) -> Served {
 
 /// `barista serve` on free ports over a SQLite file, with extra flags.
 pub fn serve_command(program: Command, db: &std::path::Path, extra: &[&str]) -> Command {
+    serve_url_command(program, &format!("sqlite://{}", db.display()), extra)
+}
+
+/// `barista serve` on free ports over a database URL, with extra flags.
+pub fn serve_url_command(program: Command, url: &str, extra: &[&str]) -> Command {
     let mut c = program;
     c.args([
         "serve",
@@ -107,10 +112,43 @@ pub fn serve_command(program: Command, db: &std::path::Path, extra: &[&str]) -> 
         "--metrics-listen",
         "127.0.0.1:0",
         "--database",
+        url,
     ])
-    .arg(format!("sqlite://{}", db.display()))
     .args(extra);
     c
+}
+
+/// `program`, pinned to one CPU when the machine has two or more and
+/// `taskset` exists (a server on one, the generator on the other).
+pub fn pinned(cpu: usize, program: &str) -> Command {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let taskset = Command::new("taskset")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if cores >= 2 && taskset {
+        let mut c = Command::new("taskset");
+        c.args(["-c", &cpu.to_string(), program]);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+/// A fresh database with pg_stat_statements installed (scripts/with-postgres
+/// preloads it), so the doctor can quote the statement that took the time;
+/// its URL and a client of it.
+pub async fn database_with_statements(admin: &str, name: &str) -> (String, tokio_postgres::Client) {
+    let url = fresh_database(admin, name).await;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .await
+        .unwrap();
+    (url, client)
 }
 
 /// A new, empty PostgreSQL database next to `admin`'s (dropped first if a
@@ -230,4 +268,103 @@ pub async fn shop_with_buns(
 /// Sends `req` and reads its JSON answer.
 pub async fn json_of(req: reqwest::RequestBuilder) -> serde_json::Value {
     req.send().await.unwrap().json().await.unwrap()
+}
+
+/// nginx with the shipped config (deploy/nginx) in front of `bases`, as one
+/// process (`master_process off`, so stopping it leaves no worker behind), on
+/// a free port; with `tag`, it adds the upstream it used as `X-Upstream`.
+pub struct Nginx {
+    child: Child,
+    pub url: String,
+    _work: tempfile::TempDir,
+}
+
+impl Nginx {
+    pub fn start(bases: &[&str], tag: bool) -> Nginx {
+        Nginx::start_with(bases, tag, "")
+    }
+
+    /// The same, with `directives` added to its proxied location.
+    pub fn start_with(bases: &[&str], tag: bool, directives: &str) -> Nginx {
+        let nginx_bin = ["/usr/sbin/nginx", "nginx"]
+            .into_iter()
+            .find(|b| Command::new(b).arg("-v").output().is_ok())
+            .expect("nginx (Debian's package; scripts/test installs it)");
+        let work = tempfile::tempdir().unwrap();
+        let lb_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let template = include_str!("../../../../deploy/nginx/barista.conf");
+        // The replicas in both upstreams (requests, and streams).
+        let servers: Vec<String> = bases
+            .iter()
+            .map(|b| format!("server {} max_fails=0;", b.trim_start_matches("http://")))
+            .collect();
+        let cache = work.path().join("cache");
+        let mut config = template
+            .replace(
+                "server 127.0.0.1:8081 max_fails=0;\n    server 127.0.0.1:8082 max_fails=0;",
+                &servers.join("\n    "),
+            )
+            .replace("/var/cache/nginx/barista", cache.to_str().unwrap())
+            .replace(
+                "listen 127.0.0.1:8080",
+                &format!("listen 127.0.0.1:{lb_port}"),
+            )
+            .replace(
+                "worker_processes auto;",
+                &format!(
+                    "pid {}/nginx.pid;\nerror_log {}/error.log;",
+                    work.path().display(),
+                    work.path().display()
+                ),
+            );
+        config = config.replacen(
+            "proxy_pass http://barista;",
+            &format!("proxy_pass http://barista;\n      {directives}"),
+            1,
+        );
+        if tag {
+            config = config.replace(
+                "proxy_set_header Host $host;",
+                "proxy_set_header Host $host;\n      add_header X-Upstream $upstream_addr;",
+            );
+        }
+        let conf = work.path().join("nginx.conf");
+        std::fs::write(&conf, config).unwrap();
+        let child = Command::new(nginx_bin)
+            .args([
+                "-c",
+                conf.to_str().unwrap(),
+                "-g",
+                "daemon off; master_process off;",
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{lb_port}");
+        // Up once it accepts connections.
+        let up = (0..200).any(|_| {
+            if std::net::TcpStream::connect(("127.0.0.1", lb_port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            false
+        });
+        assert!(up, "nginx listens on {url}");
+        Nginx {
+            child,
+            url,
+            _work: work,
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
