@@ -66,6 +66,20 @@ start_barista() {
   STAFF_KEY=$(grep -o 'bsk_[0-9a-f]*' "$WORK/barista-$port.out" | head -1 || true)
 }
 
+# nginx_conf SERVERS LB [SED_ARGS...]: the shipped nginx config (deploy/nginx)
+# for local replicas into $WORK/nginx.conf: SERVERS (its `server` lines, each
+# ending in `max_fails=0;`) in both upstreams, listening on LB, with its pid,
+# log and cache in $WORK.
+# SED_ARGS run first (a bench's own changes, such as the worker count).
+nginx_conf() {
+  local servers=$1 lb=$2; shift 2
+  sed "$@" -e "/# REPLICAS/,/keepalive/{/server 127/d}" -e "s|# REPLICAS|$servers|" \
+    -e "s|/var/cache/nginx/barista|$WORK/nginx-cache|" \
+    -e "s|listen 127.0.0.1:8080|listen 127.0.0.1:$lb|" \
+    -e "s|worker_processes auto;|worker_processes 1;\npid $WORK/nginx.pid;\nerror_log $WORK/nginx.log;|" \
+    "$ROOT/deploy/nginx/barista.conf" >"$WORK/nginx.conf"
+}
+
 # wrk_rate ARGS...: runs wrk and prints its requests per second.
 wrk_rate() {
   "${WRK[@]}" "$@" | awk '/^Requests\/sec:/ {print $2}'
