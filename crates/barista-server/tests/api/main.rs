@@ -13,6 +13,7 @@ mod menu;
 mod observability;
 mod openapi;
 mod orders;
+mod orders_first;
 mod properties;
 mod retention;
 mod sessions;
