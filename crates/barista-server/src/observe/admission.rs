@@ -15,8 +15,10 @@
 //!   for being a burst); when their latency has stayed past twice the lowest
 //!   seen lately plus 10 ms for a second (a flash sale's burst is over by
 //!   then), it falls to nine tenths of what is in flight, at most once a
-//!   second, and while latency stays low and the limit is nearly used, it
-//!   grows by a tenth. Past the limit a request is refused at once (503
+//!   second, and while latency stays low it grows by a tenth a window, back
+//!   towards open (so a limit that fell in a rush does not stay low after
+//!   it, and `in flight / limit`, the orders autoscaler's database signal,
+//!   falls with the load: `bench/autoscale`). Past the limit a request is refused at once (503
 //!   `overloaded`, `Retry-After`), before any of its work.
 //!
 //!   The 10 ms and the once a second are what a shared CPU taught: over
@@ -163,11 +165,12 @@ impl Adaptive {
             limit.min(in_flight.max(MIN_LIMIT)) * 0.9
         } else if slow {
             limit
-        } else if in_flight >= limit * 0.8 {
-            // Fast and nearly full: there may be room for more.
-            limit * 1.1 + 1.0
         } else {
-            limit
+            // Fast: there may be room for more, used or not. A limit that fell
+            // in a rush grows back after it, so `in flight / limit` (the
+            // autoscaler's database signal) falls with the load; the next
+            // fall cuts to what is in flight, however far it grew.
+            limit * 1.1 + 1.0
         };
         let next = next.clamp(MIN_LIMIT, self.max);
         self.limit_milli.store((next * 1000.0) as i64, Relaxed);
@@ -214,6 +217,10 @@ mod tests {
         run(&limiter, Duration::from_millis(2), 10);
         assert!(limiter.limit() > fallen, "{} <= {fallen}", limiter.limit());
         drop(held);
+        // Fast and idle after the rush: back to open, so in flight / limit
+        // falls with the load.
+        run(&limiter, Duration::from_millis(2), 100);
+        assert_eq!(limiter.limit(), 1024.0);
     }
 
     /// A crowd on a shared CPU: 0.5 ms alone, 6 ms among 40, for well over a
