@@ -167,6 +167,12 @@ def check_kubernetes(overlay):
         if "stabilizationWindowSeconds" not in behavior.get("scaleDown", {}):
             fail(name, f"ScaledObject/{so['metadata']['name']}: no scale-down stabilization")
         for t in so["spec"]["triggers"]:
+            if t["type"] == "cpu":
+                # KEDA's CPU trigger is of the pods' requests: they must have one.
+                pods = deployments[target]["spec"]["template"]["spec"]["containers"] if target in deployments else []
+                if not all(c.get("resources", {}).get("requests", {}).get("cpu") for c in pods):
+                    fail(name, f"ScaledObject/{so['metadata']['name']}: a CPU trigger on pods without a CPU request")
+                continue
             query = t["metadata"].get("query", "")
             role = pod_labels[target].get("role")
             if f'role="{role}"' not in query:
