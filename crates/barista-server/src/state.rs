@@ -80,7 +80,7 @@ pub struct CheapLane {
 impl Default for CheapLane {
     fn default() -> Self {
         Self {
-            delay: std::time::Duration::from_millis(5),
+            delay: std::time::Duration::from_millis(1),
             max_wait: std::time::Duration::from_secs(1),
         }
     }

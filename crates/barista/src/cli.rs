@@ -115,7 +115,7 @@ pub struct ServeArgs {
 
     /// Orders first: when the replica is out of CPU (a ready task waits longer than this for its
     /// turn), menu and shop reads wait at the door for the CPU that orders, claims and event
-    /// streams leave; `off` (the default) never holds them. Try 5ms: see bench/overload.
+    /// streams leave; `off` (the default) never holds them. Try 1ms: see bench/overload and bench/roles.
     #[arg(long, env = "BARISTA_CHEAP_LANE_DELAY", default_value = "off", value_parser = duration_or_off)]
     pub cheap_lane_delay: DurationOrOff,
 
