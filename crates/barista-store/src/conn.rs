@@ -12,6 +12,9 @@ use std::future::Future;
 pub(crate) enum TxError {
     Retry,
     Store(StoreError),
+    /// An answer that also means the connection is not worth keeping: the
+    /// server went away, is shutting down, or is no longer the primary.
+    Lost(StoreError),
 }
 
 pub(crate) type TxResult<T> = Result<T, TxError>;

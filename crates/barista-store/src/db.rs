@@ -48,7 +48,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
 /// retried away is a database that cannot serve now.
 pub(crate) fn finish<T>(result: TxResult<T>) -> Result<T> {
     result.map_err(|e| match e {
-        TxError::Store(e) => e,
+        TxError::Store(e) | TxError::Lost(e) => e,
         TxError::Retry => {
             StoreError::Unavailable("the database kept detecting conflicts; retry".into())
         }

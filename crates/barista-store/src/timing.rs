@@ -167,6 +167,14 @@ pub struct Timings {
     /// A trivial statement's round trip on an idle connection, sampled every
     /// second (PostgreSQL only: SQLite has no network).
     pub ping: Histogram,
+    /// The server this replica writes to (`host:port` as the server sees
+    /// itself), once known (PostgreSQL only).
+    primary: std::sync::Mutex<Option<String>>,
+    /// Times that server changed under this replica: a failover or a switchover.
+    failovers: AtomicU64,
+    /// Pool connections dropped because their server went away or stopped
+    /// being the primary.
+    dropped: AtomicU64,
 }
 
 impl Default for Timings {
@@ -177,11 +185,43 @@ impl Default for Timings {
                 .map(|_| StatementTimes::default())
                 .collect(),
             ping: Histogram::default(),
+            primary: std::sync::Mutex::new(None),
+            failovers: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
         }
     }
 }
 
 impl Timings {
+    /// The primary, as found by a new connection; a change is a failover.
+    pub fn primary_is(&self, server: String) {
+        let mut primary = self.primary.lock().unwrap_or_else(|p| p.into_inner());
+        if primary.as_ref().is_some_and(|known| *known != server) {
+            self.failovers.fetch_add(1, Relaxed);
+            tracing::warn!(primary = %server, was = ?*primary, "the database's primary changed");
+        }
+        *primary = Some(server);
+    }
+
+    pub fn primary(&self) -> Option<String> {
+        self.primary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn failovers(&self) -> u64 {
+        self.failovers.load(Relaxed)
+    }
+
+    pub fn connection_dropped(&self) {
+        self.dropped.fetch_add(1, Relaxed);
+    }
+
+    pub fn connections_dropped(&self) -> u64 {
+        self.dropped.load(Relaxed)
+    }
+
     pub fn statement(&self, kind: Statement) -> &StatementTimes {
         &self.statements[kind as usize]
     }

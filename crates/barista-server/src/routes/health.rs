@@ -22,11 +22,14 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError>
             "the server is shutting down",
         ));
     }
-    state
-        .store
-        .ping()
-        .await
-        .map_err(|_| ApiError::unavailable(Code::Unavailable, "the database does not answer"))?;
+    state.store.ping().await.map_err(|e| {
+        // During a failover this says so: the old primary's connections
+        // fail, and a new one waits for a server that takes writes.
+        ApiError::unavailable(
+            Code::Unavailable,
+            format!("the database does not answer as a primary: {e}"),
+        )
+    })?;
     Ok(json_response(StatusCode::OK, r#"{"status":"ready"}"#))
 }
 

@@ -50,6 +50,19 @@ fn unavailable_now(code: &SqlState) -> bool {
         || *code == SqlState::QUERY_CANCELED
 }
 
+/// Of those, the ones after which the connection is dropped from the pool
+/// rather than kept: a connection failure, a server shutting down or
+/// restarting (`admin_shutdown`, `crash_shutdown`, `cannot_connect_now`), or
+/// one that is not the primary any more (`read_only_sql_transaction`: a
+/// demoted primary, or a standby). A new connection finds the primary
+/// (`target_session_attrs=read-write`).
+fn connection_lost(code: &SqlState) -> bool {
+    let code_str = code.code();
+    code_str.starts_with("08")
+        || matches!(code_str, "57P01" | "57P02" | "57P03")
+        || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+}
+
 impl From<tokio_postgres::Error> for TxError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.code() {
@@ -59,10 +72,11 @@ impl From<tokio_postgres::Error> for TxError {
             {
                 TxError::Retry
             }
+            Some(c) if connection_lost(c) => TxError::Lost(StoreError::Unavailable(e.to_string())),
             Some(c) if unavailable_now(c) => TxError::Store(StoreError::Unavailable(e.to_string())),
             Some(_) => TxError::Store(StoreError::Internal(e.to_string())),
             // No code: the connection itself failed.
-            None => TxError::Store(StoreError::Unavailable(e.to_string())),
+            None => TxError::Lost(StoreError::Unavailable(e.to_string())),
         }
     }
 }

@@ -35,6 +35,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+/// How long opening a connection to one host may take before the next is tried.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long data sent may go unacknowledged before the connection is
+/// dropped: a dead database machine is noticed in this time.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Attempts of a transaction that keeps hitting deadlocks or serialization failures.
 const ATTEMPTS: usize = 8;
 /// The channel replicas tell each other about commits on.
@@ -55,12 +60,24 @@ pub struct Postgres {
     wait_micros: AtomicU64,
     commits: AtomicU64,
     timings: Arc<Timings>,
+    /// How long a COMMIT may wait (for a synchronous standby among others).
+    commit_timeout: Duration,
 }
 
 impl Postgres {
     /// Connects, applies the schema, and starts telling and listening.
     pub async fn open(url: &str, options: &OpenOptions) -> Result<Self> {
         let tls::Target { mut config, tls } = tls::target(url)?;
+        // A database machine that died sends no reset: without these, a
+        // connection to it (or one being opened) would wait for the kernel's
+        // TCP timeouts, minutes, before the next host is tried. Set in the
+        // URL (`connect_timeout`, `tcp_user_timeout`), the URL's win.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if !url.contains("tcp_user_timeout=") {
+            config.tcp_user_timeout(TCP_USER_TIMEOUT);
+        }
         config.options(format!(
             "-c statement_timeout={}",
             options.statement_timeout.as_millis()
@@ -102,6 +119,7 @@ impl Postgres {
             wait_micros: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             timings,
+            commit_timeout: options.statement_timeout,
         })
     }
 
@@ -121,21 +139,67 @@ impl Postgres {
         })
     }
 
+    /// A connection that met a lost primary leaves the pool at once, rather
+    /// than failing the next request too.
+    fn kept<V>(&self, client: deadpool_postgres::Object, outcome: TxResult<V>) -> TxResult<V> {
+        if matches!(outcome, Err(TxError::Lost(_))) {
+            self.timings.connection_dropped();
+            drop(deadpool_postgres::Object::take(client));
+        }
+        outcome
+    }
+
     /// One attempt at a write: a transaction, committed.
     async fn attempt<T: Tx>(&self, tx: &T) -> TxResult<T::Output> {
         let mut client = self.client().await?;
+        let outcome = self.commit_on(&mut client, tx).await;
+        self.kept(client, outcome)
+    }
+
+    async fn commit_on<T: Tx>(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        tx: &T,
+    ) -> TxResult<T::Output> {
         // BEGIN and COMMIT are a round trip each, beside the statements'.
         timing::round_trips(1);
         let transaction = client.transaction().await?;
         let value = tx.run(&PgConn::new(&transaction)).await?;
-        timing::round_trips(1);
-        transaction.commit().await?;
+        // A COMMIT whose wait for a synchronous standby is cancelled (by the
+        // statement timeout among others) commits locally and only warns: an
+        // order that may be lost in a failover would be acknowledged. So the
+        // COMMIT has no statement timeout; it is bounded here instead, and
+        // one that does not finish in time is answered 503 (its outcome
+        // unknown: the client's retry with its Idempotency-Key finds it or
+        // places it) and its connection dropped.
+        timing::round_trips(2);
+        transaction
+            .batch_execute("SET LOCAL statement_timeout = 0")
+            .await?;
+        match tokio::time::timeout(self.commit_timeout, transaction.commit()).await {
+            Ok(committed) => committed?,
+            Err(_) => {
+                return Err(TxError::Lost(StoreError::Unavailable(
+                    "the commit was not confirmed in time (a synchronous standby may be missing); \
+                     its outcome is unknown: retry with the same Idempotency-Key"
+                        .into(),
+                )));
+            }
+        }
         self.commits.fetch_add(1, Relaxed);
         Ok(value)
     }
 
     async fn snapshot<T: Tx>(&self, tx: &T) -> TxResult<T::Output> {
         let mut client = self.client().await?;
+        let outcome = Self::snapshot_on(&mut client, tx).await;
+        self.kept(client, outcome)
+    }
+
+    async fn snapshot_on<T: Tx>(
+        client: &mut deadpool_postgres::Object,
+        tx: &T,
+    ) -> TxResult<T::Output> {
         timing::round_trips(2);
         let transaction = client
             .build_transaction()
@@ -150,7 +214,8 @@ impl Postgres {
 
     async fn plain<T: Tx>(&self, tx: &T) -> TxResult<T::Output> {
         let client = self.client().await?;
-        tx.run(&PgConn::new(&client)).await
+        let outcome = tx.run(&PgConn::new(&client)).await;
+        self.kept(client, outcome)
     }
 }
 
@@ -381,6 +446,25 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 /// machine that died sends no reset): the listener reconnects.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The pause before the listener connects again.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+
+/// The server a connection reached, as `host:port` (`local` over a Unix
+/// socket), so a change of primary is seen.
+async fn server_of(client: &tokio_postgres::Client) -> Option<String> {
+    let rows = client
+        .simple_query(
+            "SELECT coalesce(host(inet_server_addr()), 'local') || ':' || \
+             coalesce(inet_server_port()::text, current_setting('port'))",
+        )
+        .await
+        .ok()?;
+    rows.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+        _ => None,
+    })
+}
+
 /// One ping's round trip, or `None` when it failed.
 async fn ping(client: &tokio_postgres::Client) -> Option<Duration> {
     let began = Instant::now();
@@ -412,6 +496,9 @@ async fn listen(
                 }
             };
             if ok {
+                if let Some(server) = server_of(&client).await {
+                    timings.primary_is(server);
+                }
                 // Anything committed while we were away is found by a re-read.
                 feed.wake_all();
                 let mut tick = tokio::time::interval(PING_EVERY);
@@ -437,7 +524,9 @@ async fn listen(
             }
         }
         tracing::warn!("the PostgreSQL listener lost its connection; reconnecting");
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Soon: in a failover, the new primary is found by this reconnect
+        // (and by the pool's new connections) as soon as it takes writes.
+        tokio::time::sleep(RECONNECT_PAUSE).await;
     }
 }
 
