@@ -38,6 +38,12 @@ pub enum Command {
     /// Ask a local server whether it is ready (GET /readyz); exit 0 if it answers 2xx.
     /// The health check of the container image, which has no shell or curl.
     Probe(crate::probe::ProbeArgs),
+    /// Copy the embedded database into a new file while servers keep serving
+    /// (SQLite; for PostgreSQL use its own tools: see the README).
+    Backup(crate::backup::BackupArgs),
+    /// Check a backup and put it in place of the embedded database (stop the
+    /// servers using it first).
+    Restore(crate::backup::RestoreArgs),
 }
 
 #[derive(Args)]

@@ -1,6 +1,7 @@
 //! The `barista` command: a thin layer of flags over the library crates.
 #![forbid(unsafe_code)]
 
+mod backup;
 mod cli;
 mod lab;
 mod probe;
@@ -15,6 +16,8 @@ fn main() -> ExitCode {
     // The container's health check: no runtime, nothing but one request.
     let cli = match cli.command {
         cli::Command::Probe(args) => return probe::probe(args),
+        cli::Command::Backup(args) => return backup::backup(args),
+        cli::Command::Restore(args) => return backup::restore(args),
         command => cli::Cli { command },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -38,7 +41,9 @@ fn main() -> ExitCode {
             cli::Command::Load(args) => commands::load(args.into()).await,
             cli::Command::Sweep(args) => commands::sweep(args.into()).await,
             cli::Command::Doctor(args) => commands::doctor(args.into()).await,
-            cli::Command::Probe(_) => unreachable!("answered before the runtime starts"),
+            cli::Command::Probe(_) | cli::Command::Backup(_) | cli::Command::Restore(_) => {
+                unreachable!("answered before the runtime starts")
+            }
         };
         if let Some(message) = exit.message() {
             eprintln!("barista: {message}");

@@ -5,6 +5,7 @@
 //! transactions themselves are the shared ones of `transactions.rs`: their
 //! statements never wait on SQLite, so each runs to completion in one poll.
 
+pub mod backup;
 mod conn;
 mod schema;
 mod writer;
