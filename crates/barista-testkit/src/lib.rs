@@ -35,6 +35,17 @@ fn record_skip(test: &str, service: &str) {
     }
 }
 
+/// Whether `test` is to be skipped for want of `service` (the run names it
+/// in `BARISTA_TEST_SKIP`); a skip is printed and logged. For tests that
+/// start the service themselves.
+pub fn skipped(test: &str, service: &str) -> bool {
+    let skip = skipping(service);
+    if skip {
+        record_skip(test, service);
+    }
+    skip
+}
+
 /// `Some(value)` of the environment variable `var` that provides `service`;
 /// `None` (printed and logged) when it is unset and the run skips `service`;
 /// otherwise the test fails, saying how to provide it.

@@ -486,17 +486,20 @@ async fn listen(
     loop {
         if let Ok((client, mut connection)) = config.connect(tls.clone()).await {
             let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-            let listening = client.batch_execute("LISTEN barista");
+            let listening = async {
+                client.batch_execute("LISTEN barista").await.ok()?;
+                Some(server_of(&client).await)
+            };
             let mut listening = std::pin::pin!(listening);
-            // Drive the connection while LISTEN is sent.
+            // Drive the connection while LISTEN is sent and the server named.
             let ok = loop {
                 tokio::select! {
-                    r = &mut listening => break r.is_ok(),
-                    m = messages.next() => if m.is_none() { break false },
+                    r = &mut listening => break r,
+                    m = messages.next() => if m.is_none() { break None },
                 }
             };
-            if ok {
-                if let Some(server) = server_of(&client).await {
+            if let Some(server) = ok {
+                if let Some(server) = server {
                     timings.primary_is(server);
                 }
                 // Anything committed while we were away is found by a re-read.
