@@ -60,8 +60,12 @@ pub struct Postgres {
     wait_micros: AtomicU64,
     commits: AtomicU64,
     timings: Arc<Timings>,
-    /// How long a COMMIT may wait (for a synchronous standby among others).
+    /// How long a COMMIT may wait (for a synchronous standby among others):
+    /// twice the statement timeout.
     commit_timeout: Duration,
+    /// Commits whose wait for a synchronous standby was cancelled, as the
+    /// pool's connections heard the server warn.
+    sync_cancels: Arc<AtomicU64>,
 }
 
 impl Postgres {
@@ -89,9 +93,13 @@ impl Postgres {
         tokio::spawn(connection);
         schema::migrate(&mut client).await?;
         drop(client);
-        let manager = Manager::from_config(
+        let sync_cancels = Arc::new(AtomicU64::new(0));
+        let manager = Manager::from_connect(
             config.clone(),
-            tls.clone(),
+            Connector {
+                tls: tls.clone(),
+                sync_cancels: sync_cancels.clone(),
+            },
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -119,7 +127,10 @@ impl Postgres {
             wait_micros: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             timings,
-            commit_timeout: options.statement_timeout,
+            // Longer than a statement's: the standby's confirmation is a
+            // round trip more, and a cut-short wait is the trap above.
+            commit_timeout: options.statement_timeout * 2,
+            sync_cancels,
         })
     }
 
@@ -165,26 +176,32 @@ impl Postgres {
         timing::round_trips(1);
         let transaction = client.transaction().await?;
         let value = tx.run(&PgConn::new(&transaction)).await?;
-        // A COMMIT whose wait for a synchronous standby is cancelled (by the
-        // statement timeout among others) commits locally and only warns: an
-        // order that may be lost in a failover would be acknowledged. So the
-        // COMMIT has no statement timeout; it is bounded here instead, and
-        // one that does not finish in time is answered 503 (its outcome
-        // unknown: the client's retry with its Idempotency-Key finds it or
-        // places it) and its connection dropped.
-        timing::round_trips(2);
-        transaction
-            .batch_execute("SET LOCAL statement_timeout = 0")
-            .await?;
-        match tokio::time::timeout(self.commit_timeout, transaction.commit()).await {
-            Ok(committed) => committed?,
-            Err(_) => {
-                return Err(TxError::Lost(StoreError::Unavailable(
-                    "the commit was not confirmed in time (a synchronous standby may be missing); \
-                     its outcome is unknown: retry with the same Idempotency-Key"
-                        .into(),
-                )));
+        // A COMMIT whose wait for a synchronous standby is cancelled (a
+        // cancel request) commits locally and only warns: an order that a
+        // failover may lose would be acknowledged. The warning reaches the
+        // connection's task before the COMMIT's answer reaches us, so a
+        // count that moved while we committed means this commit, or one
+        // beside it, is not known to be on a standby: answered 503, and the
+        // client's retry with its Idempotency-Key replays it. (The statement
+        // timeout never cuts that wait short: PostgreSQL turns it off for the
+        // commit itself.) A commit that takes too long is answered 503 too,
+        // its outcome unknown, and its connection dropped.
+        timing::round_trips(1);
+        let cancels = self.sync_cancels.load(Relaxed);
+        let committed = tokio::time::timeout(self.commit_timeout, transaction.commit()).await;
+        let unconfirmed = match committed {
+            Ok(committed) => {
+                committed?;
+                self.sync_cancels.load(Relaxed) != cancels
             }
+            Err(_) => true,
+        };
+        if unconfirmed {
+            return Err(TxError::Lost(StoreError::Unavailable(
+                "the commit was not confirmed by a synchronous standby; \
+                 retry with the same Idempotency-Key"
+                    .into(),
+            )));
         }
         self.commits.fetch_add(1, Relaxed);
         Ok(value)
@@ -269,6 +286,68 @@ impl Backend for Postgres {
             committed_writes: commits,
             writer_busy_micros: None,
         }
+    }
+}
+
+/// Opens the pool's connections, and drives each one in a task that listens
+/// to what the server says beside its answers: a warning that a commit's
+/// wait for a synchronous standby was cancelled is counted.
+struct Connector {
+    tls: MakeRustlsConnect,
+    sync_cancels: Arc<AtomicU64>,
+}
+
+/// Whether a notice is PostgreSQL's "canceling wait for synchronous
+/// replication ... The transaction has already committed locally".
+fn sync_wait_cancelled(notice: &tokio_postgres::error::DbError) -> bool {
+    notice
+        .message()
+        .contains("wait for synchronous replication")
+        || notice
+            .detail()
+            .is_some_and(|d| d.contains("committed locally"))
+}
+
+impl deadpool_postgres::Connect for Connector {
+    fn connect(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = std::result::Result<
+                        (tokio_postgres::Client, tokio::task::JoinHandle<()>),
+                        tokio_postgres::Error,
+                    >,
+                > + Send
+                + '_,
+        >,
+    > {
+        let (tls, config, cancels) = (self.tls.clone(), config.clone(), self.sync_cancels.clone());
+        Box::pin(async move {
+            use futures_util::StreamExt;
+            let (client, mut connection) = config.connect(tls).await?;
+            let task = tokio::spawn(async move {
+                let mut messages =
+                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                while let Some(message) = messages.next().await {
+                    match message {
+                        Ok(tokio_postgres::AsyncMessage::Notice(notice))
+                            if sync_wait_cancelled(&notice) =>
+                        {
+                            cancels.fetch_add(1, Relaxed);
+                            tracing::warn!(notice = %notice, "a commit's wait for a synchronous standby was cancelled");
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a database connection failed");
+                            break;
+                        }
+                    }
+                }
+            });
+            Ok((client, task))
+        })
     }
 }
 
