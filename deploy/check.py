@@ -11,7 +11,8 @@ runs this with its tools installed):
 - Compose: deploy/compose.yaml parses; it names only files, images and ports that
   the repository's configs use (nginx's upstreams, Prometheus's targets, Grafana's
   provisioning), and each mounted config passes its own tool (nginx -t, promtool).
-- systemd: deploy/systemd/barista.service passes `systemd-analyze verify`.
+- systemd: deploy/systemd/barista.service and the nightly backup (barista-backup.service,
+  .timer) pass `systemd-analyze verify`.
 
     deploy/check.py BARISTA_BINARY     # the binary the systemd unit runs, for verify
 """
@@ -99,6 +100,35 @@ def check_kubernetes(overlay):
     for c in kinds.get("Cluster", []):  # CloudNativePG makes <cluster>-app for the owner
         secrets[c["metadata"]["name"] + "-app"] = {"uri", "username", "password", "host", "dbname"}
     services = {s["metadata"]["name"]: s for s in kinds.get("Service", [])}
+
+    # The database: with standbys, a synchronous one (a failover loses no
+    # acknowledged order), WAL archived and a scheduled base backup, the
+    # storage keys from a Secret that has them.
+    for c in kinds.get("Cluster", []):
+        cname, spec = c["metadata"]["name"], c["spec"]
+        where = f"{name} Cluster/{cname}"
+        if spec.get("instances", 1) < 2:
+            print(f"   {where}: one instance: not highly available, no standby to wait for")
+            continue
+        sync = spec.get("postgresql", {}).get("synchronous", {})
+        if sync.get("number", 0) < 1 and spec.get("minSyncReplicas", 0) < 1:
+            fail(where, "replicates asynchronously: a failover can lose acknowledged orders")
+        if sync and sync.get("dataDurability") != "required":
+            fail(where, "synchronous.dataDurability is not `required`: it may fall back to asynchronous")
+        store = spec.get("backup", {}).get("barmanObjectStore")
+        if not store or not store.get("destinationPath"):
+            fail(where, "no backup.barmanObjectStore: no WAL archive, no point-in-time restore")
+            continue
+        creds = store.get("s3Credentials") or store.get("azureCredentials") or store.get("googleCredentials") or {}
+        for ref in (v for v in creds.values() if isinstance(v, dict) and "key" in v):
+            if ref["key"] not in secrets.get(ref["name"], set()):
+                fail(where, f"backup credentials: Secret {ref['name']} has no key {ref['key']}")
+        if not creds:
+            fail(where, "backup credentials are not taken from a Secret")
+        if not any(b["spec"].get("cluster", {}).get("name") == cname for b in kinds.get("ScheduledBackup", [])):
+            fail(where, "no ScheduledBackup: WAL alone cannot be restored without a base backup")
+        print(f"   {where}: {spec['instances']} instances, {sync.get('number', spec.get('minSyncReplicas'))} synchronous standby,"
+              f" WAL archived to {store['destinationPath']}, scheduled base backups")
 
     for dname, d in deployments.items():
         spec = d["spec"]["template"]["spec"]
@@ -327,15 +357,22 @@ def check_systemd(binary):
     analyze = shutil.which("systemd-analyze")
     if not analyze:
         sys.exit("check: systemd-analyze (Debian's systemd) is not installed")
+    backup = open(os.path.join(DEPLOY, "systemd", "barista-backup.service")).read()
+    if "barista backup" not in backup or "User=barista" not in backup or "\nUser=barista\n" not in text:
+        fail("systemd", "the backup unit does not run `barista backup` as the server's user")
     with tempfile.TemporaryDirectory() as tmp:
         # verify checks that ExecStart's program exists: point it at the binary built here.
-        copy = os.path.join(tmp, "barista.service")
-        open(copy, "w").write(text.replace("/usr/local/bin/barista", os.path.abspath(binary)))
-        out = subprocess.run([analyze, "verify", copy], capture_output=True, text=True)
+        copies = []
+        for name in ("barista.service", "barista-backup.service", "barista-backup.timer"):
+            copy = os.path.join(tmp, name)
+            source = open(os.path.join(DEPLOY, "systemd", name)).read()
+            open(copy, "w").write(source.replace("/usr/local/bin/barista", os.path.abspath(binary)))
+            copies.append(copy)
+        out = subprocess.run([analyze, "verify", *copies], capture_output=True, text=True)
         if out.returncode != 0 or out.stderr.strip():
             fail("systemd", f"systemd-analyze verify: {out.stderr.strip()}")
         else:
-            print("   systemd-analyze verify passes")
+            print("   systemd-analyze verify passes (the server, the nightly backup and its timer)")
 
 
 def main():
