@@ -52,6 +52,8 @@ pub struct Sample {
     pub calls: BTreeMap<String, Calls>,
     /// A trivial statement's round trip: (sum of seconds, count).
     pub ping: Option<(f64, f64)>,
+    /// Times the database's primary changed under the replicas (PostgreSQL).
+    pub failovers: Option<f64>,
     /// Database connections the pool keeps at most (summed over replicas).
     pub pool_size: Option<f64>,
     /// When it was taken, in seconds of the Unix clock.
@@ -152,6 +154,7 @@ impl Sample {
             ping: (!pings.is_empty())
                 .then(|| pings.iter().fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1))),
             pool_size: all(|s| s.pool_size),
+            failovers: each.iter().filter_map(|s| s.failovers).reduce(|a, b| a + b),
             wall_s: each.iter().map(|s| s.wall_s).fold(0.0, f64::max),
             replicas: each,
         }
@@ -310,6 +313,7 @@ pub fn parse_metrics(text: &str) -> Result<Sample, TelemetryError> {
             "barista_db_commits_total" => commits = Some(value),
             "barista_db_committed_writes_total" => writes = Some(value),
             "barista_db_pool_max_connections" => sample.pool_size = Some(value),
+            "barista_db_failovers_total" => sample.failovers = Some(value),
             "barista_db_ping_seconds_sum" => ping.0 = Some(value),
             "barista_db_ping_seconds_count" => ping.1 = Some(value),
             "barista_request_phase_seconds_sum" | "barista_request_phase_seconds_count" => {

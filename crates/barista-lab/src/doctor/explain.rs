@@ -537,6 +537,28 @@ fn more_replicas(j: &Judgement, c: &Context) -> String {
     }
 }
 
+/// A failover during the run: the levels it fell in measured the outage, not
+/// the service. Said first, so it is not mistaken for the cause.
+fn failover_said(levels: &[Level], said: &mut Said) {
+    let hit: Vec<&Level> = levels.iter().filter(|l| l.failovers > 0.0).collect();
+    if hit.is_empty() {
+        return;
+    }
+    let at: Vec<String> = hit.iter().map(|l| l.connections.to_string()).collect();
+    said.evidence.insert(
+        0,
+        format!(
+            "the database failed over during the diagnosis: the replicas saw its primary change {} time(s), at {} connection(s) (barista_db_failovers_total); the errors and latency of those levels are the failover's",
+            count(hit.iter().map(|l| l.failovers).sum()),
+            at.join(", ")
+        ),
+    );
+    said.next_steps.insert(
+        0,
+        "Diagnose again once the database is stable: find why its primary changed (its machine, Patroni's or the operator's log), and check that a synchronous standby is back.".into(),
+    );
+}
+
 /// The judgement in words.
 pub fn explain(j: &Judgement, c: &Context) -> Said {
     let mut said = Said::default();
@@ -570,6 +592,7 @@ pub fn explain(j: &Judgement, c: &Context) -> Said {
         ));
     }
     verdict_evidence(&j.verdict, c, &mut said);
+    failover_said(levels, &mut said);
     if let (Verdict::Capacity { .. }, Some(capacity)) = (&j.verdict, j.capacity_rps) {
         said.evidence.push(if c.fleet > 1 {
             format!(

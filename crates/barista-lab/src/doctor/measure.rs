@@ -62,6 +62,14 @@ pub struct Level {
     /// Database connections each replica's pool keeps at most.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pool_size: Option<f64>,
+    /// Changes of the database's primary the replicas saw during the level
+    /// (a failover or a switchover).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub failovers: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Level {
@@ -269,6 +277,10 @@ pub(super) async fn level(
                 writes_per_s: (w1 - w0).max(0.0) / secs,
             }),
         routes: route_times(before, &after, secs),
+        failovers: after
+            .failovers
+            .zip(before.failovers)
+            .map_or(0.0, |(f1, f0)| (f1 - f0).max(0.0)),
         db_ping_ms,
         pool_size: after
             .pool_size

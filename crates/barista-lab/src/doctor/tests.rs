@@ -651,3 +651,19 @@ fn levels_of_fast_refusals_do_not_make_a_lock_look_like_cpu() {
     assert_eq!(j.verdict.name(), "contention", "{:?}", j.verdict);
     assert!(matches!(j.cause, Cause::Lock { .. }), "{:?}", j.cause);
 }
+
+#[test]
+fn a_failover_during_the_run_is_said_first() {
+    let mut levels = healthy_sweep();
+    levels[3].failovers = 1.0;
+    levels[3].errors = 40;
+    let (_, said) = Case::new(levels).said();
+    assert!(said.contains("failed over"), "{said}");
+    assert!(said.contains("barista_db_failovers_total"), "{said}");
+    assert!(
+        said.contains("Diagnose again once the database is stable"),
+        "{said}"
+    );
+    let (_, calm) = Case::new(healthy_sweep()).said();
+    assert!(!calm.contains("failed over"), "{calm}");
+}

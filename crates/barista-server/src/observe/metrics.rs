@@ -524,19 +524,19 @@ pub fn render_timings(out: &mut String, timings: &Timings) {
             "# HELP {name} The database server this replica writes to, as it names itself (PostgreSQL only).\n# TYPE {name} gauge\n{name}{{server=\"{}\"}} 1",
             server.replace(['\\', '"', '\n'], "_")
         );
-        let name = "barista_db_failovers_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Times the primary this replica writes to changed (a failover or a switchover).\n# TYPE {name} counter\n{name} {}",
-            timings.failovers()
-        );
-        let name = "barista_db_connections_dropped_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Pool connections dropped because their server went away, shut down or stopped being the primary.\n# TYPE {name} counter\n{name} {}",
-            timings.connections_dropped()
-        );
     }
+    let name = "barista_db_failovers_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Times the primary this replica writes to changed: a failover or a switchover (PostgreSQL only).\n# TYPE {name} counter\n{name} {}",
+        timings.failovers()
+    );
+    let name = "barista_db_connections_dropped_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Pool connections dropped because their server went away, shut down or stopped being the primary (PostgreSQL only).\n# TYPE {name} counter\n{name} {}",
+        timings.connections_dropped()
+    );
 }
 
 /// One histogram, its buckets made cumulative; `labels` may be empty.
