@@ -13,18 +13,18 @@
 //! After both: every acknowledged order is stored exactly once, no key made
 //! two orders, and stock moved with the orders, nothing half-committed.
 
-use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
+use serde_json::json;
+use std::collections::HashSet;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
 use common::{
-    Served, every_order, first_item_stock, fresh_database, printed_keys, serve_url, shop_with_buns,
-    start_together,
+    Served, careful, every_order, first_item_stock, fresh_database, printed_keys, serve_url,
+    shop_with_buns, start_together,
 };
 
 const ADMIN: &str = "faults-admin";
@@ -51,24 +51,9 @@ fn ctl(action: &str) {
     assert!(status.success(), "PostgreSQL {action}");
 }
 
-/// What the customers saw.
-#[derive(Default)]
-struct Seen {
-    /// Idempotency-Key to the order id its 201 named.
-    acked: HashMap<String, String>,
-    unavailable: usize,
-    /// Answers that break the contract (a 5xx other than 503, a 503 without
-    /// Retry-After, a 4xx to a valid order).
-    wrong: Vec<String>,
-}
-
-/// Until a safety-net deadline, `check` is polled; panics with `what` past it.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Until a minute has passed, `check` is polled; panics with `what` past it.
+async fn eventually(what: &str, check: impl AsyncFnMut() -> bool) {
+    careful::eventually(what, Duration::from_secs(60), check).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -88,7 +73,7 @@ async fn orders_survive_postgres_and_replica_crashes_exactly_once() {
     let key = shop_with_buns(&c, &server.base, ADMIN, "faulty", STOCK).await;
 
     // The staff stream, open from before the crash.
-    let mut stream = c
+    let stream = c
         .get(format!("{}/v1/shops/faulty/events", server.base))
         .bearer_auth(&key)
         .timeout(Duration::from_secs(600))
@@ -96,84 +81,13 @@ async fn orders_survive_postgres_and_replica_crashes_exactly_once() {
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
-    let streamed = Arc::new(Mutex::new(String::new()));
-    let reader = {
-        let streamed = streamed.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(chunk)) = stream.chunk().await {
-                streamed
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&chunk));
-            }
-        })
-    };
+    let (streamed, reader) = careful::collect(stream);
 
     // Eight customers order back to back, each resending its order with the
     // same key until it is acknowledged.
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let customers: Vec<_> = (0..8)
-        .map(|i| {
-            let (seen, stop, base, attempts) =
-                (seen.clone(), stop.clone(), base.clone(), attempts.clone());
-            let c = reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap();
-            tokio::spawn(async move {
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let idem = format!("c{i}-{n}");
-                    let body = json!({"customer_name": idem, "lines": [{"item_id": "bun", "quantity": 1 + n % 3}]});
-                    let give_up = Instant::now() + Duration::from_secs(120);
-                    loop {
-                        assert!(Instant::now() < give_up, "{idem} never acknowledged");
-                        attempts.fetch_add(1, Ordering::Relaxed);
-                        let url = format!("{}/v1/shops/faulty/orders", base.lock().unwrap());
-                        let sent = c
-                            .post(url)
-                            .header("idempotency-key", &idem)
-                            .json(&body)
-                            .send()
-                            .await;
-                        let Ok(res) = sent else {
-                            // The replica is down: try again shortly.
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        };
-                        let status = res.status().as_u16();
-                        let retry_after = res.headers().contains_key("retry-after");
-                        let answer: Value = res.json().await.unwrap_or_default();
-                        let done = {
-                            let mut seen = seen.lock().unwrap();
-                            match status {
-                                201 => {
-                                    let id = answer["id"].as_str().unwrap().to_owned();
-                                    seen.acked.insert(idem.clone(), id);
-                                    true
-                                }
-                                503 if retry_after => {
-                                    seen.unavailable += 1;
-                                    false
-                                }
-                                _ => {
-                                    seen.wrong.push(format!("{status} {answer}"));
-                                    false
-                                }
-                            }
-                        };
-                        if done {
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    n += 1;
-                }
-            })
-        })
-        .collect();
+    let customers = careful::Customers::start(8, base.clone(), "faulty", "bun");
+    let seen = customers.seen.clone();
+    let attempts = customers.attempts.clone();
     let acked = || seen.lock().unwrap().acked.len();
     eventually("orders before the crash", async || acked() >= 100).await;
 
@@ -243,12 +157,7 @@ async fn orders_survive_postgres_and_replica_crashes_exactly_once() {
         acked() >= before_kill + 100
     })
     .await;
-    stop.store(true, Ordering::Relaxed);
-    for customer in customers {
-        customer.await.unwrap();
-    }
-
-    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    let seen = customers.finish().await;
     assert!(
         seen.wrong.is_empty(),
         "answers off the contract: {:?}",

@@ -16,16 +16,15 @@
 //! Barista's own share of it, from the new primary taking writes to the first
 //! order acknowledged after it.
 
-use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod common;
 
+use common::careful::{self, eventually};
 use common::{Nginx, every_order, first_item_stock, serve_url, shop_with_buns};
 
 const ADMIN: &str = "ha-admin";
@@ -99,26 +98,6 @@ impl Drop for Cluster {
     }
 }
 
-/// What the customers saw.
-#[derive(Default)]
-struct Seen {
-    /// Idempotency-Key to the order id its 201 named.
-    acked: HashMap<String, String>,
-    /// When each acknowledgement arrived.
-    at: Vec<Instant>,
-    unavailable: usize,
-    /// Answers that break the contract.
-    wrong: Vec<String>,
-}
-
-async fn eventually(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn metric(c: &reqwest::Client, metrics: &str, name: &str) -> f64 {
     let text = c.get(metrics).send().await.unwrap().text().await.unwrap();
     text.lines()
@@ -159,7 +138,7 @@ async fn orders_survive_the_primary_machine_dying_again_and_again() {
     let key = shop_with_buns(&c, &nginx.url, ADMIN, "lasting", STOCK).await;
 
     // The staff stream on replica A, open from before the first kill.
-    let mut stream = c
+    let stream = c
         .get(format!("{}/v1/shops/lasting/events", a.base))
         .bearer_auth(&key)
         .timeout(Duration::from_secs(900))
@@ -167,74 +146,11 @@ async fn orders_survive_the_primary_machine_dying_again_and_again() {
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
-    let streamed = Arc::new(Mutex::new(String::new()));
-    let reader = {
-        let streamed = streamed.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(chunk)) = stream.chunk().await {
-                streamed
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&chunk));
-            }
-        })
-    };
+    let (streamed, reader) = careful::collect(stream);
 
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let customers: Vec<_> = (0..6)
-        .map(|i| {
-            let (seen, stop, base, c) = (seen.clone(), stop.clone(), nginx.url.clone(), c.clone());
-            tokio::spawn(async move {
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let idem = format!("ha{i}-{n}");
-                    let body = json!({"customer_name": idem, "lines": [{"item_id": "bun", "quantity": 1 + n % 3}]});
-                    let give_up = Instant::now() + Duration::from_secs(120);
-                    loop {
-                        assert!(Instant::now() < give_up, "{idem} never acknowledged");
-                        let sent = c
-                            .post(format!("{base}/v1/shops/lasting/orders"))
-                            .header("idempotency-key", &idem)
-                            .json(&body)
-                            .send()
-                            .await;
-                        let Ok(res) = sent else {
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        };
-                        let status = res.status().as_u16();
-                        let retry_after = res.headers().contains_key("retry-after");
-                        let answer: Value = res.json().await.unwrap_or_default();
-                        let done = {
-                            let mut seen = seen.lock().unwrap();
-                            match status {
-                                201 => {
-                                    let id = answer["id"].as_str().unwrap().to_owned();
-                                    seen.acked.insert(idem.clone(), id);
-                                    seen.at.push(Instant::now());
-                                    true
-                                }
-                                503 if retry_after => {
-                                    seen.unavailable += 1;
-                                    false
-                                }
-                                _ => {
-                                    seen.wrong.push(format!("{status} {answer}"));
-                                    false
-                                }
-                            }
-                        };
-                        if done {
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    n += 1;
-                }
-            })
-        })
-        .collect();
+    let customers =
+        careful::Customers::start(6, Arc::new(Mutex::new(nginx.url.clone())), "lasting", "bun");
+    let seen = customers.seen.clone();
     let acked = || seen.lock().unwrap().acked.len();
     eventually(
         "orders before the first kill",
@@ -292,11 +208,7 @@ async fn orders_survive_the_primary_machine_dying_again_and_again() {
         eprintln!("{}", report.last().unwrap());
     }
 
-    stop.store(true, Ordering::Relaxed);
-    for customer in customers {
-        customer.await.unwrap();
-    }
-    let seen = Arc::try_unwrap(seen).ok().unwrap().into_inner().unwrap();
+    let seen = customers.finish().await;
     assert!(
         seen.wrong.is_empty(),
         "answers out of contract: {:?}",

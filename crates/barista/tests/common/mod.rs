@@ -1,6 +1,8 @@
 //! Starting the real `barista serve` as a child process, for the binary's tests.
 #![allow(dead_code)] // each test file uses a part
 
+pub mod careful;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
