@@ -53,12 +53,30 @@ struct Cluster {
 }
 
 impl Cluster {
+    /// A new cluster; a second try if the first does not bootstrap (Patroni's
+    /// own start, not Barista, is what that would test; its logs are printed).
     fn up() -> Cluster {
-        let dir = tempfile::Builder::new()
-            .prefix("barista-ha")
-            .tempdir_in("/tmp")
+        let fresh = || {
+            tempfile::Builder::new()
+                .prefix("barista-ha")
+                .tempdir_in("/tmp")
+                .unwrap()
+        };
+        let mut dir = fresh();
+        let first = Command::new(script())
+            .args(["up", dir.path().to_str().unwrap()])
+            .output()
             .unwrap();
-        let printed = ha(&["up", dir.path().to_str().unwrap()]);
+        let printed = if first.status.success() {
+            String::from_utf8_lossy(&first.stdout).into_owned()
+        } else {
+            eprintln!(
+                "the cluster did not come up; trying once more:\n{}",
+                String::from_utf8_lossy(&first.stderr)
+            );
+            dir = fresh();
+            ha(&["up", dir.path().to_str().unwrap()])
+        };
         let url = printed
             .lines()
             .find_map(|l| l.strip_prefix("url: "))
