@@ -382,7 +382,7 @@ where
                 }
             }
             buf = buffers::take(buffers::READ);
-            match stream.try_read_buf(&mut buf) {
+            match read_some(&stream, &mut buf) {
                 Ok(0) => return,
                 Ok(_) => fresh = false,
                 // `readable` may wake with nothing to read.
@@ -408,6 +408,30 @@ fn read_ready(stream: &TcpStream) -> impl std::future::Future<Output = io::Resul
     std::future::poll_fn(move |cx| stream.poll_read_ready(cx))
 }
 
+/// Reads what the socket holds into `buf`. A read that leaves room in the
+/// buffer took everything there was, so the socket is marked not ready
+/// without asking the kernel again (as nginx does after a short `recv`): a
+/// keep-alive connection costs one `recv` a request, not a second one that
+/// finds nothing. Readiness is cleared only as of before the read, so bytes
+/// that arrive after it wake the connection as usual.
+fn read_some(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let spare = buf.capacity() - buf.len();
+    let mut got = None;
+    let read = stream.try_io(tokio::io::Interest::READABLE, || {
+        let n = stream.try_read_buf(buf)?;
+        got = Some(n);
+        if n > 0 && n < spare {
+            Err(io::ErrorKind::WouldBlock.into())
+        } else {
+            Ok(n)
+        }
+    });
+    match (read, got) {
+        (Err(e), Some(n)) if e.kind() == io::ErrorKind::WouldBlock => Ok(n),
+        (read, _) => read,
+    }
+}
+
 /// Reads more of the request into `buf` before `deadline`.
 async fn read_more(stream: &TcpStream, buf: &mut Vec<u8>, deadline: Instant) -> Result<(), Closed> {
     loop {
@@ -416,7 +440,7 @@ async fn read_more(stream: &TcpStream, buf: &mut Vec<u8>, deadline: Instant) -> 
             Ok(Ok(())) => {}
             _ => return Err(Closed),
         }
-        match stream.try_read_buf(buf) {
+        match read_some(stream, buf) {
             Ok(0) => return Err(Closed),
             Ok(_) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
