@@ -594,9 +594,13 @@ fn the_saas_scenario_runs_shops_customers_and_baristas_against_a_real_barista() 
     assert!(claims <= placed + 9, "{claims} claims: {r:#}");
     let ready = r["orders_ready_seen"].as_u64().unwrap();
     let collected = r["orders_collected_seen"].as_u64().unwrap();
-    // Orders placed in the last moments may still be brewing when the run ends.
+    // Orders placed in the last moments may still be brewing when the run
+    // ends: each shop's barista has a few in hand (claimed, brewing, waiting
+    // to be handed over), and on a loaded machine order to ready took 143 ms
+    // at p99, so up to about 3 a shop (5 of 114 were seen once, with 3 shops).
+    let in_hand = 3 * 3;
     assert!(
-        placed > 0 && ready + 3 >= placed && collected + 3 >= ready,
+        placed > 0 && ready + in_hand >= placed && collected + in_hand >= ready,
         "{r:#}"
     );
     assert!(r["order_to_ready_ms"]["p50_ms"].as_f64().unwrap() > 0.0);
