@@ -236,14 +236,23 @@ where
         while connections.try_join_next().is_some() {}
     }
     // Connections the kernel completed before the listener closes are served
-    // (a balancer already sent them a request), not reset.
-    while let Ok(slot) = slots.clone().try_acquire_owned() {
-        match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
-            Ok(Ok((stream, peer))) => spawn(stream, peer, slot, &mut connections),
-            _ => break,
+    // (a balancer already sent them a request), not reset. Accepted from the
+    // kernel directly: tokio hears of a connection only when its driver next
+    // turns, and one it had not heard of was reset with its request in it
+    // (nginx answered that POST 502, since it does not resend one).
+    if let Ok(listener) = listener.into_std() {
+        while let Ok(slot) = slots.clone().try_acquire_owned() {
+            let Ok((stream, peer)) = listener.accept() else {
+                break;
+            };
+            let stream = stream
+                .set_nonblocking(true)
+                .and_then(|()| TcpStream::from_std(stream));
+            if let Ok(stream) = stream {
+                spawn(stream, peer, slot, &mut connections);
+            }
         }
     }
-    drop(listener);
     let drained = tokio::time::timeout(limits.drain_timeout, async {
         while connections.join_next().await.is_some() {}
     })
@@ -359,10 +368,10 @@ where
             if draining && !fresh {
                 return;
             }
-            tokio::select! {
+            let last_look = tokio::select! {
                 // A request already here when draining starts is still served.
                 biased;
-                ready = read_ready(&stream) => if ready.is_err() { return },
+                ready = read_ready(&stream) => if ready.is_err() { return } else { false },
                 () = &mut idle => {
                     let deadline = last_done + idle_timeout;
                     if draining || deadline <= Instant::now() {
@@ -372,19 +381,29 @@ where
                     continue;
                 }
                 () = &mut closing, if !draining => {
-                    if !fresh {
-                        return;
-                    }
-                    // Opened for a request that is on its way: wait for it a little.
                     draining = true;
-                    idle.as_mut().reset(Instant::now() + FIRST_REQUEST_GRACE);
-                    continue;
+                    if fresh {
+                        // Opened for a request that is on its way: wait for it a little.
+                        idle.as_mut().reset(Instant::now() + FIRST_REQUEST_GRACE);
+                        continue;
+                    }
+                    true
                 }
-            }
+            };
             buf = buffers::take(buffers::READ);
-            match read_some(&stream, &mut buf) {
+            // An idle connection is closed as the drain starts, but first the
+            // kernel is asked for a request that reached it just now (tokio
+            // would hear of it only when its driver next turns): closed
+            // unread, it was reset, and nginx answered that POST 502.
+            let read = if last_look {
+                read_now(&stream, &mut buf)
+            } else {
+                read_some(&stream, &mut buf)
+            };
+            match read {
                 Ok(0) => return,
                 Ok(_) => fresh = false,
+                Err(e) if last_look && e.kind() == io::ErrorKind::WouldBlock => return,
                 // `readable` may wake with nothing to read.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     buffers::give(std::mem::take(&mut buf), buffers::READ);
@@ -430,6 +449,18 @@ fn read_some(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
         (Err(e), Some(n)) if e.kind() == io::ErrorKind::WouldBlock => Ok(n),
         (read, _) => read,
     }
+}
+
+/// Reads what the socket holds into `buf` with a system call, whatever tokio
+/// last heard of its readiness.
+fn read_now(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+    use std::io::Read;
+    let socket = socket2::SockRef::from(stream);
+    let start = buf.len();
+    buf.resize(buf.capacity().max(start + READ_CHUNK), 0);
+    let read = (&*socket).read(&mut buf[start..]);
+    buf.truncate(start + *read.as_ref().unwrap_or(&0));
+    read
 }
 
 /// Reads more of the request into `buf` before `deadline`.

@@ -467,8 +467,9 @@ async fn scaling_down_a_replica_with_sigterm_fails_no_request_and_loses_no_order
     let failures = failures.lock().unwrap().clone();
     assert!(
         failures.is_empty(),
-        "{} requests failed: {failures:?}",
-        failures.len()
+        "{} requests failed: {failures:?}\nnginx's log:\n{}",
+        failures.len(),
+        fleet._nginx.error_log()
     );
     let acknowledged = acknowledged.lock().unwrap().clone();
     let stored = every_order(&fleet.client, &fleet.lb, "shrink", &key).await;

@@ -364,6 +364,14 @@ impl Nginx {
     }
 }
 
+impl Nginx {
+    /// What nginx logged (why it answered 502, say).
+    #[allow(dead_code)]
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self._work.path().join("error.log")).unwrap_or_default()
+    }
+}
+
 impl Drop for Nginx {
     fn drop(&mut self) {
         let _ = self.child.kill();
