@@ -31,7 +31,13 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# BARISTA_BIN=path runs that build instead (an older commit's, for a before
+# and after measured side by side).
 build_barista() {
+  if [ -n "${BARISTA_BIN:-}" ]; then
+    BARISTA=$(realpath "$BARISTA_BIN")
+    return
+  fi
   (cd "$ROOT" && cargo build --release --locked -q -p barista)
   BARISTA="$ROOT/target/release/barista"
 }
