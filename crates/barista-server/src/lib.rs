@@ -60,13 +60,7 @@ pub async fn run(
     // answers then close their connection, so a balancer's kept-alive connections
     // end after a request instead of being cut while idle when the drain starts.
     let (wind_down, winding) = watch::channel(false);
-    let document = openapi::document();
-    let openapi_json = bytes::Bytes::from(document.to_string());
-    let documents = state::Documents {
-        openapi_etag: respond::digest_etag(&openapi_json),
-        openapi_json,
-        openapi: document,
-    };
+    let documents = state::Documents::new(openapi::document);
     let state = AppState::new(
         store,
         config,

@@ -35,14 +35,32 @@ impl Shops {
     }
 }
 
-/// The route table's documents, made once by the layer above the routes
-/// (`lib.rs`) and served by them.
+/// The route table's documents, made by the layer above the routes
+/// (`lib.rs`, which knows how) and served by them. Made on first use, not at
+/// start: building the OpenAPI tree is a megabyte of small allocations, which
+/// a replica that is never asked for it should not carry.
 pub struct Documents {
-    pub openapi: serde_json::Value,
-    /// The same, serialized.
-    pub openapi_json: bytes::Bytes,
-    /// Its strong validator (a digest: it changes with the binary).
-    pub openapi_etag: axum::http::HeaderValue,
+    build: fn() -> serde_json::Value,
+    openapi: std::sync::OnceLock<(bytes::Bytes, axum::http::HeaderValue)>,
+}
+
+impl Documents {
+    pub fn new(build: fn() -> serde_json::Value) -> Documents {
+        Documents {
+            build,
+            openapi: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The OpenAPI document, serialized, and its strong validator (a digest:
+    /// it changes with the binary).
+    pub fn openapi(&self) -> &(bytes::Bytes, axum::http::HeaderValue) {
+        self.openapi.get_or_init(|| {
+            let json = bytes::Bytes::from((self.build)().to_string());
+            let etag = crate::respond::digest_etag(&json);
+            (json, etag)
+        })
+    }
 }
 
 /// How the server behaves; the binary fills it from flags and environment.

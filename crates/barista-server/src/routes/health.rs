@@ -37,12 +37,8 @@ pub async fn openapi(
     State(state): State<AppState>,
     IfNoneMatch(if_none_match): IfNoneMatch,
 ) -> Response {
-    let d = &state.documents;
-    cacheable(
-        d.openapi_json.clone(),
-        &d.openapi_etag,
-        if_none_match.as_ref(),
-    )
+    let (json, etag) = state.documents.openapi();
+    cacheable(json.clone(), etag, if_none_match.as_ref())
 }
 
 pub async fn no_route(uri: Uri) -> ApiError {
