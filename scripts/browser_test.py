@@ -8,7 +8,12 @@ a failed send is retried under the same Idempotency-Key (one order); a hostile
 customer name renders as text; a cookie write without the CSRF token is
 refused; two baristas on one board, one losing a race, see it explained; menu
 management; the board and the customer's page recover after the server
-restarts. Screens go to target/browser/. Timings are printed, never asserted.
+restarts. The customer's page: the cart is locked while an order is resent;
+every order not yet collected stays on the page (ordering something else,
+reloading); the customer is told when it is ready (vibration, a notification,
+the title); nothing moves when the menu arrives (cumulative layout shift under
+0.1); every button is at least 44 px tall; the icon is served. Screens go to
+target/browser/. Timings are printed, never asserted.
 """
 import os
 import re
@@ -30,6 +35,35 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SAFETY = 15_000  # ms: a safety net for waits, not a measure
 HOSTILE = "<img src=x onerror=alert(1)>"
 ADMIN = "browser-admin"
+MIN_TARGET = 44  # px: the smallest touch target phone guidelines ask for
+
+# Before any page script: what the page asks of the phone (vibration, a
+# notification) is recorded, and layout shifts are added up as they happen.
+RECORDER = """
+window.__vibrated = []; window.__notified = [];
+Object.defineProperty(navigator, "vibrate", {value: (p) => { window.__vibrated.push(p); return true; }});
+window.Notification = class {
+  constructor(title, options) { window.__notified.push(title); }
+  static get permission() { return "granted"; }
+  static requestPermission() { return Promise.resolve("granted"); }
+};
+window.__cls = 0;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) if (!e.hadRecentInput) window.__cls += e.value;
+}).observe({type: "layout-shift", buffered: true});
+"""
+
+
+def latest(page):
+    """The newest order the customer's page follows."""
+    return page.locator("#orders .tracked").first
+
+
+def small_buttons(page):
+    """The visible buttons of a page shorter than MIN_TARGET px."""
+    return page.evaluate("""(min) => [...document.querySelectorAll("button")]
+        .filter((b) => b.offsetParent !== null && b.getBoundingClientRect().height < min)
+        .map((b) => `${b.textContent.trim()}: ${b.getBoundingClientRect().height}px`)""", MIN_TARGET)
 
 
 def free_port():
@@ -106,6 +140,9 @@ def run(server):
         for context in (phone, desk, other_desk):
             context.set_default_timeout(SAFETY)
         customer = phone.new_page()
+        customer.add_init_script(RECORDER)
+        missing = []
+        customer.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
         board = desk.new_page()
         for page in (customer, board):
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -125,14 +162,27 @@ def run(server):
         # The customer orders; the first send fails on the network, the retry
         # carries the same key, and the shop gets one order.
         started = time.time()
+        # The menu arrives late, as on a phone's network, after the page is drawn.
+        customer.route("**/v1/shops/demo/menu", lambda route: (time.sleep(0.6), route.continue_()))
         customer.goto(f"{server.base}/s/demo")
         expect(customer.locator("#menu .item").first).to_be_visible()
-        print(f"   customer page usable in {time.time() - started:.2f} s")
+        print(f"   customer page usable in {time.time() - started:.2f} s (the menu held 0.6 s)")
+        customer.unroute("**/v1/shops/demo/menu")
         sent_keys = []
 
+        # Nothing moved when the menu arrived, and every button is a finger's size.
+        customer.wait_for_timeout(300)  # let any late shift be recorded (not a measure)
+        cls = customer.evaluate("window.__cls")
+        print(f"   customer page: cumulative layout shift {cls:.3f} while loading")
+        assert cls < 0.1, f"the page moved as it loaded: CLS {cls}"
+        assert not small_buttons(customer), small_buttons(customer)
+        expect(customer.get_by_role("button", name="Place order")).to_be_disabled()
+
+        # Held: the first two sends fail, so the order is resent twice; meanwhile
+        # the cart and the form are locked (a change then would be lost).
         def flaky(route):
             sent_keys.append(route.request.headers.get("idempotency-key"))
-            if len(sent_keys) == 1:
+            if len(sent_keys) <= 2:
                 route.abort("connectionreset")
             else:
                 route.continue_()
@@ -141,29 +191,48 @@ def run(server):
         customer.get_by_role("button", name="Add Flat white to your order").click()
         customer.get_by_role("button", name="One Flat white more").click()
         customer.get_by_label("Your name").fill("Ana")
+        customer.screenshot(path=os.path.join(OUT, "customer-cart.png"), full_page=True)
         placed_at = time.time()
         customer.get_by_role("button", name="Place order").click()
-        expect(customer.locator("#status")).to_have_text("Placed: waiting for a barista")
+        expect(customer.locator("#order-error")).to_contain_text("sending your order again")
+        expect(customer.get_by_role("button", name="Add Espresso to your order")).to_be_disabled()
+        expect(customer.get_by_role("button", name="One Flat white more")).to_be_disabled()
+        expect(customer.get_by_label("Your name")).not_to_be_editable()
+        expect(latest(customer).locator(".status")).to_have_text("Placed: waiting for a barista")
         customer.unroute("**/v1/shops/demo/orders")
-        assert len(sent_keys) == 2 and sent_keys[0] == sent_keys[1], sent_keys
+        assert len(sent_keys) == 3 and len(set(sent_keys)) == 1, sent_keys
         card = board.locator("#placed .card", has_text="Ana")
         expect(card).to_be_visible()
         print(f"   the board showed the order {time.time() - placed_at:.2f} s after the click"
-              f" (one failed send retried under key {sent_keys[0][:8]}…)")
+              f" (two failed sends retried under key {sent_keys[0][:8]}…)")
         expect(board.locator("#placed .card")).to_have_count(1)
         customer.screenshot(path=os.path.join(OUT, "customer-placed.png"), full_page=True)
         board.screenshot(path=os.path.join(OUT, "board-new-order.png"), full_page=True)
 
+        # Ordering something else, or reloading, never loses the order waited for.
+        customer.get_by_role("button", name="Order something else").click()
+        expect(customer.get_by_role("button", name="Add Espresso to your order")).to_be_enabled()
+        expect(latest(customer)).to_contain_text("Ana")
+        customer.reload()
+        expect(latest(customer).locator(".status")).to_have_text("Placed: waiting for a barista")
+        expect(latest(customer)).to_contain_text("2 × Flat white")
+
         # Claimed, ready, collected: the customer's page follows each.
         board.get_by_role("button", name="Claim the next order").click()
         expect(board.locator("#brewing .card", has_text="Ana")).to_be_visible()
-        expect(customer.locator("#status")).to_have_text("Brewing")
+        expect(latest(customer).locator(".status")).to_have_text("Brewing")
         board.get_by_role("button", name="Ready: Ana").click()
-        expect(customer.locator("#status")).to_have_text("Ready: come and get it")
-        expect(customer.locator("#steps li.current")).to_have_text("Ready")
+        expect(latest(customer).locator(".status")).to_have_text("Ready: come and get it")
+        expect(latest(customer).locator(".steps li.current")).to_have_text("Ready")
+        # Told, not only shown: the phone vibrates, a notification, the tab's title.
+        assert customer.evaluate("window.__vibrated.length") == 1, customer.evaluate("window.__vibrated")
+        notified = customer.evaluate("window.__notified")
+        assert len(notified) == 1 and "ready" in notified[0], notified
+        expect(customer).to_have_title(re.compile(r"^Ready! "))
         customer.screenshot(path=os.path.join(OUT, "customer-ready.png"), full_page=True)
         board.get_by_role("button", name="Collected: Ana").click()
-        expect(customer.locator("#status")).to_have_text("Collected. Enjoy!")
+        expect(latest(customer).locator(".status")).to_have_text("Collected. Enjoy!")
+        expect(customer).not_to_have_title(re.compile(r"^Ready! "))
         expect(board.locator(".card", has_text="Ana")).to_have_count(0)
 
         # A hostile name is text on both pages.
@@ -175,10 +244,11 @@ def run(server):
         hostile = board.locator("#placed .card .customer")
         expect(hostile).to_have_text(HOSTILE)
         print(f"   an order sent once reached the board {time.time() - placed_at:.2f} s after the click")
-        expect(customer.locator("#status")).to_have_text("Placed: waiting for a barista")
+        expect(latest(customer).locator(".status")).to_have_text("Placed: waiting for a barista")
+        expect(customer.locator("#orders .tracked")).to_have_count(1)  # Ana's, collected, left
         assert board.locator("#placed .card img").count() == 0
-        assert customer.locator("#order-summary img").count() == 0
-        assert HOSTILE in customer.locator("#order-summary").text_content()
+        assert customer.locator("#orders img").count() == 0
+        assert HOSTILE in latest(customer).locator(".summary").text_content()
 
         # A cookie write without the CSRF token (what another site could make this
         # browser send) is refused, and nothing moved.
@@ -203,7 +273,7 @@ def run(server):
         board.get_by_role("button", name="Claim the next order").click()
         board.get_by_role("button", name=f"Ready: {HOSTILE}").click()
         board.get_by_role("button", name=f"Collected: {HOSTILE}").click()
-        expect(customer.locator("#status")).to_have_text("Collected. Enjoy!")
+        expect(latest(customer).locator(".status")).to_have_text("Collected. Enjoy!")
         second.get_by_role("button", name=f"Cancel: {HOSTILE}").click()
         expect(second.locator("#notice")).to_contain_text("already moved by another barista (now collected)")
         expect(second.locator(".card")).to_have_count(0)
@@ -240,13 +310,14 @@ def run(server):
         customer.get_by_role("button", name="Place order").click()
         expect(board.locator("#placed .card", has_text="After restart")).to_be_visible()
         board.get_by_role("button", name="Claim the next order").click()
-        expect(customer.locator("#status")).to_have_text("Brewing")
+        expect(latest(customer).locator(".status")).to_have_text("Brewing")
         # The customer's stream survives a restart too.
         server.stop()
         server.start()
         board.get_by_role("button", name="Ready: After restart").click()
-        expect(customer.locator("#status")).to_have_text("Ready: come and get it")
+        expect(latest(customer).locator(".status")).to_have_text("Ready: come and get it")
         board.screenshot(path=os.path.join(OUT, "board-after-restart.png"), full_page=True)
+        assert not small_buttons(board), small_buttons(board)
 
         # Sign out: the board asks for the key again, and the cookie is gone.
         board.get_by_role("button", name="Sign out").click()
@@ -254,8 +325,11 @@ def run(server):
         board.reload()
         expect(board.locator("#sign-in")).to_be_visible()
         browser.close()
+    with urllib.request.urlopen(f"{server.base}/favicon.ico", timeout=5) as icon:
+        assert icon.status == 200 and icon.headers["content-type"] == "image/svg+xml", icon.headers
     server.stop()
     assert not dialogs, f"no script ran from content, no page error: {dialogs}"
+    assert not missing, f"the customer's page asked for what is not there: {missing}"
     print(f"== browser-test: passed (screens in {os.path.relpath(OUT)})")
 
 

@@ -42,7 +42,8 @@ fn content(name: &str) -> Value {
         "EventStream" => json!({"text/event-stream": {"schema": schema_ref("OrderEvent")}}),
         "Html" => json!({"text/html": {"schema": {"type": "string"}}}),
         "Asset" => json!({"text/css": {"schema": {"type": "string"}},
-            "text/javascript": {"schema": {"type": "string"}}}),
+            "text/javascript": {"schema": {"type": "string"}},
+            "image/svg+xml": {"schema": {"type": "string"}}}),
         "OpenApi" => json!({"application/json": {"schema": {"type": "object"}}}),
         _ => json!({"application/json": {"schema": schema_ref(name)}}),
     }

@@ -320,6 +320,22 @@ pub const ROUTES: &[RouteSpec] = &[
     },
     RouteSpec {
         method: Method::GET,
+        path: "/favicon.ico",
+        operation_id: "favicon",
+        summary: "The pages' icon (SVG), where browsers and bookmarks look for it",
+        auth: Auth::Anyone,
+        tag: "pages",
+        admission: Class::Cheap,
+        body: None,
+        success: &[
+            (200, "the icon", Some("Asset")),
+            (304, "not modified", None),
+        ],
+        errors: &[],
+        handler: || get(pages::favicon),
+    },
+    RouteSpec {
+        method: Method::GET,
         path: "/healthz",
         operation_id: "healthz",
         summary: "Liveness: the process answers (never touches the database)",

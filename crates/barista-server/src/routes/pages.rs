@@ -41,6 +41,7 @@ const ASSETS: &[Asset] = &[
     asset!("common.js", "text/javascript; charset=utf-8"),
     asset!("customer.js", "text/javascript; charset=utf-8"),
     asset!("board.js", "text/javascript; charset=utf-8"),
+    asset!("favicon.svg", "image/svg+xml"),
 ];
 
 /// Each asset's strong ETag, computed once.
@@ -117,6 +118,13 @@ pub async fn customer_page(_: ShopAccess, headers: HeaderMap) -> Response {
 /// `GET /s/{shop}/board`: the barista's board.
 pub async fn board_page(_: ShopAccess, headers: HeaderMap) -> Response {
     serve(named("board.html").expect("the page"), &headers)
+}
+
+/// `GET /favicon.ico`: the pages' icon (an SVG, which browsers take from any
+/// path; the pages name it as `/assets/favicon.svg`), for the clients that ask
+/// for it where it traditionally is.
+pub async fn favicon(headers: HeaderMap) -> Response {
+    serve(named("favicon.svg").expect("the icon"), &headers)
 }
 
 /// `GET /assets/{file}`: the pages' scripts and style.

@@ -29,6 +29,7 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/s/{shop}"),
     ("get", "/s/{shop}/board"),
     ("get", "/assets/{file}"),
+    ("get", "/favicon.ico"),
 ];
 
 /// Every `$ref` in `value` points at an existing component.

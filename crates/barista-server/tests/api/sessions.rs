@@ -204,4 +204,12 @@ async fn the_pages_and_their_assets_are_served_with_a_strict_policy() {
         .send_checked()
         .await;
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+
+    // The icon, where browsers look for it and where the pages name it.
+    for path in ["/favicon.ico", "/assets/favicon.svg"] {
+        let res = app.get(path, None).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(res.headers()["content-type"], "image/svg+xml", "{path}");
+        assert!(res.text().await.unwrap().starts_with("<svg"), "{path}");
+    }
 }
