@@ -33,9 +33,10 @@
     } catch {
       ids = [];
     }
+    if (!Array.isArray(ids)) ids = [];
     const old = localStorage.getItem(OLD_CURRENT);
     if (old && !ids.includes(old)) ids.push(old);
-    return Array.isArray(ids) ? ids.filter((id) => typeof id === "string") : [];
+    return ids.filter((id) => typeof id === "string");
   }
 
   function remember(id) {
@@ -124,10 +125,8 @@
     sending = on;
     document.body.classList.toggle("sending", on);
     for (const input of byId("order-form").querySelectorAll("input")) input.readOnly = on;
-    for (const button of byId("menu").querySelectorAll("button")) {
-      button.disabled = on || button.getAttribute("aria-label").endsWith(": sold out");
-    }
     byId("place").textContent = on ? "Sending your order…" : "Place order";
+    if (items.length) renderMenu();
     renderCart();
   }
 

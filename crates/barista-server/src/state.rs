@@ -52,11 +52,16 @@ impl Documents {
         }
     }
 
+    /// The OpenAPI document as a tree, made anew (for a page rendered once).
+    pub fn openapi_tree(&self) -> serde_json::Value {
+        (self.build)()
+    }
+
     /// The OpenAPI document, serialized, and its strong validator (a digest:
     /// it changes with the binary).
     pub fn openapi(&self) -> &(bytes::Bytes, axum::http::HeaderValue) {
         self.openapi.get_or_init(|| {
-            let json = bytes::Bytes::from((self.build)().to_string());
+            let json = bytes::Bytes::from(self.openapi_tree().to_string());
             let etag = crate::respond::digest_etag(&json);
             (json, etag)
         })

@@ -324,12 +324,8 @@ times are RFC 3339 in UTC; every response carries an <code>x-request-id</code> h
 pub async fn reference(State(state): State<AppState>) -> Response {
     static PAGE: OnceLock<String> = OnceLock::new();
     html(
-        PAGE.get_or_init(|| {
-            let document = serde_json::from_slice(&state.documents.openapi().0)
-                .expect("the document this server serialized");
-            render_reference(&document)
-        })
-        .clone(),
+        PAGE.get_or_init(|| render_reference(&state.documents.openapi_tree()))
+            .clone(),
     )
 }
 
