@@ -47,6 +47,14 @@ macro_rules! string_id {
                 s.serialize_str(&self.0)
             }
         }
+
+        /// Read back from what this build stored: parsed like a client's value.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                Self::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
     };
 }
 

@@ -13,7 +13,10 @@
 mod idempotency;
 mod ids;
 mod menu;
+mod options;
 mod order;
+mod pickup;
+mod schedule;
 mod shop;
 mod status;
 mod time;
@@ -23,9 +26,18 @@ mod whole;
 pub use idempotency::{IdempotencyKey, IdempotentRequest, KeyReused};
 pub use ids::{Currency, ItemId, OrderId, Slug};
 pub use menu::{ItemBody, ItemFields, ItemPatch, ItemPatchBody, Menu, MenuItem, Stock};
+pub use options::{
+    ChosenModifier, ChosenVariation, Modifier, ModifierBody, ModifierGroup, ModifierGroupBody,
+    ModifierPatch, Variation, VariationBody,
+};
 pub use order::{
-    ItemsUnavailable, NewOrder, NewOrderBody, NewOrderLine, NewOrderLineBody, Order, OrderLine,
-    Priced, StockMove,
+    NewOrder, NewOrderBody, NewOrderLine, NewOrderLineBody, Order, OrderLine, PriceRefused, Priced,
+    StockMove,
+};
+pub use pickup::{DEFAULT_PACE_MICROS, PACE_WINDOW, Pickup, Queue};
+pub use schedule::{
+    Closed, DateHours, EXCEPTIONS_MAX, Hours, HoursBody, OpenSpan, Ordering, PAUSE_MINUTES_MAX,
+    Pause, PauseBody, SPANS_MAX,
 };
 pub use shop::{NewShop, PublicShop, Shop, ShopBody};
 pub use status::{InvalidTransition, Moved, Status};
@@ -45,4 +57,10 @@ pub mod limits {
     pub const QUANTITY_MAX: i64 = 99;
     pub const LIST_LIMIT_MAX: i64 = 200;
     pub const LIST_LIMIT_DEFAULT: i64 = 50;
+    /// Sizes per item, and modifier groups an item may offer.
+    pub const VARIATIONS_MAX: usize = 10;
+    /// Modifiers per group.
+    pub const MODIFIERS_MAX: usize = 20;
+    /// Most choices a group may take, and a line may make in all.
+    pub const SELECTIONS_MAX: i64 = 20;
 }

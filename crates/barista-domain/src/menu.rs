@@ -2,6 +2,7 @@
 
 use crate::ids::{Currency, ItemId, Slug};
 use crate::limits::{CATEGORY_MAX, DESCRIPTION_MAX, NAME_MAX, PRICE_MAX, STOCK_MAX};
+use crate::options::{ModifierGroup, Variation, VariationBody, parse_group_ids, parse_variations};
 use crate::validation::{FieldError, Invalid, Parsed, check_text};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -18,6 +19,19 @@ pub struct MenuItem {
     pub price_cents: i64,
     pub available: bool,
     pub stock: Stock,
+    /// Its sizes, the first the default; none is one implicit size at `price_cents`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variations: Vec<Variation>,
+    /// The ids of the shop's modifier groups it offers, in the order shown.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub modifier_groups: Vec<ItemId>,
+}
+
+impl MenuItem {
+    /// Whether it has sizes or choices beyond a plain item.
+    pub fn has_options(&self) -> bool {
+        !self.variations.is_empty() || !self.modifier_groups.is_empty()
+    }
 }
 
 /// A shop's whole menu, items ordered by category then id.
@@ -26,7 +40,12 @@ pub struct Menu {
     pub shop: Slug,
     pub currency: Currency,
     pub version: i64,
+    /// Whether the shop takes orders now, and when that changes.
+    pub ordering: crate::schedule::Ordering,
     pub items: Vec<MenuItem>,
+    /// The shop's modifier groups, by id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub modifier_groups: Vec<ModifierGroup>,
 }
 
 /// The body of `PUT .../menu/items/{item}` as sent; [`ItemFields::parse`] makes it `ItemFields`.
@@ -36,12 +55,17 @@ pub struct ItemBody {
     #[serde(default)]
     pub description: String,
     pub category: String,
-    #[serde(deserialize_with = "crate::whole::number")]
-    pub price_cents: i64,
+    /// Required without variations; with them, the first one's price (or left out).
+    #[serde(default, deserialize_with = "crate::whole::optional")]
+    pub price_cents: Option<i64>,
     #[serde(default = "yes")]
     pub available: bool,
     #[serde(default, deserialize_with = "crate::whole::optional")]
     pub stock: Stock,
+    #[serde(default)]
+    pub variations: Vec<VariationBody>,
+    #[serde(default)]
+    pub modifier_groups: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -57,6 +81,8 @@ pub struct ItemFields {
     pub price_cents: i64,
     pub available: bool,
     pub stock: Stock,
+    pub variations: Vec<Variation>,
+    pub modifier_groups: Vec<ItemId>,
     _parsed: Parsed,
 }
 
@@ -78,6 +104,10 @@ pub struct ItemPatchBody {
     /// Present (even as `null`) is `Some`.
     #[serde(default, deserialize_with = "crate::whole::present_optional")]
     pub stock: Option<Stock>,
+    #[serde(default, deserialize_with = "present")]
+    pub variations: Option<Vec<VariationBody>>,
+    #[serde(default, deserialize_with = "present")]
+    pub modifier_groups: Option<Vec<String>>,
 }
 
 /// A field that, when present, must hold a value: `null` is refused, not taken as absent.
@@ -89,6 +119,38 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemPatch {
     body: ItemPatchBody,
+    variations: Option<Vec<Variation>>,
+    modifier_groups: Option<Vec<ItemId>>,
+}
+
+/// With sizes, an item's `price_cents` is its first size's price: what a
+/// client that knows nothing of sizes sees and orders.
+fn check_price_follows_sizes(
+    errors: &mut Vec<FieldError>,
+    price: Option<i64>,
+    variations: &[Variation],
+) -> i64 {
+    match (variations.first(), price) {
+        (Some(first), Some(p)) if p != first.price_cents => {
+            errors.push(FieldError::new(
+                "price_cents",
+                format!(
+                    "with variations, is the first one's price ({}): leave it out or send that",
+                    first.price_cents
+                ),
+            ));
+            p
+        }
+        (Some(first), _) => first.price_cents,
+        (None, Some(p)) => p,
+        (None, None) => {
+            errors.push(FieldError::new(
+                "price_cents",
+                "is required for an item without variations",
+            ));
+            0
+        }
+    }
 }
 
 fn check_price(errors: &mut Vec<FieldError>, price: i64) {
@@ -124,8 +186,13 @@ impl ItemFields {
             DESCRIPTION_MAX,
         );
         check_text(&mut errors, "category", &body.category, 1, CATEGORY_MAX);
-        check_price(&mut errors, body.price_cents);
+        if let Some(price) = body.price_cents {
+            check_price(&mut errors, price);
+        }
         check_stock(&mut errors, body.stock);
+        let variations = parse_variations(&mut errors, body.variations);
+        let modifier_groups = parse_group_ids(&mut errors, body.modifier_groups);
+        let price_cents = check_price_follows_sizes(&mut errors, body.price_cents, &variations);
         if !errors.is_empty() {
             return Err(Invalid(errors));
         }
@@ -133,9 +200,11 @@ impl ItemFields {
             name: body.name,
             description: body.description,
             category: body.category,
-            price_cents: body.price_cents,
+            price_cents,
             available: body.available,
             stock: body.stock,
+            variations,
+            modifier_groups,
             _parsed: Parsed,
         })
     }
@@ -150,14 +219,24 @@ impl ItemFields {
             price_cents: self.price_cents,
             available: self.available,
             stock: self.stock,
+            variations: self.variations,
+            modifier_groups: self.modifier_groups,
         }
     }
 }
 
 impl ItemPatch {
     /// Checks every field given, reporting all failures at once.
-    pub fn parse(body: ItemPatchBody) -> Result<Self, Invalid> {
+    pub fn parse(mut body: ItemPatchBody) -> Result<Self, Invalid> {
         let mut errors = vec![];
+        let variations = body
+            .variations
+            .take()
+            .map(|v| parse_variations(&mut errors, v));
+        let modifier_groups = body
+            .modifier_groups
+            .take()
+            .map(|g| parse_group_ids(&mut errors, g));
         if let Some(name) = &body.name {
             check_text(&mut errors, "name", name, 1, NAME_MAX);
         }
@@ -174,15 +253,31 @@ impl ItemPatch {
             check_stock(&mut errors, stock);
         }
         if errors.is_empty() {
-            Ok(Self { body })
+            Ok(Self {
+                body,
+                variations,
+                modifier_groups,
+            })
         } else {
             Err(Invalid(errors))
         }
     }
 
-    /// The item after this patch; `id` is unchanged.
-    pub fn apply(&self, mut item: MenuItem) -> MenuItem {
+    /// The groups this patch names, when it names any (the store checks they exist).
+    pub fn modifier_groups(&self) -> Option<&[ItemId]> {
+        self.modifier_groups.as_deref()
+    }
+
+    /// The item after this patch; `id` is unchanged. Refused when it leaves a
+    /// price that is not the first size's.
+    pub fn apply(&self, mut item: MenuItem) -> Result<MenuItem, Invalid> {
         let b = self.body.clone();
+        if let Some(v) = &self.variations {
+            item.variations = v.clone();
+        }
+        if let Some(g) = &self.modifier_groups {
+            item.modifier_groups = g.clone();
+        }
         if let Some(v) = b.name {
             item.name = v;
         }
@@ -201,7 +296,16 @@ impl ItemPatch {
         if let Some(v) = b.stock {
             item.stock = v;
         }
-        item
+        let mut errors = vec![];
+        let given = b
+            .price_cents
+            .or(item.variations.is_empty().then_some(item.price_cents));
+        item.price_cents = check_price_follows_sizes(&mut errors, given, &item.variations);
+        if errors.is_empty() {
+            Ok(item)
+        } else {
+            Err(Invalid(errors))
+        }
     }
 }
 
@@ -266,10 +370,13 @@ mod tests {
             price_cents: 300,
             available: true,
             stock: Some(3),
+            variations: vec![],
+            modifier_groups: vec![],
         };
         let after = ItemPatch::parse(patch(r#"{"price_cents":320,"stock":null}"#))
             .unwrap()
-            .apply(item.clone());
+            .apply(item.clone())
+            .unwrap();
         assert_eq!(after.price_cents, 320);
         assert_eq!(after.stock, None);
         assert_eq!(after.name, item.name);

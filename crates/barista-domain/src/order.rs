@@ -5,6 +5,9 @@
 use crate::ids::{Currency, ItemId, OrderId, Slug};
 use crate::limits::{CUSTOMER_NAME_MAX, LINES_MAX, NOTE_MAX, QUANTITY_MAX};
 use crate::menu::MenuItem;
+use crate::options::{
+    CHOICES_PER_LINE_MAX, ChoiceProblems, ChosenModifier, ChosenVariation, ModifierGroup, choose,
+};
 use crate::shop::Shop;
 use crate::status::Status;
 use crate::time::Timestamp;
@@ -25,6 +28,12 @@ pub struct NewOrderLineBody {
     pub item_id: String,
     #[serde(deserialize_with = "crate::whole::number")]
     pub quantity: i64,
+    /// The size; absent is the item's first (or only) one.
+    #[serde(default)]
+    pub variation_id: Option<String>,
+    /// The modifiers chosen, by id; one chosen twice counts twice.
+    #[serde(default)]
+    pub modifiers: Vec<String>,
 }
 
 /// An order request, parsed: only [`NewOrder::parse`] makes one. Serializes
@@ -42,6 +51,25 @@ pub struct NewOrder {
 pub struct NewOrderLine {
     pub item_id: ItemId,
     pub quantity: i64,
+    /// Left out of the fingerprint when absent, so keys of plain orders match as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variation_id: Option<ItemId>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub modifiers: Vec<ItemId>,
+}
+
+impl NewOrderLine {
+    /// Two lines are the same when they ask for the same thing, choices in any order.
+    fn same_as(&self, other: &NewOrderLine) -> bool {
+        let sorted = |l: &NewOrderLine| {
+            let mut m = l.modifiers.clone();
+            m.sort();
+            m
+        };
+        self.item_id == other.item_id
+            && self.variation_id == other.variation_id
+            && sorted(self) == sorted(other)
+    }
 }
 
 impl NewOrder {
@@ -66,26 +94,57 @@ impl NewOrder {
                 ),
             ));
         }
-        let mut lines = Vec::with_capacity(body.lines.len());
+        let mut lines: Vec<NewOrderLine> = Vec::with_capacity(body.lines.len());
         for (i, line) in body.lines.into_iter().enumerate() {
-            match ItemId::parse(&line.item_id) {
-                Ok(id) if lines.iter().any(|l: &NewOrderLine| l.item_id == id) => {
-                    errors.push(FieldError::new(
-                        format!("lines[{i}].item_id"),
-                        "appears in more than one line",
-                    ))
-                }
-                Ok(id) => lines.push(NewOrderLine {
-                    item_id: id,
-                    quantity: line.quantity,
-                }),
-                Err(why) => errors.push(FieldError::new(format!("lines[{i}].item_id"), why)),
-            }
             if !(1..=QUANTITY_MAX).contains(&line.quantity) {
                 errors.push(FieldError::new(
                     format!("lines[{i}].quantity"),
                     format!("must be 1 to {QUANTITY_MAX}"),
                 ));
+            }
+            let before = errors.len();
+            let item_id = ItemId::parse(&line.item_id)
+                .map_err(|why| errors.push(FieldError::new(format!("lines[{i}].item_id"), why)))
+                .ok();
+            let variation_id = match line.variation_id.as_deref().map(ItemId::parse) {
+                None => None,
+                Some(Ok(v)) => Some(v),
+                Some(Err(why)) => {
+                    errors.push(FieldError::new(format!("lines[{i}].variation_id"), why));
+                    None
+                }
+            };
+            if line.modifiers.len() > CHOICES_PER_LINE_MAX {
+                errors.push(FieldError::new(
+                    format!("lines[{i}].modifiers"),
+                    format!("may hold at most {CHOICES_PER_LINE_MAX} choices"),
+                ));
+            }
+            let mut modifiers = Vec::with_capacity(line.modifiers.len());
+            for (j, m) in line.modifiers.iter().enumerate() {
+                match ItemId::parse(m) {
+                    Ok(id) => modifiers.push(id),
+                    Err(why) => {
+                        errors.push(FieldError::new(format!("lines[{i}].modifiers[{j}]"), why))
+                    }
+                }
+            }
+            let Some(item_id) = item_id.filter(|_| errors.len() == before) else {
+                continue;
+            };
+            let new = NewOrderLine {
+                item_id,
+                quantity: line.quantity,
+                variation_id,
+                modifiers,
+            };
+            if lines.iter().any(|l| l.same_as(&new)) {
+                errors.push(FieldError::new(
+                    format!("lines[{i}].item_id"),
+                    "appears in more than one line with the same choices: raise the quantity",
+                ));
+            } else {
+                lines.push(new);
             }
         }
         if errors.is_empty() {
@@ -109,51 +168,91 @@ pub struct StockMove {
     pub quantity: i64,
 }
 
-/// Lines that name items not on the menu now, or not available (409 `item_unavailable`).
+/// Why an order could not be priced from the menu as it is now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ItemsUnavailable(pub Invalid);
+pub enum PriceRefused {
+    /// Lines naming items or modifiers not on the menu now, or not available
+    /// (409 `item_unavailable`): the menu could change to accept them.
+    Unavailable(Invalid),
+    /// Choices no menu state accepts as sent (422 `validation_failed`): a size
+    /// the item does not have, a modifier it does not offer, a group's min or
+    /// max broken.
+    Invalid(Invalid),
+}
 
 /// An order priced from the menu, ready to be placed once its stock is taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Priced {
     lines: Vec<OrderLine>,
-    /// What to take from stocked items, sorted by item id; unlimited items are not listed.
+    /// What to take from stocked items, one move per item, sorted by item id;
+    /// unlimited items are not listed.
     pub stock: Vec<StockMove>,
 }
 
 impl NewOrder {
-    /// Prices each line from the item as the menu has it now; `found[i]` is the
-    /// item line `i` names, if the menu has it. A client never sets a price.
-    pub fn price(&self, found: Vec<Option<MenuItem>>) -> Result<Priced, ItemsUnavailable> {
+    /// Whether any line chose a size or a modifier.
+    pub fn has_choices(&self) -> bool {
+        self.lines
+            .iter()
+            .any(|l| l.variation_id.is_some() || !l.modifiers.is_empty())
+    }
+
+    /// Prices each line from the item as the menu has it now (`found[i]` is
+    /// the item line `i` names, if the menu has it) and the shop's modifier
+    /// `groups`: the size's price plus each modifier's delta, times the
+    /// quantity. A client never sets a price.
+    pub fn price(
+        &self,
+        found: Vec<Option<MenuItem>>,
+        groups: &[ModifierGroup],
+    ) -> Result<Priced, PriceRefused> {
         let mut lines = Vec::with_capacity(self.lines.len());
-        let mut errors = vec![];
-        let mut stock = vec![];
+        let mut problems = ChoiceProblems::default();
+        let mut stock: Vec<StockMove> = vec![];
         for (i, (line, item)) in self.lines.iter().zip(found).enumerate() {
             let field = || format!("lines[{i}].item_id");
             match item {
-                None => errors.push(FieldError::new(field(), "is not on the menu")),
-                Some(item) if !item.available => {
-                    errors.push(FieldError::new(field(), "is not available"))
-                }
+                None => problems
+                    .unavailable
+                    .push(FieldError::new(field(), "is not on the menu")),
+                Some(item) if !item.available => problems
+                    .unavailable
+                    .push(FieldError::new(field(), "is not available")),
                 Some(item) => {
+                    let choices = choose(
+                        i,
+                        &item,
+                        line.variation_id.as_ref(),
+                        &line.modifiers,
+                        groups,
+                        &mut problems,
+                    );
                     if item.stock.is_some() {
-                        stock.push(StockMove {
-                            item: item.id.clone(),
-                            quantity: line.quantity,
-                        });
+                        match stock.iter_mut().find(|m| m.item == item.id) {
+                            Some(m) => m.quantity += line.quantity,
+                            None => stock.push(StockMove {
+                                item: item.id.clone(),
+                                quantity: line.quantity,
+                            }),
+                        }
                     }
                     lines.push(OrderLine {
                         item_id: item.id.to_string(),
                         name: item.name,
                         quantity: line.quantity,
-                        unit_price_cents: item.price_cents,
-                        line_total_cents: item.price_cents * line.quantity,
+                        unit_price_cents: choices.unit_price_cents,
+                        line_total_cents: choices.unit_price_cents * line.quantity,
+                        variation: choices.variation,
+                        modifiers: choices.modifiers,
                     });
                 }
             }
         }
-        if !errors.is_empty() {
-            return Err(ItemsUnavailable(Invalid(errors)));
+        if !problems.invalid.is_empty() {
+            return Err(PriceRefused::Invalid(Invalid(problems.invalid)));
+        }
+        if !problems.unavailable.is_empty() {
+            return Err(PriceRefused::Unavailable(Invalid(problems.unavailable)));
         }
         stock.sort();
         Ok(Priced { lines, stock })
@@ -196,8 +295,14 @@ pub struct OrderLine {
     pub item_id: String,
     pub name: String,
     pub quantity: i64,
+    /// The size's price plus every modifier's delta, as they were when ordered.
     pub unit_price_cents: i64,
     pub line_total_cents: i64,
+    /// The size chosen; absent for an item without sizes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variation: Option<ChosenVariation>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modifiers: Vec<ChosenModifier>,
 }
 
 /// An order as recorded and shown to clients.
@@ -233,6 +338,8 @@ mod tests {
             price_cents: price,
             available,
             stock,
+            variations: vec![],
+            modifier_groups: vec![],
         })
     }
 
@@ -243,11 +350,14 @@ mod tests {
         )
         .unwrap();
         let priced = new
-            .price(vec![
-                item("tea", 300, Some(5), true),
-                item("bun", 250, Some(9), true),
-                item("cake", 400, None, true),
-            ])
+            .price(
+                vec![
+                    item("tea", 300, Some(5), true),
+                    item("bun", 250, Some(9), true),
+                    item("cake", 400, None, true),
+                ],
+                &[],
+            )
             .unwrap();
         let stock: Vec<_> = priced
             .stock
@@ -278,13 +388,19 @@ mod tests {
             r#"{"customer_name":"Ana","lines":[{"item_id":"tea","quantity":1},{"item_id":"gone","quantity":1},{"item_id":"off","quantity":1}]}"#,
         )
         .unwrap();
-        let ItemsUnavailable(why) = new
-            .price(vec![
-                item("tea", 1, None, true),
-                None,
-                item("off", 1, None, false),
-            ])
-            .unwrap_err();
+        let PriceRefused::Unavailable(why) = new
+            .price(
+                vec![
+                    item("tea", 1, None, true),
+                    None,
+                    item("off", 1, None, false),
+                ],
+                &[],
+            )
+            .unwrap_err()
+        else {
+            panic!("not unavailable")
+        };
         assert_eq!(fields(why), ["lines[1].item_id", "lines[2].item_id"]);
     }
 
@@ -311,7 +427,7 @@ mod tests {
     }
 
     #[test]
-    fn an_item_may_appear_only_once() {
+    fn an_item_may_appear_only_once_per_choice() {
         let err = parse(
             r#"{"customer_name":"Ana","lines":[{"item_id":"a","quantity":1},{"item_id":"a","quantity":1}]}"#,
         )

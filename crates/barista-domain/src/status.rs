@@ -186,6 +186,8 @@ mod tests {
             quantity,
             unit_price_cents: 1,
             line_total_cents: quantity,
+            variation: None,
+            modifiers: vec![],
         };
         let order = Order {
             id: OrderId::generate(),

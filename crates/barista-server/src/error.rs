@@ -22,6 +22,8 @@ struct Problem<'a> {
     code: &'static str,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ordering: Option<&'a barista_domain::Ordering>,
 }
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -31,8 +33,10 @@ pub struct ApiError {
     pub code: Code,
     pub detail: String,
     pub errors: Vec<FieldError>,
-    /// Seconds, for 429 and 503.
+    /// Seconds, for 429 and 503 (and a closed shop that says when it opens).
     pub retry_after: Option<u32>,
+    /// For `shop_closed`: whether and when the shop takes orders again.
+    pub ordering: Option<Box<barista_domain::Ordering>>,
 }
 
 impl ApiError {
@@ -42,6 +46,7 @@ impl ApiError {
             detail: detail.into(),
             errors: vec![],
             retry_after: None,
+            ordering: None,
         }
     }
 
@@ -122,6 +127,15 @@ impl From<StoreError> for ApiError {
                 e.errors = lines.0;
                 e
             }
+            StoreError::Closed(ordering) => {
+                let mut e = Self::new(Code::ShopClosed, ordering.refusal());
+                e.retry_after = ordering.opens_at.map(|t| {
+                    let secs = (t.micros() - barista_domain::Timestamp::now().micros()) / 1_000_000;
+                    secs.clamp(1, i64::from(u32::MAX)) as u32
+                });
+                e.ordering = Some(ordering);
+                e
+            }
             StoreError::InvalidTransition(t) => Self::new(Code::InvalidTransition, t.to_string()),
             StoreError::Invalid(invalid) => Self::invalid(invalid),
             StoreError::IdempotencyKeyReused => Self::new(
@@ -153,6 +167,7 @@ impl ApiError {
             detail: &self.detail,
             code: self.code.as_str(),
             errors: &self.errors,
+            ordering: self.ordering.as_deref(),
         };
         serde_json::to_string(&body).unwrap_or_default()
     }

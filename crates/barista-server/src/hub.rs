@@ -46,6 +46,7 @@ pub struct Published {
     pub pos: EventPos,
     pub order: barista_domain::OrderId,
     pub version: i64,
+    pub status: barista_domain::Status,
     pub is_final: bool,
     /// The order after the change, as JSON.
     pub data: Arc<str>,
@@ -57,6 +58,7 @@ impl From<Event> for Published {
             pos: event.pos,
             order: event.order.id,
             version: event.order.version,
+            status: event.order.status,
             is_final: event.order.status.is_final(),
             data: serde_json::to_string(&event.order)
                 .unwrap_or_default()

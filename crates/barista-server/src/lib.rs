@@ -4,6 +4,8 @@
 //! port 0 and never wait for start-up. Requests read straight down: route ->
 //! handler -> domain validation -> store transaction -> response (+ event).
 #![forbid(unsafe_code)]
+// The OpenAPI document's schemas are one `json!` literal, deeper than the default allows.
+#![recursion_limit = "256"]
 
 mod access;
 pub mod auth;
@@ -15,6 +17,7 @@ mod menu_cache;
 pub mod observe;
 mod openapi;
 mod ops;
+mod pickup;
 pub mod problem;
 mod rate_limit;
 mod respond;

@@ -16,6 +16,9 @@ pub struct CachedMenu {
     /// Prebuilt so a hit allocates nothing.
     pub etag: HeaderValue,
     pub body: Bytes,
+    /// When what the menu says of ordering changes by itself (the shop opens,
+    /// closes, or a pause ends), in µs since the epoch: a hit after it is a miss.
+    pub expires_at: Option<i64>,
 }
 
 enum Slot {
@@ -40,7 +43,13 @@ impl MenuCache {
             .unwrap_or_else(|p| p.into_inner())
             .get(&shop_id)
         {
-            Some(Slot::Ready(menu)) => Some(menu.clone()),
+            Some(Slot::Ready(menu))
+                if menu
+                    .expires_at
+                    .is_none_or(|t| barista_domain::Timestamp::now().micros() < t) =>
+            {
+                Some(menu.clone())
+            }
             _ => None,
         }
     }
@@ -118,7 +127,21 @@ mod tests {
             version,
             etag: HeaderValue::from_str(&format!("\"{version}\"")).unwrap(),
             body: Bytes::from_static(b"{}"),
+            expires_at: None,
         }
+    }
+
+    #[test]
+    fn a_menu_whose_ordering_changed_by_itself_is_loaded_again() {
+        let cache = MenuCache::default();
+        let mut m = menu(3);
+        m.expires_at = Some(barista_domain::Timestamp::now().micros() - 1);
+        cache.fill(1, m);
+        assert!(cache.get(1).is_none(), "the shop opened or closed since");
+        let mut m = menu(3);
+        m.expires_at = Some(barista_domain::Timestamp::now().micros() + 60_000_000);
+        cache.fill(1, m);
+        assert!(cache.get(1).is_some());
     }
 
     #[test]

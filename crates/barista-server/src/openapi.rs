@@ -40,6 +40,8 @@ fn schema_ref(name: &str) -> Value {
 fn content(name: &str) -> Value {
     match name {
         "EventStream" => json!({"text/event-stream": {"schema": schema_ref("OrderEvent")}}),
+        "OrderEventStream" => json!({"text/event-stream": {"schema":
+            {"oneOf": [schema_ref("OrderEvent"), schema_ref("PickupEvent")]}}}),
         "Html" => json!({"text/html": {"schema": {"type": "string"}}}),
         "Asset" => json!({"text/css": {"schema": {"type": "string"}},
             "text/javascript": {"schema": {"type": "string"}},
@@ -123,6 +125,16 @@ fn path_parameter(name: &str) -> Value {
             json!({"type": "string", "pattern": ITEM}),
             json!(EXAMPLE_ITEM),
             "the menu item's id",
+        ),
+        "group" => (
+            json!({"type": "string", "pattern": ITEM}),
+            json!("syrups"),
+            "the modifier group's id",
+        ),
+        "modifier" => (
+            json!({"type": "string", "pattern": ITEM}),
+            json!("oat"),
+            "the modifier's id (unique in the shop)",
         ),
         "file" => (
             json!({"type": "string", "enum": crate::routes::served_assets()}),
@@ -284,8 +296,19 @@ fn request_example(body: &str) -> Option<Value> {
         "MenuItemWrite" => json!({"name": "Pumpkin spice latte", "description": "while it lasts",
             "category": "coffee", "price_cents": 450, "available": true, "stock": 40}),
         "MenuItemPatch" => json!({"price_cents": 390}),
-        "OrderCreate" => json!({"customer_name": "Ana", "note": "oat milk",
-            "lines": [{"item_id": DEMO_ITEM, "quantity": 2}]}),
+        "OrderCreate" => json!({"customer_name": "Ana", "note": "extra hot",
+            "lines": [{"item_id": DEMO_ITEM, "quantity": 2},
+                {"item_id": "flat-white", "quantity": 1, "variation_id": "large",
+                    "modifiers": ["oat", "extra-shot"]}]}),
+        "ModifierGroupWrite" => json!({"name": "Syrups", "min": 0, "max": 2, "modifiers": [
+            {"id": "caramel", "name": "Caramel", "price_delta_cents": 45},
+            {"id": "hazelnut", "name": "Hazelnut", "price_delta_cents": 45, "available": true}]}),
+        "ModifierPatch" => json!({"available": false}),
+        "Hours" => json!({"time_zone": "Europe/Lisbon",
+            "weekly": {"mon": [{"opens": "07:00", "closes": "18:00"}],
+                "sat": [{"opens": "08:00", "closes": "12:00"}, {"opens": "13:00", "closes": "24:00"}]},
+            "exceptions": [{"date": "2026-12-25", "hours": []}]}),
+        "PauseWrite" => json!({"minutes": 15}),
         "StatusChange" => json!({"status": "cancelled"}),
         "SessionCreate" => json!({"staff_key": "bsk_6b05aca4..."}),
         _ => return None,
@@ -303,9 +326,19 @@ fn integer(min: i64, max: i64) -> Value {
 
 /// An object the server sends: exactly these fields, all present.
 fn sent(properties: Value) -> Value {
+    sent_optional(properties, &[])
+}
+
+/// An object the server sends: exactly these fields, all present but `optional`.
+fn sent_optional(properties: Value, optional: &[&str]) -> Value {
     let required: Vec<String> = properties
         .as_object()
-        .map(|p| p.keys().cloned().collect())
+        .map(|p| {
+            p.keys()
+                .filter(|k| !optional.contains(&k.as_str()))
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
     json!({"type": "object", "required": required, "properties": properties,
         "additionalProperties": false})
@@ -321,8 +354,34 @@ fn schemas() -> Value {
         "stock": {"type": ["integer", "null"], "minimum": 0, "maximum": STOCK_MAX,
             "description": "units left; null is unlimited"},
     });
+    let id = json!({"type": "string", "pattern": ITEM});
+    let mut item_fields = item_fields;
+    item_fields["variations"] = json!({"type": "array", "maxItems": VARIATIONS_MAX,
+        "description": "sizes, each with its own price; the first is the default, and `price_cents` is its price",
+        "items": {"type": "object", "required": ["id", "name", "price_cents"], "properties": {
+            "id": id, "name": text(1, NAME_MAX), "price_cents": integer(0, PRICE_MAX)}}});
+    item_fields["modifier_groups"] = json!({"type": "array", "maxItems": VARIATIONS_MAX,
+        "description": "ids of the shop's modifier groups the item offers, in the order shown",
+        "items": id});
     let mut item = item_fields.clone();
-    item["id"] = json!({"type": "string", "pattern": ITEM});
+    item["id"] = id.clone();
+    let modifier = json!({"id": id, "name": text(1, NAME_MAX),
+        "price_delta_cents": integer(0, PRICE_MAX), "available": {"type": "boolean"}});
+    let group_fields = json!({"name": text(1, NAME_MAX), "min": integer(0, SELECTIONS_MAX),
+        "max": integer(1, SELECTIONS_MAX),
+        "modifiers": {"type": "array", "minItems": 1, "maxItems": MODIFIERS_MAX,
+            "items": {"type": "object", "required": ["id", "name"], "properties": modifier.clone()}}});
+    let mut group = group_fields.clone();
+    group["id"] = id.clone();
+    group["modifiers"] = json!({"type": "array", "minItems": 1, "items": sent(modifier)});
+    let span = json!({"type": "object", "required": ["opens", "closes"], "additionalProperties": false,
+        "properties": {"opens": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+            "closes": {"type": "string", "pattern": "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"}}});
+    let spans = json!({"type": "array", "maxItems": barista_domain::SPANS_MAX, "items": span});
+    let days: Map<String, Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .map(|d| (d.to_string(), spans.clone()))
+        .collect();
     let statuses = barista_domain::Status::ALL.map(|s| s.as_str());
     let timestamp = json!({"type": "string", "format": "date-time"});
     let currency = json!({"type": "string", "pattern": "^[A-Z]{3}$"});
@@ -336,31 +395,82 @@ fn schemas() -> Value {
         "ShopCreated": sent(json!({"shop": schema_ref("Shop"),
             "staff_key": {"type": "string", "pattern": "^bsk_[0-9a-f]{64}$",
                 "description": "shown this once; only its hash is kept"}})),
-        "MenuItem": sent(item),
-        "MenuItemWrite": {"type": "object", "required": ["name", "category", "price_cents"],
+        "MenuItem": sent_optional(item, &["variations", "modifier_groups"]),
+        "MenuItemWrite": {"type": "object", "required": ["name", "category"],
+            "description": "`price_cents` is required without `variations`",
             "properties": item_fields.clone()},
         "MenuItemPatch": {"type": "object", "properties": item_fields},
-        "Menu": sent(json!({"shop": {"type": "string", "pattern": SLUG}, "currency": currency,
+        "Menu": sent_optional(json!({"shop": {"type": "string", "pattern": SLUG}, "currency": currency,
             "version": {"type": "integer", "minimum": 1},
-            "items": {"type": "array", "items": schema_ref("MenuItem")}})),
+            "ordering": schema_ref("Ordering"),
+            "items": {"type": "array", "items": schema_ref("MenuItem")},
+            "modifier_groups": {"type": "array", "items": schema_ref("ModifierGroup")}}),
+            &["modifier_groups"]),
+        "ModifierGroup": sent(group),
+        "ModifierGroupWrite": {"type": "object", "required": ["name", "max", "modifiers"],
+            "properties": group_fields},
+        "ModifierPatch": {"type": "object", "required": ["available"], "additionalProperties": false,
+            "properties": {"available": {"type": "boolean"}}},
+        "Ordering": sent_optional(json!({"open": {"type": "boolean"},
+            "reason": {"type": "string", "enum": ["closed", "paused"]},
+            "closes_at": timestamp, "opens_at": timestamp, "paused_until": timestamp,
+            "time_zone": {"type": "string"}}),
+            &["reason", "closes_at", "opens_at", "paused_until"]),
+        "Hours": {"type": "object", "required": ["time_zone"], "additionalProperties": false,
+            "properties": {
+                "time_zone": {"type": "string", "description": "an IANA name, such as Europe/Lisbon"},
+                "weekly": {"type": ["object", "null"], "additionalProperties": false, "properties": days,
+                    "description": "spans per weekday; a day left out is closed; null or absent is open all day, every day"},
+                "exceptions": {"type": "array", "maxItems": barista_domain::EXCEPTIONS_MAX, "items": {
+                    "type": "object", "required": ["date", "hours"], "additionalProperties": false,
+                    "properties": {"date": {"type": "string", "format": "date"}, "hours": spans}}}}},
+        "Schedule": sent(json!({"hours": schema_ref("Hours"), "ordering": schema_ref("Ordering")})),
+        "PauseWrite": {"type": "object", "additionalProperties": false, "properties": {
+            "minutes": {"type": ["integer", "null"], "minimum": 1, "maximum": barista_domain::PAUSE_MINUTES_MAX,
+                "description": "absent or null: until resumed"}}},
         "OrderCreate": {"type": "object", "required": ["customer_name", "lines"], "properties": {
             "customer_name": text(1, CUSTOMER_NAME_MAX),
             "note": text(0, NOTE_MAX),
             "lines": {"type": "array", "minItems": 1, "maxItems": LINES_MAX, "items": {
                 "type": "object", "required": ["item_id", "quantity"], "properties": {
                     "item_id": {"type": "string", "pattern": ITEM},
-                    "quantity": integer(1, QUANTITY_MAX)}}}}},
-        "OrderLine": sent(json!({"item_id": {"type": "string", "pattern": ITEM},
+                    "quantity": integer(1, QUANTITY_MAX),
+                    "variation_id": {"type": ["string", "null"], "pattern": ITEM,
+                        "description": "the size; absent is the item's first"},
+                    "modifiers": {"type": "array", "maxItems": SELECTIONS_MAX, "items": id,
+                        "description": "modifier ids; one chosen twice counts twice"}}}}}},
+        "OrderLine": sent_optional(json!({"item_id": {"type": "string", "pattern": ITEM},
             "name": {"type": "string"}, "quantity": integer(1, QUANTITY_MAX),
-            "unit_price_cents": integer(0, PRICE_MAX), "line_total_cents": {"type": "integer", "minimum": 0}})),
-        "Order": sent(json!({
+            "unit_price_cents": {"type": "integer", "minimum": 0,
+                "description": "the size's price plus every modifier's delta, when ordered"},
+            "line_total_cents": {"type": "integer", "minimum": 0},
+            "variation": sent(json!({"id": {"type": "string"}, "name": {"type": "string"},
+                "price_cents": {"type": "integer", "minimum": 0}})),
+            "modifiers": {"type": "array", "items": sent(json!({"group": {"type": "string"},
+                "id": {"type": "string"}, "name": {"type": "string"},
+                "price_delta_cents": {"type": "integer", "minimum": 0}}))}}),
+            &["variation", "modifiers"]),
+        "Order": sent_optional(json!({
             "id": {"type": "string", "format": "uuid"}, "shop": {"type": "string", "pattern": SLUG},
             "status": {"type": "string", "enum": statuses},
             "customer_name": {"type": "string"}, "note": {"type": "string"},
             "lines": {"type": "array", "minItems": 1, "items": schema_ref("OrderLine")},
             "total_cents": {"type": "integer", "minimum": 0}, "currency": currency,
             "version": {"type": "integer", "minimum": 1},
-            "created_at": timestamp, "updated_at": timestamp})),
+            "created_at": timestamp, "updated_at": timestamp,
+            "pickup": schema_ref("Pickup")}), &["pickup"]),
+        "Pickup": {"description": "when a waiting order should be ready: the orders ahead of it times the shop's pace (docs/api.md, Pickup estimates); on the order when placed or read while it waits, and as `pickup` events on its stream",
+            "type": "object", "required": ["ready_at", "ahead", "pace_seconds", "measured"],
+            "additionalProperties": false, "properties": {
+            "ready_at": timestamp, "ahead": {"type": "integer", "minimum": 0},
+            "pace_seconds": {"type": "integer", "minimum": 1},
+            "measured": {"type": "boolean", "description": "false: too little history, a default pace"}}},
+        "PickupEvent": {"type": "object", "required": ["event", "data"], "additionalProperties": false,
+            "description": "an order's stream, while the order waits: its estimate, when the stream opens and as the queue moves; no `id`, so a resume is unaffected",
+            "properties": {
+            "event": {"type": "string", "enum": ["pickup"]},
+            "data": {"type": "string", "contentMediaType": "application/json",
+                "contentSchema": schema_ref("Pickup")}}},
         "OrderEvent": {"type": "object", "required": ["id", "event", "data"], "properties": {
             "id": {"type": "string", "pattern": SHOP_EVENT_ID,
                 "description": "the shop's stream: the event's place (`pos` or `tx.pos`); an order's stream: the order's version"},
@@ -387,7 +497,8 @@ fn schemas() -> Value {
             "detail": {"type": "string"},
             "code": {"type": "string", "enum": CATALOGUE.iter().map(|e| e.code.as_str()).collect::<Vec<_>>()},
             "errors": {"type": "array", "minItems": 1, "items": sent(json!({
-                "field": {"type": "string"}, "message": {"type": "string"}}))}}},
+                "field": {"type": "string"}, "message": {"type": "string"}}))},
+            "ordering": schema_ref("Ordering")}},
     })
 }
 

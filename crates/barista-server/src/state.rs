@@ -168,6 +168,8 @@ pub struct Shared {
     pub documents: Documents,
     /// One reader of events per shop with streams open, fanned out to them.
     pub hub: crate::hub::Hub,
+    /// Each shop's queue, for pickup estimates.
+    pub queues: crate::pickup::Queues,
     rate_limit: Option<ShopRateLimit>,
     /// Becomes `true` when draining starts: SSE streams end, `/readyz` fails.
     pub draining: watch::Receiver<bool>,
@@ -205,6 +207,7 @@ impl AppState {
         Self {
             inner: Arc::new(Shared {
                 hub,
+                queues: Default::default(),
                 store,
                 config,
                 menu_cache,

@@ -5,11 +5,13 @@
 use crate::conn::{TxError, TxResult};
 use crate::timing::{self, Statement, Timings};
 use crate::transactions::{self as tx, Changes, ItemWrite, Tx, Written};
-use crate::{Event, EventPos, Feed, OrderPage, Placed, PoolStats, Result, Store, StoreError};
+use crate::{
+    Event, EventPos, Feed, GroupWrite, OrderPage, Placed, PoolStats, Result, Store, StoreError,
+};
 use async_trait::async_trait;
 use barista_domain::{
-    IdempotentRequest, ItemFields, ItemId, ItemPatch, Menu, MenuItem, NewOrder, NewShop, Order,
-    OrderId, Shop, Slug, Status,
+    Hours, IdempotentRequest, ItemFields, ItemId, ItemPatch, Menu, MenuItem, ModifierGroup,
+    NewOrder, NewShop, Order, OrderId, Pause, Shop, Slug, Status,
 };
 use std::future::Future;
 
@@ -120,6 +122,51 @@ impl<B: Backend> Store for Db<B> {
     async fn delete_item(&self, shop: &Shop, id: ItemId) -> Result<()> {
         let shop_id = shop.id;
         self.write(tx::DeleteItem { shop_id, id }).await
+    }
+
+    async fn put_modifier_group(&self, shop: &Shop, group: ModifierGroup) -> Result<GroupWrite> {
+        let shop_id = shop.id;
+        self.write(tx::PutModifierGroup { shop_id, group }).await
+    }
+
+    async fn delete_modifier_group(&self, shop: &Shop, id: ItemId) -> Result<()> {
+        let shop_id = shop.id;
+        self.write(tx::DeleteModifierGroup { shop_id, id }).await
+    }
+
+    async fn set_modifier_available(
+        &self,
+        shop: &Shop,
+        id: ItemId,
+        available: bool,
+    ) -> Result<ModifierGroup> {
+        let shop_id = shop.id;
+        self.write(tx::SetModifierAvailable {
+            shop_id,
+            id,
+            available,
+        })
+        .await
+    }
+
+    async fn schedule(&self, shop: &Shop) -> Result<(Hours, Option<Pause>)> {
+        self.read(tx::ReadSchedule(shop.id)).await
+    }
+
+    async fn queue(&self, shop: &Shop) -> Result<barista_domain::Queue> {
+        self.read(tx::ReadQueue(shop.id)).await
+    }
+
+    async fn set_hours(&self, shop: &Shop, hours: Hours) -> Result<(Hours, Option<Pause>)> {
+        let shop_id = shop.id;
+        let change = tx::ScheduleChange::Hours(Box::new(hours));
+        self.write(tx::ChangeSchedule { shop_id, change }).await
+    }
+
+    async fn set_pause(&self, shop: &Shop, pause: Option<Pause>) -> Result<(Hours, Option<Pause>)> {
+        let shop_id = shop.id;
+        let change = tx::ScheduleChange::Pause(pause);
+        self.write(tx::ChangeSchedule { shop_id, change }).await
     }
 
     async fn place_order(

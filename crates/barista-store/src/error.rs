@@ -15,6 +15,9 @@ pub enum StoreError {
     /// Lines naming items that are not on the menu now, or not available.
     #[error("{0}")]
     ItemUnavailable(Invalid),
+    /// The shop takes no orders now: closed, or paused by its staff.
+    #[error("{}", .0.refusal())]
+    Closed(Box<barista_domain::Ordering>),
     #[error(transparent)]
     InvalidTransition(#[from] InvalidTransition),
     #[error("{0}")]

@@ -29,12 +29,12 @@ pub use error::StoreError;
 pub use feed::Feed;
 pub use records::{Event, EventPos, OrderPage, Placed, PoolStats, Purged};
 pub use schema::SCHEMA_VERSION;
-pub use transactions::{ItemWrite, MenuChange};
+pub use transactions::{GroupWrite, ItemWrite, MenuChange};
 
 use async_trait::async_trait;
 use barista_domain::{
-    IdempotentRequest, ItemFields, ItemId, ItemPatch, Menu, MenuItem, NewOrder, NewShop, Order,
-    OrderId, Shop, Slug, Status,
+    Hours, IdempotentRequest, ItemFields, ItemId, ItemPatch, Menu, MenuItem, ModifierGroup,
+    NewOrder, NewShop, Order, OrderId, Pause, Shop, Slug, Status,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +63,25 @@ pub trait Store: Send + Sync + 'static {
     async fn patch_item(&self, shop: &Shop, id: ItemId, patch: ItemPatch) -> Result<MenuItem>;
     /// Removes an item; `NotFound` if there is none.
     async fn delete_item(&self, shop: &Shop, id: ItemId) -> Result<()>;
+    /// Creates or replaces a modifier group; `Invalid` if a modifier id is another group's.
+    async fn put_modifier_group(&self, shop: &Shop, group: ModifierGroup) -> Result<GroupWrite>;
+    /// Removes a group no item offers; `NotFound` if there is none.
+    async fn delete_modifier_group(&self, shop: &Shop, id: ItemId) -> Result<()>;
+    /// Marks a modifier available or not for every item; its group after the change.
+    async fn set_modifier_available(
+        &self,
+        shop: &Shop,
+        id: ItemId,
+        available: bool,
+    ) -> Result<ModifierGroup>;
+    /// The shop's opening hours and pause.
+    async fn schedule(&self, shop: &Shop) -> Result<(Hours, Option<Pause>)>;
+    /// Replaces the shop's opening hours.
+    async fn set_hours(&self, shop: &Shop, hours: Hours) -> Result<(Hours, Option<Pause>)>;
+    /// The shop's waiting orders and recent ready moves, for pickup estimates.
+    async fn queue(&self, shop: &Shop) -> Result<barista_domain::Queue>;
+    /// Pauses ordering, or resumes it (`None`).
+    async fn set_pause(&self, shop: &Shop, pause: Option<Pause>) -> Result<(Hours, Option<Pause>)>;
     /// Prices the order from the menu, takes stock for every line or none,
     /// records the order and its event, honouring the idempotency key.
     async fn place_order(

@@ -11,6 +11,8 @@
 /// 3: keys found by age, so expired ones are purged without a scan; orders
 /// listed and claimed by `created_at` (order ids are random from here on).
 /// 4: events found by position across shops, for one reader per replica.
+/// 5: sizes and choices (an item's `options`, the shop's modifier groups),
+/// and a shop's opening hours, time zone and pause.
 /// The schema version this build writes (one per migration).
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
@@ -106,6 +108,21 @@ CREATE INDEX orders_by_age ON orders (shop_id, created_at, id);
 ",
     "
 CREATE INDEX order_events_by_pos ON order_events (tx, pos);
+",
+    "
+ALTER TABLE menu_items ADD COLUMN options TEXT NOT NULL DEFAULT '';
+CREATE TABLE modifier_groups (
+    shop_id    {INT} NOT NULL REFERENCES shops (id),
+    group_id   {KEY} NOT NULL,
+    name       TEXT  NOT NULL,
+    min_select {INT} NOT NULL,
+    max_select {INT} NOT NULL,
+    modifiers  TEXT  NOT NULL,
+    PRIMARY KEY (shop_id, group_id)
+){CLUSTERED};
+ALTER TABLE shops ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
+ALTER TABLE shops ADD COLUMN hours TEXT NOT NULL DEFAULT '';
+ALTER TABLE shops ADD COLUMN paused_until {INT};
 ",
 ];
 

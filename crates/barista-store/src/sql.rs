@@ -9,7 +9,7 @@
 
 macro_rules! item_columns {
     () => {
-        "item_id, name, description, category, price_cents, available, stock"
+        "item_id, name, description, category, price_cents, available, stock, options"
     };
 }
 
@@ -97,12 +97,64 @@ pub(crate) const ITEM_FOR_UPDATE: &str = concat!(
 pub(crate) const SAVE_ITEM: &str = concat!(
     "INSERT INTO menu_items (shop_id, ",
     item_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
     ON CONFLICT (shop_id, item_id) DO UPDATE SET
         name = excluded.name, description = excluded.description,
         category = excluded.category, price_cents = excluded.price_cents,
-        available = excluded.available, stock = excluded.stock"
+        available = excluded.available, stock = excluded.stock,
+        options = excluded.options"
 );
+
+/// The shop's modifier groups, by id: few, and read whole.
+pub(crate) const MODIFIER_GROUPS: &str = "
+    SELECT group_id, name, min_select, max_select, modifiers
+    FROM modifier_groups WHERE shop_id = $1 ORDER BY group_id";
+
+pub(crate) const SAVE_MODIFIER_GROUP: &str = "
+    INSERT INTO modifier_groups (shop_id, group_id, name, min_select, max_select, modifiers)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (shop_id, group_id) DO UPDATE SET
+        name = excluded.name, min_select = excluded.min_select,
+        max_select = excluded.max_select, modifiers = excluded.modifiers";
+
+pub(crate) const DELETE_MODIFIER_GROUP: &str = "
+    DELETE FROM modifier_groups WHERE shop_id = $1 AND group_id = $2";
+
+/// The items that offer some group: those whose options are not empty.
+pub(crate) const ITEMS_WITH_OPTIONS: &str = concat!(
+    "SELECT ",
+    item_columns!(),
+    " FROM menu_items WHERE shop_id = $1 AND options <> '' ORDER BY item_id"
+);
+
+/// When the shop takes orders: its zone, weekly hours and dated exceptions, and pause.
+pub(crate) const SCHEDULE: &str = "
+    SELECT time_zone, hours, paused_until FROM shops WHERE id = $1";
+
+pub(crate) const SAVE_SCHEDULE: &str = "
+    UPDATE shops SET time_zone = $2, hours = $3, menu_version = menu_version + 1
+    WHERE id = $1";
+
+pub(crate) const SAVE_PAUSE: &str = "
+    UPDATE shops SET paused_until = $2, menu_version = menu_version + 1
+    WHERE id = $1";
+
+/// The oldest orders in one status (`placed` or `brewing`), in queue order:
+/// read in the order of the index of orders by status, so a shop with a
+/// million orders waiting (a load test that never brews) reads only these.
+pub(crate) const WAITING: &str = "
+    SELECT created_at, id FROM orders
+    WHERE shop_id = $1 AND status = $2
+    ORDER BY created_at, id
+    LIMIT 1000";
+
+/// When the shop's latest orders became ready, newest first: the shop's
+/// events read backwards in stream order, until enough ready moves are found.
+pub(crate) const RECENT_READY: &str = "
+    SELECT at FROM order_events
+    WHERE shop_id = $1 AND status = 'ready'
+    ORDER BY tx DESC, pos DESC
+    LIMIT $2";
 
 /// The removed item's count of stock changes, which the menu version keeps.
 pub(crate) const DELETE_ITEM: &str = "

@@ -77,6 +77,12 @@ statements! {
     LastEventAny => "last_event_any",
     ShopIds => "shop_ids",
     Purge => "purge",
+    PutModifierGroup => "put_modifier_group",
+    DeleteModifierGroup => "delete_modifier_group",
+    SetModifierAvailable => "set_modifier_available",
+    ReadSchedule => "read_schedule",
+    ChangeSchedule => "change_schedule",
+    ReadQueue => "read_queue",
 }
 
 /// Upper bounds of the latency histograms, in seconds: 0.1 ms to 10 s (a

@@ -13,11 +13,12 @@
 use crate::conn::{Conn, TxError, TxResult};
 use crate::sql;
 use crate::timing::Statement;
-use crate::value::{Param, Row, params};
+use crate::value::{ItemOptions, Param, Row, params};
 use crate::{Event, EventPos, OrderPage, Placed, Purged, StoreError};
 use barista_domain::{
-    IdempotentRequest, ItemFields, ItemId, ItemPatch, Menu, MenuItem, NewOrder, NewShop, Order,
-    OrderId, Shop, Slug, Status, StockMove, Timestamp,
+    Hours, IdempotentRequest, ItemFields, ItemId, ItemPatch, Menu, MenuItem, ModifierGroup,
+    NewOrder, NewShop, Order, OrderId, Ordering, Pause, PriceRefused, Shop, Slug, Status,
+    StockMove, Timestamp,
 };
 use futures_util::future::{try_join_all, try_join3};
 use std::future::Future;
@@ -184,12 +185,58 @@ impl Tx for ReadMenu {
         let shop = &self.0;
         let version = MenuVersion(shop.id).run(c).await?;
         let rows = c.query(sql::MENU_ITEMS, params![shop.id]).await?;
+        let items = rows_into(rows, Row::item)?;
+        let modifier_groups = if items.iter().any(|i| !i.modifier_groups.is_empty()) {
+            modifier_groups(c, shop.id).await?
+        } else {
+            vec![]
+        };
+        let (hours, pause) = schedule(c, shop.id).await?;
         Ok(Menu {
             shop: shop.slug.clone(),
             currency: shop.currency,
             version,
-            items: rows_into(rows, Row::item)?,
+            ordering: Ordering::at(&hours, pause, Timestamp::now()),
+            items,
+            modifier_groups,
         })
+    }
+}
+
+async fn modifier_groups<C: Conn>(c: &C, shop_id: i64) -> TxResult<Vec<ModifierGroup>> {
+    let rows = c.query(sql::MODIFIER_GROUPS, params![shop_id]).await?;
+    rows_into(rows, Row::modifier_group)
+}
+
+async fn schedule<C: Conn>(c: &C, shop_id: i64) -> TxResult<(Hours, Option<Pause>)> {
+    let row = c
+        .query_opt(sql::SCHEDULE, params![shop_id])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(row.schedule()?)
+}
+
+/// Refuses an item that names a group the shop does not have.
+async fn check_groups<C: Conn>(c: &C, shop_id: i64, named: &[ItemId]) -> TxResult<()> {
+    if named.is_empty() {
+        return Ok(());
+    }
+    let groups = modifier_groups(c, shop_id).await?;
+    let missing: Vec<_> = named
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| !groups.iter().any(|g| &g.id == *id))
+        .map(|(i, id)| {
+            barista_domain::FieldError::new(
+                format!("modifier_groups[{i}]"),
+                format!("no modifier group `{id}`: create it first"),
+            )
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(barista_domain::Invalid(missing)).into())
     }
 }
 
@@ -219,6 +266,7 @@ async fn count_menu_edit<C: Conn>(
 }
 
 async fn save_item<C: Conn>(c: &C, shop_id: i64, item: &MenuItem) -> TxResult<()> {
+    let options = ItemOptions::column(item)?;
     c.execute(
         sql::SAVE_ITEM,
         params![
@@ -229,7 +277,8 @@ async fn save_item<C: Conn>(c: &C, shop_id: i64, item: &MenuItem) -> TxResult<()
             &item.category,
             item.price_cents,
             item.available,
-            item.stock
+            item.stock,
+            &options
         ],
     )
     .await?;
@@ -255,6 +304,7 @@ impl Tx for PutItem {
     async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<ItemWrite>> {
         c.execute(sql::COUNT_MENU_EDIT, params![self.shop_id, 0_i64])
             .await?;
+        check_groups(c, self.shop_id, &self.fields.modifier_groups).await?;
         let created = item(c, sql::ITEM_FOR_UPDATE, self.shop_id, &self.id)
             .await?
             .is_none();
@@ -281,7 +331,10 @@ impl Tx for PatchItem {
         let current = item(c, sql::ITEM_FOR_UPDATE, self.shop_id, &self.id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let item = self.patch.apply(current);
+        if let Some(named) = self.patch.modifier_groups() {
+            check_groups(c, self.shop_id, named).await?;
+        }
+        let item = self.patch.apply(current).map_err(StoreError::Invalid)?;
         save_item(c, self.shop_id, &item).await?;
         let mut written = Written::new(item, self.shop_id);
         written.changes.menu = Some(MenuChange::To(MenuVersion(self.shop_id).run(c).await?));
@@ -425,17 +478,33 @@ impl Tx for PlaceOrder {
             let first = row.order(shop)?.as_placed();
             return Ok(Written::new(Placed::Replayed(first), shop.id));
         }
-        let found = try_join_all(
-            self.order
-                .lines
-                .iter()
-                .map(|line| item(c, sql::ITEM, shop.id, &line.item_id)),
+        let (found, (hours, pause)) = futures_util::future::try_join(
+            try_join_all(
+                self.order
+                    .lines
+                    .iter()
+                    .map(|line| item(c, sql::ITEM, shop.id, &line.item_id)),
+            ),
+            schedule(c, shop.id),
         )
         .await?;
-        let priced = self
-            .order
-            .price(found)
-            .map_err(|e| StoreError::ItemUnavailable(e.0))?;
+        let ordering = Ordering::at(&hours, pause, Timestamp::now());
+        if !ordering.open {
+            return Err(StoreError::Closed(Box::new(ordering)).into());
+        }
+        let groups = if found
+            .iter()
+            .flatten()
+            .any(|i| !i.modifier_groups.is_empty())
+        {
+            modifier_groups(c, shop.id).await?
+        } else {
+            vec![]
+        };
+        let priced = self.order.price(found, &groups).map_err(|e| match e {
+            PriceRefused::Unavailable(why) => StoreError::ItemUnavailable(why),
+            PriceRefused::Invalid(why) => StoreError::Invalid(why),
+        })?;
         let stocked = !priced.stock.is_empty();
         let stock = priced.stock.clone();
         let order = priced.place(shop, &self.order, order_id, Timestamp::now());
@@ -758,5 +827,206 @@ impl Tx for Purge {
         };
         // Nothing to announce: no reader waits for a deletion.
         Ok(Written::new(Purged { keys, events }, self.shop_id))
+    }
+}
+
+/// A modifier group, and whether the write created it.
+#[derive(Debug, Clone)]
+pub struct GroupWrite {
+    pub group: ModifierGroup,
+    pub created: bool,
+}
+
+pub(crate) struct PutModifierGroup {
+    pub(crate) shop_id: i64,
+    pub(crate) group: ModifierGroup,
+}
+
+impl Tx for PutModifierGroup {
+    type Output = Written<GroupWrite>;
+    const KIND: Statement = Statement::PutModifierGroup;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<GroupWrite>> {
+        let g = &self.group;
+        // The shop row first: two edits of one shop's groups run one at a time.
+        let version = count_menu_edit(c, self.shop_id, 0).await?;
+        let groups = modifier_groups(c, self.shop_id).await?;
+        g.clashes(&groups).map_err(StoreError::Invalid)?;
+        let modifiers =
+            serde_json::to_string(&g.modifiers).map_err(|e| StoreError::Internal(e.to_string()))?;
+        c.execute(
+            sql::SAVE_MODIFIER_GROUP,
+            params![
+                self.shop_id,
+                g.id.as_str(),
+                &g.name,
+                g.min,
+                g.max,
+                &modifiers
+            ],
+        )
+        .await?;
+        let created = !groups.iter().any(|o| o.id == g.id);
+        let mut written = Written::new(
+            GroupWrite {
+                group: g.clone(),
+                created,
+            },
+            self.shop_id,
+        );
+        written.changes.menu = Some(version);
+        Ok(written)
+    }
+}
+
+pub(crate) struct DeleteModifierGroup {
+    pub(crate) shop_id: i64,
+    pub(crate) id: ItemId,
+}
+
+impl Tx for DeleteModifierGroup {
+    type Output = Written<()>;
+    const KIND: Statement = Statement::DeleteModifierGroup;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<()>> {
+        let version = count_menu_edit(c, self.shop_id, 0).await?;
+        let rows = c
+            .query(sql::ITEMS_WITH_OPTIONS, params![self.shop_id])
+            .await?;
+        let users: Vec<String> = rows_into(rows, Row::item)?
+            .into_iter()
+            .filter(|i| i.modifier_groups.contains(&self.id))
+            .map(|i| i.id.to_string())
+            .collect();
+        if !users.is_empty() {
+            return Err(StoreError::Invalid(barista_domain::Invalid::one(
+                "group",
+                format!(
+                    "is offered by {}: take it off those items first",
+                    users.join(", ")
+                ),
+            ))
+            .into());
+        }
+        let n = c
+            .execute(
+                sql::DELETE_MODIFIER_GROUP,
+                params![self.shop_id, self.id.as_str()],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound.into());
+        }
+        let mut written = Written::new((), self.shop_id);
+        written.changes.menu = Some(version);
+        Ok(written)
+    }
+}
+
+/// The 86: a modifier marked unavailable (or back) for every item at once.
+pub(crate) struct SetModifierAvailable {
+    pub(crate) shop_id: i64,
+    pub(crate) id: ItemId,
+    pub(crate) available: bool,
+}
+
+impl Tx for SetModifierAvailable {
+    type Output = Written<ModifierGroup>;
+    const KIND: Statement = Statement::SetModifierAvailable;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<ModifierGroup>> {
+        let version = count_menu_edit(c, self.shop_id, 0).await?;
+        let mut group = modifier_groups(c, self.shop_id)
+            .await?
+            .into_iter()
+            .find(|g| g.modifiers.iter().any(|m| m.id == self.id))
+            .ok_or(StoreError::NotFound)?;
+        group.set_available(&self.id, self.available);
+        let modifiers = serde_json::to_string(&group.modifiers)
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        c.execute(
+            sql::SAVE_MODIFIER_GROUP,
+            params![
+                self.shop_id,
+                group.id.as_str(),
+                &group.name,
+                group.min,
+                group.max,
+                &modifiers
+            ],
+        )
+        .await?;
+        let mut written = Written::new(group, self.shop_id);
+        written.changes.menu = Some(version);
+        Ok(written)
+    }
+}
+
+pub(crate) struct ReadSchedule(pub(crate) i64);
+
+impl Tx for ReadSchedule {
+    type Output = (Hours, Option<Pause>);
+    const KIND: Statement = Statement::ReadSchedule;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<(Hours, Option<Pause>)> {
+        schedule(c, self.0).await
+    }
+}
+
+/// New opening hours, or a new pause (`None` resumes): either changes what
+/// the menu says of ordering, so both count as a menu edit.
+pub(crate) enum ScheduleChange {
+    Hours(Box<Hours>),
+    Pause(Option<Pause>),
+}
+
+pub(crate) struct ChangeSchedule {
+    pub(crate) shop_id: i64,
+    pub(crate) change: ScheduleChange,
+}
+
+impl Tx for ChangeSchedule {
+    type Output = Written<(Hours, Option<Pause>)>;
+    const KIND: Statement = Statement::ChangeSchedule;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<Written<(Hours, Option<Pause>)>> {
+        let id = self.shop_id;
+        match &self.change {
+            ScheduleChange::Hours(hours) => {
+                let text = serde_json::to_string(hours.body())
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                c.execute(sql::SAVE_SCHEDULE, params![id, hours.time_zone(), &text])
+                    .await?
+            }
+            ScheduleChange::Pause(pause) => {
+                c.execute(sql::SAVE_PAUSE, params![id, pause.map(Pause::to_stored)])
+                    .await?
+            }
+        };
+        let mut written = Written::new(schedule(c, id).await?, id);
+        written.changes.menu = Some(MenuChange::To(MenuVersion(id).run(c).await?));
+        Ok(written)
+    }
+}
+
+/// What a pickup estimate is made from (`barista_domain::Queue`).
+pub(crate) struct ReadQueue(pub(crate) i64);
+
+impl Tx for ReadQueue {
+    type Output = barista_domain::Queue;
+    const KIND: Statement = Statement::ReadQueue;
+    /// The waiting orders and the ready moves must describe one moment.
+    const SNAPSHOT: bool = true;
+    async fn run<C: Conn>(&self, c: &C) -> TxResult<barista_domain::Queue> {
+        let window = barista_domain::PACE_WINDOW as i64 + 1;
+        let (placed, brewing, ready) = try_join3(
+            c.query(sql::WAITING, params![self.0, Status::Placed.as_str()]),
+            c.query(sql::WAITING, params![self.0, Status::Brewing.as_str()]),
+            c.query(sql::RECENT_READY, params![self.0, window]),
+        )
+        .await?;
+        let row = |r: &Row| Ok((Timestamp(r.int(0)?), r.order_id(1)?));
+        let mut waiting = rows_into(placed, row)?;
+        waiting.extend(rows_into(brewing, row)?);
+        waiting.sort_unstable();
+        Ok(barista_domain::Queue {
+            waiting,
+            ready: rows_into(ready, |r| Ok(Timestamp(r.int(0)?)))?,
+        })
     }
 }

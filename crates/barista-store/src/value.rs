@@ -5,7 +5,35 @@
 //! turning rows into domain types happens here, once.
 
 use crate::StoreError;
-use barista_domain::{Currency, ItemId, MenuItem, Order, OrderId, Shop, Slug, Status, Timestamp};
+use barista_domain::{
+    Currency, Hours, ItemId, MenuItem, ModifierGroup, Order, OrderId, Pause, Shop, Slug, Status,
+    Timestamp, Variation,
+};
+use serde::{Deserialize, Serialize};
+
+/// What `menu_items.options` holds: an item's sizes and the groups it offers,
+/// as JSON; empty for a plain item (every item before schema version 5).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct ItemOptions {
+    #[serde(default)]
+    pub(crate) variations: Vec<Variation>,
+    #[serde(default)]
+    pub(crate) modifier_groups: Vec<ItemId>,
+}
+
+impl ItemOptions {
+    /// The column's text for `item`.
+    pub(crate) fn column(item: &MenuItem) -> Result<String, StoreError> {
+        if !item.has_options() {
+            return Ok(String::new());
+        }
+        serde_json::to_string(&ItemOptions {
+            variations: item.variations.clone(),
+            modifier_groups: item.modifier_groups.clone(),
+        })
+        .map_err(|e| StoreError::Internal(e.to_string()))
+    }
+}
 
 /// A statement parameter.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -143,6 +171,7 @@ impl Row {
 
     /// The item columns of `sql.rs`, in order.
     pub(crate) fn item(&self) -> Result<MenuItem, StoreError> {
+        let options = self.options(7)?;
         Ok(MenuItem {
             id: self.parsed(0, "item id", |t| ItemId::parse(t).ok())?,
             name: self.string(1)?,
@@ -151,11 +180,40 @@ impl Row {
             price_cents: self.int(4)?,
             available: self.flag(5)?,
             stock: self.opt_int(6)?,
+            variations: options.variations,
+            modifier_groups: options.modifier_groups,
+        })
+    }
+
+    /// An item's `options` column: its sizes and groups as JSON, or empty.
+    fn options(&self, i: usize) -> Result<ItemOptions, StoreError> {
+        match self.text(i)? {
+            "" => Ok(ItemOptions::default()),
+            text => serde_json::from_str(text).map_err(|_| unreadable("item options")),
+        }
+    }
+
+    /// `group_id, name, min_select, max_select, modifiers` (sql::MODIFIER_GROUPS).
+    pub(crate) fn modifier_group(&self) -> Result<ModifierGroup, StoreError> {
+        Ok(ModifierGroup {
+            id: self.parsed(0, "group id", |t| ItemId::parse(t).ok())?,
+            name: self.string(1)?,
+            min: self.int(2)?,
+            max: self.int(3)?,
+            modifiers: serde_json::from_str(self.text(4)?).map_err(|_| unreadable("modifiers"))?,
         })
     }
 
     pub(crate) fn status(&self, i: usize) -> Result<Status, StoreError> {
         self.parsed(i, "order status", Status::parse)
+    }
+
+    /// `time_zone, hours, paused_until` (sql::SCHEDULE): the zone is kept inside the hours too.
+    pub(crate) fn schedule(&self) -> Result<(Hours, Option<Pause>), StoreError> {
+        Ok((
+            Hours::stored(self.text(1)?),
+            Pause::stored(self.opt_int(2)?),
+        ))
     }
 
     /// The order columns of `sql.rs`, in order.

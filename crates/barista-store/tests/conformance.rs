@@ -18,9 +18,11 @@ fn item_body(name: &str, category: &str, price: i64, stock: Option<i64>) -> Item
         name: name.into(),
         description: String::new(),
         category: category.into(),
-        price_cents: price,
+        price_cents: Some(price),
         available: true,
         stock,
+        variations: vec![],
+        modifier_groups: vec![],
     }
 }
 

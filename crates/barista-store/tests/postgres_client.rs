@@ -114,9 +114,11 @@ fn tea() -> ItemFields {
         name: "Tea".into(),
         description: String::new(),
         category: "tea".into(),
-        price_cents: 300,
+        price_cents: Some(300),
         available: true,
         stock: None,
+        variations: vec![],
+        modifier_groups: vec![],
     })
     .unwrap()
 }

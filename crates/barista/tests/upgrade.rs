@@ -1,8 +1,10 @@
-//! Upgrading from the previous release: a database that release wrote (schema
-//! 2, kept as SQL in `tests/fixtures`) is migrated by this build on start, and
-//! everything in it still works: orders read back, an idempotent retry of an
-//! old order replays it, stock is as it was, the staff key opens the queue,
-//! and old orders' events replay. On SQLite and on PostgreSQL.
+//! Upgrading from earlier releases: a database each wrote (schema 2 and the
+//! previous release's schema 4, kept as SQL in `tests/fixtures`) is migrated
+//! by this build on start, and everything in it still works: orders read
+//! back, an idempotent retry of an old order replays it, stock is as it was,
+//! the staff key opens the queue, and old orders' events replay. What this
+//! release adds (sizes and modifiers, opening hours and the pause) works on
+//! the upgraded database. On SQLite and on PostgreSQL.
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -12,8 +14,19 @@ mod common;
 
 use common::{BIN, fresh_database, json_of, serve_url};
 
-const SQLITE_FIXTURE: &str = include_str!("fixtures/schema-2.sqlite.sql");
-const POSTGRES_FIXTURE: &str = include_str!("fixtures/schema-2.postgres.sql");
+/// (the schema it was written at, the SQLite fixture, the PostgreSQL fixture)
+const FIXTURES: &[(usize, &str, &str)] = &[
+    (
+        2,
+        include_str!("fixtures/schema-2.sqlite.sql"),
+        include_str!("fixtures/schema-2.postgres.sql"),
+    ),
+    (
+        4,
+        include_str!("fixtures/schema-4.sqlite.sql"),
+        include_str!("fixtures/schema-4.postgres.sql"),
+    ),
+];
 
 /// The staff key named in a fixture's header.
 fn staff_key(fixture: &str) -> String {
@@ -115,40 +128,98 @@ async fn the_old_data_works(base: &str, key: &str) {
         text.contains("\"status\":\"brewing\"") && text.contains("\"version\":2"),
         "{text}"
     );
+    what_this_release_adds_works(base, key).await;
+}
+
+/// Sizes and modifiers, opening hours and the pause, on the upgraded database.
+async fn what_this_release_adds_works(base: &str, key: &str) {
+    let c = reqwest::Client::new();
+    let shop = format!("{base}/v1/shops/demo");
+    let milk = json!({"name": "Milk", "min": 1, "max": 1,
+        "modifiers": [{"id": "whole", "name": "Whole"}, {"id": "oat", "name": "Oat", "price_delta_cents": 50}]});
+    let res = c
+        .put(format!("{shop}/menu/modifier-groups/milk"))
+        .bearer_auth(key)
+        .json(&milk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let latte = json!({"name": "Latte", "category": "coffee", "modifier_groups": ["milk"],
+        "variations": [{"id": "regular", "name": "Regular", "price_cents": 390},
+                       {"id": "large", "name": "Large", "price_cents": 450}]});
+    let res = c
+        .put(format!("{shop}/menu/items/latte"))
+        .bearer_auth(key)
+        .json(&latte)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let order: Value = json_of(c.post(format!("{shop}/orders")).json(&json!({
+        "customer_name": "Barbara",
+        "lines": [{"item_id": "latte", "quantity": 1, "variation_id": "large", "modifiers": ["oat"]}]}))).await;
+    assert_eq!(order["total_cents"], 500, "{order}");
+    let res = c
+        .put(format!("{shop}/pause"))
+        .bearer_auth(key)
+        .json(&json!({"minutes": 15}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let refused = c
+        .post(format!("{shop}/orders"))
+        .json(
+            &json!({"customer_name": "Edsger", "lines": [{"item_id": "espresso", "quantity": 1}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
 }
 
 #[tokio::test]
-async fn a_sqlite_database_of_the_previous_release_is_upgraded_and_works() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("old.db");
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute_batch(SQLITE_FIXTURE)
-        .unwrap();
-    let server = start(&format!("sqlite://{}", db.display()));
-    the_old_data_works(&server.base, &staff_key(SQLITE_FIXTURE)).await;
-    let at: i64 = rusqlite::Connection::open(&db)
-        .unwrap()
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(at, barista_store::SCHEMA_VERSION as i64);
+async fn sqlite_databases_of_earlier_releases_are_upgraded_and_work() {
+    for &(from, fixture, _) in FIXTURES {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("old.db");
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(fixture)
+            .unwrap();
+        let server = start(&format!("sqlite://{}", db.display()));
+        the_old_data_works(&server.base, &staff_key(fixture)).await;
+        let at: i64 = rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            at,
+            barista_store::SCHEMA_VERSION as i64,
+            "from schema {from}"
+        );
+    }
 }
 
 #[tokio::test]
-async fn a_postgres_database_of_the_previous_release_is_upgraded_and_works() {
+async fn postgres_databases_of_earlier_releases_are_upgraded_and_work() {
     let Some(admin) = barista_testkit::postgres_url(
-        "a_postgres_database_of_the_previous_release_is_upgraded_and_works",
+        "postgres_databases_of_earlier_releases_are_upgraded_and_work",
     ) else {
         return;
     };
-    let url = fresh_database(&admin, "upgrade").await;
-    let (old, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    old.batch_execute(POSTGRES_FIXTURE).await.unwrap();
-    let server = start(&url);
-    the_old_data_works(&server.base, &staff_key(POSTGRES_FIXTURE)).await;
+    let mut url = String::new();
+    for &(from, _, fixture) in FIXTURES {
+        url = fresh_database(&admin, &format!("upgrade{from}")).await;
+        let (old, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        old.batch_execute(fixture).await.unwrap();
+        let server = start(&url);
+        the_old_data_works(&server.base, &staff_key(fixture)).await;
+    }
     // A new session: the fixture's left `search_path` empty on the first.
     let (upgraded, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await

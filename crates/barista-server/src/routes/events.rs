@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
-use barista_domain::{OrderId, Shop};
+use barista_domain::{Order, OrderId, Pickup, Shop, Status, Timestamp};
 use barista_store::EventPos;
 use futures_util::{StreamExt, stream};
 use std::collections::VecDeque;
@@ -51,6 +51,67 @@ fn last_event_id<T>(
 
 fn sse_event(id: String, data: &str) -> SseEvent {
     SseEvent::default().id(id).event("order").data(data)
+}
+
+/// Shortest time between two pickup estimates on one stream.
+const PICKUP_EVERY: Duration = Duration::from_secs(2);
+/// A new estimate this much away from the last one sent is worth sending.
+const PICKUP_MOVED_MICROS: i64 = 5_000_000;
+
+/// An order's stream while the order waits: its pickup estimate, sent
+/// (as `event: pickup`, with no `id:`, so a resume is unaffected) when the
+/// stream opens and again as the shop's queue moves.
+struct PickupWatch {
+    order: OrderId,
+    placed_at: Timestamp,
+    /// Set when the shop had an event: a queue read after it is due.
+    due: Option<std::time::Instant>,
+    not_before: tokio::time::Instant,
+    last: Option<Pickup>,
+}
+
+impl PickupWatch {
+    fn new(order: &Order) -> Option<PickupWatch> {
+        matches!(order.status, Status::Placed | Status::Brewing).then(|| PickupWatch {
+            order: order.id,
+            placed_at: order.created_at,
+            due: Some(
+                std::time::Instant::now()
+                    .checked_sub(crate::pickup::FRESH)
+                    .unwrap_or_else(std::time::Instant::now),
+            ),
+            not_before: tokio::time::Instant::now(),
+            last: None,
+        })
+    }
+
+    /// The estimate to send now, if one is due and it moved.
+    async fn next(&mut self, state: &AppState, shop: &Shop) -> Option<SseEvent> {
+        let read_after = self.due.take()?;
+        self.not_before = tokio::time::Instant::now() + PICKUP_EVERY;
+        let mine = (&self.order, self.placed_at);
+        let pickup = match state
+            .queues
+            .get(&*state.store, shop, read_after, mine)
+            .await
+        {
+            Ok(pickup) => pickup,
+            Err(e) => {
+                tracing::warn!(error = %e, "no pickup estimate: the queue could not be read");
+                return None;
+            }
+        };
+        let moved = self.last.as_ref().is_none_or(|last| {
+            last.ahead != pickup.ahead
+                || (last.ready_at.micros() - pickup.ready_at.micros()).abs() >= PICKUP_MOVED_MICROS
+        });
+        if !moved {
+            return None;
+        }
+        let data = serde_json::to_string(&pickup).ok()?;
+        self.last = Some(pickup);
+        Some(SseEvent::default().event("pickup").data(data))
+    }
 }
 
 /// Where a stream is: after an event of the shop, or after a version of one order.
@@ -95,6 +156,8 @@ struct Follow {
     catching_up: bool,
     /// An order's stream ends after its order's final status.
     done: bool,
+    /// An order's stream while its order waits.
+    pickup: Option<PickupWatch>,
     draining: watch::Receiver<bool>,
     /// When a comment goes out if nothing else has, so proxies and clients
     /// keep a quiet stream open.
@@ -124,12 +187,28 @@ impl Follow {
                 if matches!(self.cursor, Cursor::Order(..)) && event.is_final {
                     self.done = true;
                 }
+                if !matches!(event.status, Status::Placed | Status::Brewing) {
+                    self.pickup = None;
+                }
                 self.quiet_until = tokio::time::Instant::now() + KEEP_ALIVE;
                 return Some((Ok(sse_event(id, &event.data)), self));
             }
             if self.done || *self.draining.borrow() {
                 return None;
             }
+            if let Some(watch) = &mut self.pickup
+                && !self.catching_up
+                && tokio::time::Instant::now() >= watch.not_before
+                && let Some(event) = watch.next(&self.state, &self.shop).await
+            {
+                self.quiet_until = tokio::time::Instant::now() + KEEP_ALIVE;
+                return Some((Ok(event), self));
+            }
+            let pickup_at = self
+                .pickup
+                .as_ref()
+                .filter(|w| w.due.is_some())
+                .map(|w| w.not_before);
             if self.catching_up {
                 match self.read().await {
                     Ok(events) => {
@@ -151,10 +230,22 @@ impl Follow {
                     self.quiet_until = tokio::time::Instant::now() + KEEP_ALIVE;
                     return Some((Ok(SseEvent::default().comment("")), self));
                 }
+                () = async {
+                    match pickup_at {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
                 batch = self.sub.batches.recv() => match batch {
                     Ok(batch) => {
                         let cursor = self.cursor;
                         self.pending.extend(batch.iter().filter(|e| cursor.wants(e)).cloned());
+                        // The queue moved: an estimate read after this batch is due.
+                        if let Some(watch) = &mut self.pickup
+                            && watch.due.is_none()
+                        {
+                            watch.due = Some(std::time::Instant::now());
+                        }
                     }
                     // Behind the fan-out: the store has everything, in order.
                     Err(RecvError::Lagged(_)) => self.catching_up = true,
@@ -167,18 +258,27 @@ impl Follow {
     }
 }
 
-/// A stream from `cursor`. `sub` was taken before `cursor` was read, so a
-/// change after the read comes through it; with `catching_up` the stream
-/// first reads the store after `cursor` (a `Last-Event-ID` from long ago).
-fn follow(
-    state: AppState,
-    shop: Arc<Shop>,
-    sub: Subscription,
+/// Where a stream starts: after `cursor`, with `first` sent first; with
+/// `catching_up` it first reads the store after `cursor` (a `Last-Event-ID`
+/// from long ago); `done` ends it at once (an order already final).
+struct Start {
     cursor: Cursor,
     first: Option<SseEvent>,
     catching_up: bool,
     done: bool,
-) -> Response {
+    pickup: Option<PickupWatch>,
+}
+
+/// A stream from `start`. `sub` was taken before its cursor was read, so a
+/// change after the read comes through it.
+fn follow(state: AppState, shop: Arc<Shop>, sub: Subscription, start: Start) -> Response {
+    let Start {
+        cursor,
+        first,
+        catching_up,
+        done,
+        pickup,
+    } = start;
     let draining = state.draining.clone();
     let open = crate::observe::StreamGuard::new(state.metrics.clone());
     let follow = Follow {
@@ -190,6 +290,7 @@ fn follow(
         sub,
         catching_up,
         done,
+        pickup,
         draining,
         quiet_until: tokio::time::Instant::now() + KEEP_ALIVE,
     };
@@ -237,16 +338,27 @@ pub async fn order_events(
         Some(version) if final_seen(version) => return Ok(StatusCode::NO_CONTENT.into_response()),
         // Events after the client's version, from the store first.
         Some(version) => {
-            let cursor = Cursor::Order(order_id, version);
-            follow(state, shop, sub, cursor, None, true, false)
+            let start = Start {
+                cursor: Cursor::Order(order_id, version),
+                first: None,
+                catching_up: true,
+                done: false,
+                pickup: PickupWatch::new(&order),
+            };
+            follow(state, shop, sub, start)
         }
         // The current state first, then what the subscription brings.
         None => {
             let data = serde_json::to_string(&order).unwrap_or_default();
             let first = sse_event(order.version.to_string(), &data);
-            let cursor = Cursor::Order(order_id, order.version);
-            let done = order.status.is_final();
-            follow(state, shop, sub, cursor, Some(first), false, done)
+            let start = Start {
+                cursor: Cursor::Order(order_id, order.version),
+                first: Some(first),
+                catching_up: false,
+                done: order.status.is_final(),
+                pickup: PickupWatch::new(&order),
+            };
+            follow(state, shop, sub, start)
         }
     };
     Ok(stream)
@@ -264,13 +376,12 @@ pub async fn shop_events(
         // From now: what becomes readable later comes through the subscription.
         None => (state.store.last_event(&shop).await?, false),
     };
-    Ok(follow(
-        state,
-        shop,
-        sub,
-        Cursor::Shop(after),
-        None,
+    let start = Start {
+        cursor: Cursor::Shop(after),
+        first: None,
         catching_up,
-        false,
-    ))
+        done: false,
+        pickup: None,
+    };
+    Ok(follow(state, shop, sub, start))
 }

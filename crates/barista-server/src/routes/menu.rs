@@ -10,7 +10,10 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use barista_domain::{ItemBody, ItemFields, ItemId, ItemPatch, ItemPatchBody, Shop};
+use barista_domain::{
+    ItemBody, ItemFields, ItemId, ItemPatch, ItemPatchBody, ModifierGroup, ModifierGroupBody,
+    ModifierPatch, Shop,
+};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -33,6 +36,7 @@ async fn cached_menu(state: &AppState, shop: &Shop) -> Result<Arc<CachedMenu>, A
             version: menu.version,
             etag,
             body: Bytes::from(body),
+            expires_at: menu.ordering.changes_at().map(|t| t.micros()),
         },
     ))
 }
@@ -99,4 +103,59 @@ pub async fn delete_item(
         .await
         .map_err(ApiError::missing(format!("no menu item `{item}`")))?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn put_modifier_group(
+    State(state): State<AppState>,
+    shop: ShopAccess,
+    PathOf((_, group)): PathOf<(String, String)>,
+    JsonBody(body): JsonBody<ModifierGroupBody>,
+) -> Result<Response, ApiError> {
+    let id = ItemId::parse(&group).map_err(|m| ApiError::invalid_field("group", m))?;
+    let group = ModifierGroup::parse(id, body)?;
+    let written = state.store.put_modifier_group(&shop, group).await?;
+    let body = to_json(&written.group)?;
+    Ok(if written.created {
+        created(
+            &format!(
+                "/v1/shops/{}/menu/modifier-groups/{}",
+                shop.slug, written.group.id
+            ),
+            body,
+        )
+    } else {
+        json_response(StatusCode::OK, body)
+    })
+}
+
+pub async fn delete_modifier_group(
+    State(state): State<AppState>,
+    shop: ShopAccess,
+    PathOf((_, group)): PathOf<(String, String)>,
+) -> Result<Response, ApiError> {
+    let missing = || format!("no modifier group `{group}`");
+    let id = ItemId::parse(&group).map_err(|_| ApiError::not_found(missing()))?;
+    state
+        .store
+        .delete_modifier_group(&shop, id)
+        .await
+        .map_err(ApiError::missing(missing()))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The 86: a modifier off (or back on) for every item that offers its group.
+pub async fn patch_modifier(
+    State(state): State<AppState>,
+    shop: ShopAccess,
+    PathOf((_, modifier)): PathOf<(String, String)>,
+    JsonBody(body): JsonBody<ModifierPatch>,
+) -> Result<Response, ApiError> {
+    let missing = || format!("no modifier `{modifier}` in any group");
+    let id = ItemId::parse(&modifier).map_err(|_| ApiError::not_found(missing()))?;
+    let group = state
+        .store
+        .set_modifier_available(&shop, id, body.available)
+        .await
+        .map_err(ApiError::missing(missing()))?;
+    Ok(json_response(StatusCode::OK, to_json(&group)?))
 }

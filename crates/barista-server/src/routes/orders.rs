@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use barista_domain::{
     FieldError, IdempotencyKey, IdempotentRequest, Invalid, NewOrder, NewOrderBody, Order, OrderId,
-    Status,
+    Pickup, Status,
     limits::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX},
 };
 use barista_store::{OrderPage, Placed};
@@ -32,11 +32,18 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
         .transpose()
 }
 
-fn created(shop: &str, order: &Order) -> Result<Response, ApiError> {
+fn created(shop: &str, order: &Order, pickup: Option<&Pickup>) -> Result<Response, ApiError> {
     Ok(crate::respond::created(
         &format!("/v1/shops/{shop}/orders/{}", order.id),
-        to_json(order)?,
+        order_json(order, pickup)?,
     ))
+}
+
+fn order_json(order: &Order, pickup: Option<&Pickup>) -> Result<Vec<u8>, ApiError> {
+    crate::pickup::with_pickup(order, pickup).map_err(|e| {
+        tracing::error!(error = %e, "serialization failed");
+        ApiError::internal()
+    })
 }
 
 /// The request parsed: the order, and its key with the order's fingerprint.
@@ -62,9 +69,14 @@ pub async fn place_order(
     let placed = state.store.place_order(&shop, order, key).await;
     state.metrics.order(OrderOutcome::of(&placed));
     match placed? {
-        Placed::Created(order) => created(shop.slug.as_str(), &order),
+        Placed::Created(order) => {
+            state.queues.placed(shop.id, &order);
+            let pickup = state.queues.estimate(&*state.store, &shop, &order).await;
+            created(shop.slug.as_str(), &order, pickup.as_ref())
+        }
+        // The first answer again, but for its estimate, which was of then.
         Placed::Replayed(order) => {
-            let mut response = created(shop.slug.as_str(), &order)?;
+            let mut response = created(shop.slug.as_str(), &order, None)?;
             response
                 .headers_mut()
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -84,7 +96,11 @@ pub async fn get_order(
         .order(&shop, order_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no order `{id}`")))?;
-    Ok(json_response(StatusCode::OK, to_json(&order)?))
+    let pickup = state.queues.estimate(&*state.store, &shop, &order).await;
+    Ok(json_response(
+        StatusCode::OK,
+        order_json(&order, pickup.as_ref())?,
+    ))
 }
 
 fn page(query: &HashMap<String, String>) -> Result<OrderPage, Invalid> {

@@ -27,6 +27,8 @@ async fn every_operation_that_needs_a_credential_refuses_none_and_a_wrong_one() 
             let url = path
                 .replace("{shop}", "guarded")
                 .replace("{item}", "bun")
+                .replace("{group}", "milk")
+                .replace("{modifier}", "oat")
                 .replace("{id}", order);
             let body = &op["requestBody"]["content"]["application/json"]["example"];
             for key in [None, Some(other_key.as_str())] {
@@ -45,7 +47,7 @@ async fn every_operation_that_needs_a_credential_refuses_none_and_a_wrong_one() 
             checked += 1;
         }
     }
-    assert_eq!(checked, 10, "every staff and admin operation was tried");
+    assert_eq!(checked, 16, "every staff and admin operation was tried");
     // Nothing changed: the order is still placed, the menu as it was.
     let still: Value = app
         .get(&format!("/v1/shops/guarded/orders/{order}"), None)

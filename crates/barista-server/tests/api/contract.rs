@@ -163,14 +163,20 @@ pub fn check(
     }
 }
 
-/// Checks one event of a stream: its fields, and its `data` as the documented Order.
-pub fn check_event(id: &str, event: &str, data: &Value) {
-    let schema = &CONTRACT.doc["components"]["schemas"]["OrderEvent"];
-    CONTRACT.validate(
-        schema,
-        &json!({"id": id, "event": event, "data": data.to_string()}),
-        "an event",
-    );
+/// Checks one event of a stream: its fields, and its `data` as documented
+/// (an Order for `order`, a Pickup for `pickup`).
+pub fn check_event(id: Option<&str>, event: &str, data: &Value) {
+    let name = if event == "pickup" {
+        "PickupEvent"
+    } else {
+        "OrderEvent"
+    };
+    let schema = &CONTRACT.doc["components"]["schemas"][name];
+    let mut frame = json!({"event": event, "data": data.to_string()});
+    if let Some(id) = id {
+        frame["id"] = json!(id);
+    }
+    CONTRACT.validate(schema, &frame, "an event");
     CONTRACT.validate(
         &schema["properties"]["data"]["contentSchema"],
         data,

@@ -33,7 +33,33 @@ impl SseReader {
         }
     }
 
+    /// The next `order` event; `pickup` estimates met on the way are checked and passed over.
     pub async fn next_event(&mut self) -> SseEvent {
+        loop {
+            let (kind, id, data) = self.next_frame().await;
+            if kind == "pickup" {
+                continue;
+            }
+            assert_eq!(kind, "order");
+            return SseEvent {
+                id: id.expect("an order event has an id"),
+                data,
+            };
+        }
+    }
+
+    /// The next `pickup` estimate; `order` events met on the way are passed over.
+    pub async fn next_pickup(&mut self) -> Value {
+        loop {
+            let (kind, _, data) = self.next_frame().await;
+            if kind == "pickup" {
+                return data;
+            }
+        }
+    }
+
+    /// The next event of any kind, checked against the document: (event, id, data).
+    async fn next_frame(&mut self) -> (String, Option<String>, Value) {
         tokio::time::timeout(Duration::from_secs(10), async {
             loop {
                 if let Some(end) = self.buffer.find("\n\n") {
@@ -50,11 +76,10 @@ impl SseReader {
                             kind = Some(v.trim().to_owned())
                         }
                     }
-                    if let (Some(id), Some(data)) = (id, data) {
+                    if let Some(data) = data {
                         let kind = kind.unwrap_or_default();
-                        crate::contract::check_event(&id, &kind, &data);
-                        assert_eq!(kind, "order");
-                        return SseEvent { id, data };
+                        crate::contract::check_event(id.as_deref(), &kind, &data);
+                        return (kind, id, data);
                     }
                     continue; // a keep-alive comment
                 }
@@ -113,7 +138,9 @@ async fn an_order_stream_sends_the_current_state_then_every_change() {
     let path = format!("/v1/shops/sse-order/orders/{id}/events");
     let mut stream = open(&app, &path, None, None).await;
     let first = stream.next_event().await;
-    assert_eq!(first.data, order, "the current state comes first");
+    let mut plain = order.clone();
+    assert!(plain.as_object_mut().unwrap().remove("pickup").is_some());
+    assert_eq!(first.data, plain, "the current state comes first");
 
     // Another order's change is not on this stream.
     app.order("sse-order", json!([{"item_id": "bun", "quantity": 1}]))
@@ -150,6 +177,85 @@ async fn an_order_stream_sends_the_current_state_then_every_change() {
     let mut resumed = open(&app, &path, None, Some(&first.id)).await;
     assert_eq!(resumed.next_event().await.id, brewing.id);
     assert_eq!(resumed.next_event().await.id, ready.id);
+}
+
+#[tokio::test]
+async fn a_waiting_order_is_told_when_to_come_and_the_estimate_moves_with_the_queue() {
+    let app = spawn_app().await;
+    let key = app.shop_with_menu("pickup").await;
+    let mut placed = vec![];
+    for _ in 0..3 {
+        let res = app
+            .order("pickup", json!([{"item_id": "flat-white", "quantity": 1}]))
+            .await;
+        placed.push(res.json::<Value>().await.unwrap());
+    }
+    let last = &placed[2];
+    assert_eq!(placed[0]["pickup"]["ahead"], 0);
+    assert_eq!(
+        last["pickup"]["measured"], false,
+        "no history: the default pace"
+    );
+    let id = last["id"].as_str().unwrap();
+    let read: Value = app
+        .get(&format!("/v1/shops/pickup/orders/{id}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["pickup"]["ahead"], 2);
+    let mut stream = open(
+        &app,
+        &format!("/v1/shops/pickup/orders/{id}/events"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(stream.next_pickup().await["ahead"], 2);
+    // The front order is made and handed over: one fewer ahead.
+    for target in ["ready", "collected"] {
+        let front = placed[0]["id"].as_str().unwrap();
+        if target == "ready" {
+            app.post_json("/v1/shops/pickup/queue/claim", Some(&key), &json!({}))
+                .await;
+        }
+        app.post_json(
+            &format!("/v1/shops/pickup/orders/{front}/status"),
+            Some(&key),
+            &json!({"status": target}),
+        )
+        .await;
+    }
+    assert_eq!(stream.next_pickup().await["ahead"], 1);
+    // Ready itself: no estimate any more, on the order or its stream.
+    for (i, order) in placed.iter().enumerate().skip(1) {
+        let oid = order["id"].as_str().unwrap();
+        if i == 1 {
+            app.post_json("/v1/shops/pickup/queue/claim", Some(&key), &json!({}))
+                .await;
+        }
+        app.post_json("/v1/shops/pickup/queue/claim", Some(&key), &json!({}))
+            .await;
+        app.post_json(
+            &format!("/v1/shops/pickup/orders/{oid}/status"),
+            Some(&key),
+            &json!({"status": "ready"}),
+        )
+        .await;
+    }
+    loop {
+        let event = stream.next_event().await;
+        if event.data["status"] == "ready" {
+            break;
+        }
+    }
+    let read: Value = app
+        .get(&format!("/v1/shops/pickup/orders/{id}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(read.get("pickup").is_none(), "{read}");
 }
 
 #[tokio::test]

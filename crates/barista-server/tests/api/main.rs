@@ -2,6 +2,7 @@
 //! talks to it over HTTP. One test binary, many modules, to link once.
 
 mod access;
+mod choices;
 mod common;
 mod concurrency;
 mod connections;
