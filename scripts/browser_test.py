@@ -15,6 +15,7 @@ the title); nothing moves when the menu arrives (cumulative layout shift under
 0.1); every button is at least 44 px tall; the icon is served. Screens go to
 target/browser/. Timings are printed, never asserted.
 """
+import json
 import os
 import re
 import shutil
@@ -188,15 +189,16 @@ def run(server):
                 route.continue_()
         customer.route("**/v1/shops/demo/orders", flaky)
         customer.get_by_role("button", name="Add Espresso to your order").click()
+        customer.get_by_role("button", name="Choose size and extras of Flat white").click()
         customer.get_by_role("button", name="Add Flat white to your order").click()
-        customer.get_by_role("button", name="One Flat white more").click()
+        customer.get_by_role("button", name="One Flat white (Small) more").click()
         customer.get_by_label("Your name").fill("Ana")
         customer.screenshot(path=os.path.join(OUT, "customer-cart.png"), full_page=True)
         placed_at = time.time()
         customer.get_by_role("button", name="Place order").click()
         expect(customer.locator("#order-error")).to_contain_text("sending your order again")
         expect(customer.get_by_role("button", name="Add Espresso to your order")).to_be_disabled()
-        expect(customer.get_by_role("button", name="One Flat white more")).to_be_disabled()
+        expect(customer.get_by_role("button", name="One Flat white (Small) more")).to_be_disabled()
         expect(customer.get_by_label("Your name")).not_to_be_editable()
         expect(latest(customer).locator(".status")).to_have_text("Placed: waiting for a barista")
         customer.unroute("**/v1/shops/demo/orders")
@@ -298,6 +300,85 @@ def run(server):
         customer.reload()
         expect(customer.get_by_role("button", name="Chai latte: sold out")).to_be_disabled()
         board.screenshot(path=os.path.join(OUT, "board-menu.png"), full_page=True)
+
+        # A large oat flat white with an extra shot: chosen on the page, priced as
+        # chosen (the server agrees), told when to come, followed live; the board
+        # shows the choices on the card.
+        customer.get_by_role("button", name="Choose size and extras of Flat white").click()
+        chooser = customer.locator("#options-flat-white")
+        add = chooser.get_by_role("button", name="Add Flat white to your order")
+        expect(add).to_have_text(re.compile(r"3\.80"))
+        chooser.get_by_label("Large", exact=False).check()
+        expect(add).to_have_text(re.compile(r"4\.60"))
+        chooser.get_by_label("Oat milk", exact=False).check()
+        chooser.get_by_label("Extra shot", exact=False).check()
+        expect(add).to_have_text(re.compile(r"5\.70"))
+        assert not small_buttons(customer), small_buttons(customer)
+        customer.screenshot(path=os.path.join(OUT, "customer-choices.png"), full_page=True)
+        add.click()
+        expect(customer.locator("#cart")).to_contain_text("1 × Flat white (Large, Oat milk, Extra shot)")
+        expect(customer.locator("#total")).to_contain_text("5.70")
+        customer.get_by_label("Your name").fill("Oat")
+        customer.get_by_role("button", name="Place order").click()
+        mine = latest(customer)
+        expect(mine.locator(".summary")).to_contain_text("1 × Flat white (Large, Oat milk, Extra shot)")
+        expect(mine.locator(".summary")).to_contain_text("5.70")
+        expect(mine.locator(".pickup")).to_contain_text(re.compile(r"Ready around .* yours is next"))
+        oat = board.locator("#placed .card", has_text="Oat")
+        expect(oat.locator(".choices")).to_have_text(" · Large, Oat milk, Extra shot")
+        board.get_by_role("button", name="Claim the next order").click()
+        expect(mine.locator(".status")).to_have_text("Brewing")
+        board.get_by_role("button", name="Ready: Oat").click()
+        expect(mine.locator(".status")).to_have_text("Ready: come and get it")
+        expect(mine.locator(".pickup")).to_have_text("")
+        board.screenshot(path=os.path.join(OUT, "board-choices.png"), full_page=True)
+        board.get_by_role("button", name="Collected: Oat").click()
+        # Out of oat milk: unticked once on the board, it is off every drink.
+        board.locator("#modifier-admin").get_by_label("Oat milk").uncheck()
+        expect(board.locator("#notice")).to_have_text("Oat milk: off for every item.")
+        customer.get_by_role("button", name="Order something else").click()
+        customer.get_by_role("button", name="Choose size and extras of Caffè latte").click()
+        expect(customer.locator("#options-latte").get_by_label("Oat milk", exact=False)).to_be_disabled()
+        expect(customer.locator("#options-latte")).to_contain_text("Oat milk +€0.50 (sold out)")
+        board.locator("#modifier-admin").get_by_label("Oat milk").check()
+        expect(board.locator("#notice")).to_have_text("Oat milk: back on for every item.")
+        customer.get_by_role("button", name="Choose size and extras of Caffè latte").click()
+        expect(customer.locator("#options-latte")).to_have_count(0)
+
+        # Paused from the board: a customer who had the menu open is refused on
+        # the page, told when to come back; a fresh page offers no Place order.
+        customer.get_by_role("button", name="Add Espresso to your order").click()
+        board.get_by_role("button", name="Pause 15 min").click()
+        expect(board.locator("#ordering-now")).to_contain_text("paused ordering")
+        customer.get_by_role("button", name="Place order").click()
+        expect(customer.locator("#order-error")).to_contain_text("paused ordering for a moment: it takes orders again at")
+        expect(customer.locator("#ordering-state")).to_contain_text("paused")
+        expect(customer.get_by_role("button", name="Place order")).to_be_hidden()
+        customer.reload()
+        expect(customer.locator("#ordering-state")).to_contain_text("paused")
+        expect(customer.get_by_role("button", name="Place order")).to_be_hidden()
+        customer.screenshot(path=os.path.join(OUT, "customer-paused.png"), full_page=True)
+        board.get_by_role("button", name="Resume taking orders").click()
+        expect(board.locator("#ordering-now")).to_have_text("Taking orders")
+        customer.reload()
+        expect(customer.get_by_role("button", name="Place order")).to_be_visible()
+        expect(customer.locator("#ordering-state")).to_be_hidden()
+
+        # Outside the opening hours (closed every day but one far ahead): the
+        # page says so; open all the time again, it takes orders.
+        def hours(body):
+            request = urllib.request.Request(
+                f"{server.base}/v1/shops/demo/hours", method="PUT", data=json.dumps(body).encode(),
+                headers={"authorization": f"Bearer {server.key}", "content-type": "application/json"})
+            with urllib.request.urlopen(request, timeout=5) as r:
+                assert r.status == 200
+        hours({"time_zone": "Europe/Lisbon", "weekly": {}})
+        customer.reload()
+        expect(customer.locator("#ordering-state")).to_have_text("The shop is closed.")
+        expect(customer.get_by_role("button", name="Place order")).to_be_hidden()
+        hours({"time_zone": "UTC"})
+        customer.reload()
+        expect(customer.locator("#ordering-state")).to_be_hidden()
 
         # The server restarts: the board reconnects, and an order placed after it
         # (the customer following it) appears and moves as before.

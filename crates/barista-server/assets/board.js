@@ -3,7 +3,7 @@
 // moves, and the menu. Every write carries the session's CSRF token.
 "use strict";
 (() => {
-  const { api, explain, el, clear, byId, money, shopSlug } = window.Barista;
+  const { api, explain, el, clear, byId, money, shopSlug, choices, when, closedText } = window.Barista;
   const shop = shopSlug();
   const base = `/v1/shops/${encodeURIComponent(shop)}`;
   const orders = new Map(); // open orders (placed, brewing, ready) by id
@@ -86,7 +86,10 @@
     move("Cancel", "cancelled", "danger");
     return el("li", { class: order.fresh ? "card fresh" : "card", "data-order": order.id },
       el("p", { class: "customer" }, order.customer_name),
-      el("ul", { class: "lines" }, order.lines.map((l) => el("li", {}, `${l.quantity} × ${l.name}`))),
+      el("ul", { class: "lines" }, order.lines.map((l) => {
+        const chosen = choices(l);
+        return el("li", {}, `${l.quantity} × ${l.name}`, chosen ? el("span", { class: "choices" }, ` · ${chosen}`) : null);
+      })),
       order.note ? el("p", { class: "note" }, order.note) : null,
       el("p", { class: "meta" }, `${money(order.total_cents, order.currency)} · ${age(order)}`),
       actions);
@@ -190,11 +193,72 @@
     });
   }
 
+  // Taking orders, or not: the pause ("snooze") for a rush the bar cannot keep up with.
+  let pauseTimer = null;
+  function showOrdering(ordering) {
+    const now = byId("ordering-now");
+    const buttons = byId("pause-buttons");
+    clear(buttons);
+    clearTimeout(pauseTimer);
+    const paused = ordering.reason === "paused";
+    if (ordering.open) {
+      now.textContent = ordering.closes_at ? `Taking orders until ${when(ordering.closes_at)}` : "Taking orders";
+    } else {
+      now.textContent = closedText(ordering);
+    }
+    now.className = ordering.open ? "open" : "closed";
+    const button = (label, body, cls) => {
+      const b = el("button", { type: "button", class: cls || "" }, label);
+      b.addEventListener("click", () => pause(body));
+      buttons.append(b);
+    };
+    if (paused) {
+      button("Resume taking orders", null, "primary");
+    } else {
+      for (const minutes of [15, 30, 60]) button(`Pause ${minutes} min`, { minutes });
+      button("Pause until resumed", {});
+    }
+    const next = ordering.open ? ordering.closes_at : (ordering.paused_until || ordering.opens_at);
+    const wait = next ? Date.parse(next) - Date.now() : NaN;
+    if (wait > 0 && wait < 2 ** 31) pauseTimer = setTimeout(loadOrdering, wait + 500);
+  }
+
+  async function loadOrdering() {
+    const r = await api(`${base}/hours`);
+    if (r.status === 200) showOrdering(r.body.ordering);
+  }
+
+  async function pause(body) {
+    const r = body
+      ? await call("/pause", { method: "PUT", body })
+      : await call("/pause", { method: "DELETE" });
+    if (r.status === 200) {
+      showOrdering(r.body.ordering);
+      notice(body ? "Ordering paused: customers are told when it resumes." : "Taking orders again.");
+    } else if (r.status !== 401) {
+      notice(explain(r.problem, "That did not work."));
+    }
+  }
+
   async function loadMenuAdmin() {
     const r = await api(`${base}/menu`, { cache: "no-cache" });
     if (r.status !== 200) return;
     const body = byId("menu-items");
     clear(body);
+    const mods = byId("modifier-admin");
+    clear(mods);
+    for (const group of r.body.modifier_groups || []) {
+      mods.append(el("fieldset", { class: "modifiers" }, el("legend", {}, group.name),
+        group.modifiers.map((m) => {
+          const box = el("input", { type: "checkbox", checked: m.available });
+          box.addEventListener("change", async () => {
+            const w = await call(`/menu/modifiers/${encodeURIComponent(m.id)}`, { method: "PATCH", body: { available: box.checked } });
+            notice(w.status === 200 ? `${m.name}: ${box.checked ? "back on" : "off"} for every item.` : explain(w.problem, "That did not work."));
+            loadMenuAdmin();
+          });
+          return el("label", { class: "choice" }, box, ` ${m.name}`);
+        })));
+    }
     for (const item of r.body.items) {
       const name = el("input", { value: item.name, "aria-label": `Name of ${item.id}`, maxlength: 100 });
       const category = el("input", { value: item.category, "aria-label": `Category of ${item.id}`, maxlength: 40 });
@@ -252,6 +316,7 @@
     }
     await sync();
     connect();
+    loadOrdering();
     loadMenuAdmin();
   }
 

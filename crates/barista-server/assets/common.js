@@ -67,5 +67,34 @@ window.Barista = (() => {
     cancelled: "Cancelled",
   };
 
-  return { api, explain, el, clear, byId, money, shopSlug, STATUS_TEXT };
+  // What a line chose, for people: "Large, Oat milk, Extra shot" (empty when nothing).
+  function choices(line) {
+    return [line.variation ? line.variation.name : null, ...(line.modifiers || []).map((m) => m.name)]
+      .filter(Boolean).join(", ");
+  }
+
+  // A line of an order: "2 × Flat white (Large, Oat milk)".
+  function lineText(line) {
+    const chosen = choices(line);
+    return `${line.quantity} × ${line.name}${chosen ? ` (${chosen})` : ""}`;
+  }
+
+  // A moment, in the reader's own clock: "10:42", or "Fri 07:00" past today.
+  function when(iso) {
+    const at = new Date(iso);
+    const sameDay = at.toDateString() === new Date().toDateString();
+    const time = at.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+    return sameDay ? time : `${at.toLocaleDateString(undefined, { weekday: "short", day: "numeric", month: "short" })} ${time}`;
+  }
+
+  // What the shop's `ordering` says, for people; null when it takes orders.
+  function closedText(ordering) {
+    if (!ordering || ordering.open) return null;
+    const paused = ordering.reason === "paused";
+    const what = paused ? "The shop has paused ordering for a moment" : "The shop is closed";
+    if (ordering.opens_at) return `${what}: it takes orders again at ${when(ordering.opens_at)}.`;
+    return paused ? `${what}: it takes orders again when the baristas resume.` : `${what}.`;
+  }
+
+  return { api, explain, el, clear, byId, money, shopSlug, STATUS_TEXT, choices, lineText, when, closedText };
 })();

@@ -63,7 +63,7 @@ const GROUPS: &[(Group, &[&str])] = &[
                 ("vanilla", "Vanilla syrup", 45),
             ],
         ),
-        &["espresso", "flat-white", "cappuccino", "latte"],
+        SIZED,
     ),
 ];
 
