@@ -10,6 +10,7 @@
 //! renders every table; the binary only parses flags.
 #![forbid(unsafe_code)]
 
+pub mod choices;
 pub mod commands;
 pub mod database;
 pub mod doctor;

@@ -1,10 +1,12 @@
 //! `rush`: a coffee-shop rush against a Barista server. Mostly menu reads (half
-//! of them conditional, with the last ETag seen), some orders (each with a
-//! fresh `Idempotency-Key`, resent with the same key after a connection error),
+//! of them conditional, with the last ETag seen), some orders (sizes and
+//! choices drawn where the menu offers them, each with a fresh
+//! `Idempotency-Key`, resent with the same key after a connection error),
 //! and some reads of orders this run placed. Its two halves run apart too
 //! (`rush-reads`, `rush-orders`): a flood of menu reads from some clients
 //! while others order, each on connections of their own.
 
+use crate::choices::Orderable;
 use crate::error::SetupError;
 use crate::http::{Conn, Endpoint, Keep, Reply, Url, request_bytes};
 use crate::tls::Tls;
@@ -42,7 +44,8 @@ pub struct Rush {
     shop: String,
     menu: Arc<[u8]>,
     /// Items an order may name: available, and not limited by stock.
-    items: Vec<String>,
+    /// What can be ordered, with its sizes and choices.
+    items: Vec<Orderable>,
     etag: Mutex<Option<Arc<[u8]>>>,
     recent: Mutex<VecDeque<String>>,
     keys: AtomicU64,
@@ -91,16 +94,7 @@ impl Rush {
         let menu_json: serde_json::Value = serde_json::from_slice(&reply.body).map_err(|_| {
             SetupError::Answer("the menu is not JSON: is this a Barista server?".into())
         })?;
-        let items: Vec<String> = menu_json["items"]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter(|i| i["available"] == true && i["stock"].is_null())
-                    .filter_map(|i| i["id"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let items = Orderable::from_menu(&menu_json);
         if items.is_empty() {
             return Err(SetupError::Answer(format!(
                 "shop {shop:?} has no available item without a stock limit to order"
@@ -158,12 +152,15 @@ impl Rush {
 
     fn order(&self, rng: &mut Rng) -> Request {
         let n = self.keys.fetch_add(1, Ordering::Relaxed);
+        // One or two lines of different items, each with a size and choices
+        // where the item has them, as real customers order.
         let first = rng.below(self.items.len() as u64) as usize;
-        let mut lines = vec![json!({"item_id": self.items[first], "quantity": 1 + rng.below(2)})];
+        let quantity = 1 + rng.below(2);
+        let mut lines = vec![self.items[first].line(rng, quantity)];
         if self.items.len() > 1 && rng.below(2) == 0 {
             let second =
                 (first + 1 + rng.below(self.items.len() as u64 - 1) as usize) % self.items.len();
-            lines.push(json!({"item_id": self.items[second], "quantity": 1}));
+            lines.push(self.items[second].line(rng, 1));
         }
         let body = json!({"customer_name": format!("rush {n}"), "lines": lines}).to_string();
         let url = self

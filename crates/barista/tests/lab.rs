@@ -472,6 +472,14 @@ fn rush_runs_the_coffee_shop_mix_against_a_real_barista() {
         report["status_codes"]["201"].as_u64().unwrap() > 0,
         "orders were placed"
     );
+    // The demo's coffees have sizes, milk and extras: every line the rush
+    // made of them was one the server accepts.
+    for refused in ["409", "422"] {
+        assert!(
+            report["status_codes"].get(refused).is_none(),
+            "{refused}: {report:#}"
+        );
+    }
     assert!(
         report["status_codes"]["304"].as_u64().unwrap() > 0,
         "conditional menu reads were answered 304"

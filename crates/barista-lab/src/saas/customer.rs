@@ -2,7 +2,7 @@
 //! (an `Idempotency-Key`, resent with the same key after a connection
 //! error), then follows its order's stream until it is collected.
 
-use super::setup::ITEMS;
+use super::setup::orderables;
 use super::shared::{Shared, micros};
 use super::{Kind, slug};
 use crate::http::{Conn, Failure, Keep, request_bytes};
@@ -31,6 +31,7 @@ pub(super) async fn customer(shared: Arc<Shared>, shop: usize, id: usize, order_
     if !shared.pause(first).await {
         return;
     }
+    let menu = orderables();
     let mut visits = 0u64;
     while !shared.over() {
         visits += 1;
@@ -59,10 +60,10 @@ pub(super) async fn customer(shared: Arc<Shared>, shop: usize, id: usize, order_
         }
         if ordering {
             let key = format!("saas-{:x}-{shop}-{id}-{visits}", shared.run);
-            let (item, ..) = ITEMS[rng.below(ITEMS.len() as u64) as usize];
+            let item = &menu[rng.below(menu.len() as u64) as usize];
             let body = serde_json::json!({
                 "customer_name": format!("Customer {id}"),
-                "lines": [{"item_id": item, "quantity": 1}],
+                "lines": [item.line(&mut rng, 1)],
             })
             .to_string();
             let headers = [
