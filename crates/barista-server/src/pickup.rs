@@ -20,7 +20,14 @@ pub const FRESH: Duration = Duration::from_secs(1);
 #[derive(Default)]
 struct Held {
     read: tokio::sync::Mutex<Option<(Instant, Arc<Queue>)>>,
-    since: Mutex<Vec<(Timestamp, OrderId, Instant)>>,
+    since: Mutex<Since>,
+}
+
+/// Orders placed here, in queue order, and when each was noted.
+#[derive(Default)]
+struct Since {
+    keys: Vec<(Timestamp, OrderId)>,
+    noted: Vec<Instant>,
 }
 
 type Slot = Arc<Held>;
@@ -60,14 +67,20 @@ impl Queues {
                 let queue = Arc::new(store.queue(shop).await?);
                 *read = Some((started, queue.clone()));
                 // What this read may hold no longer needs keeping.
-                lock(&held.since).retain(|s| s.2 >= started);
+                let mut since = lock(&held.since);
+                let Since { keys, noted } = &mut *since;
+                let mut i = 0;
+                keys.retain(|_| {
+                    i += 1;
+                    noted[i - 1] >= started
+                });
+                noted.retain(|at| *at >= started);
                 queue
             }
         };
         drop(read);
-        let since: Vec<(Timestamp, OrderId)> =
-            lock(&held.since).iter().map(|s| (s.0, s.1)).collect();
-        Ok(queue.estimate(&since, order.0, order.1, Timestamp::now()))
+        let since = lock(&held.since);
+        Ok(queue.estimate(&since.keys, order.0, order.1, Timestamp::now()))
     }
 
     /// An order this replica placed: counted ahead of later orders until a
@@ -75,9 +88,10 @@ impl Queues {
     pub fn placed(&self, shop_id: i64, order: &Order) {
         let held = self.slot(shop_id);
         let mut since = lock(&held.since);
-        let entry = (order.created_at, order.id, Instant::now());
-        let at = since.partition_point(|s| (s.0, s.1) < (entry.0, entry.1));
-        since.insert(at, entry);
+        let key = (order.created_at, order.id);
+        let at = since.keys.partition_point(|k| *k < key);
+        since.keys.insert(at, key);
+        since.noted.insert(at, Instant::now());
     }
 
     /// The estimate for `order` if it waits (placed or brewing), from a queue

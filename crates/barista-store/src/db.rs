@@ -14,6 +14,7 @@ use barista_domain::{
     NewOrder, NewShop, Order, OrderId, Pause, Shop, Slug, Status,
 };
 use std::future::Future;
+use std::sync::Arc;
 
 /// What a database must do for Barista: run a transaction's reads on a
 /// connection, and its writes in a transaction committed durably before the
@@ -57,9 +58,13 @@ pub(crate) fn finish<T>(result: TxResult<T>) -> Result<T> {
     })
 }
 
-pub(crate) struct Db<B>(pub(crate) B);
+pub(crate) struct Db<B>(pub(crate) B, Arc<tx::GroupsCache>);
 
 impl<B: Backend> Db<B> {
+    pub(crate) fn new(backend: B) -> Self {
+        Self(backend, Arc::default())
+    }
+
     /// A write, announced once committed, timed as its kind.
     async fn write<T: Send + 'static, W: Tx<Output = Written<T>>>(&self, tx: W) -> Result<T> {
         timing::call(self.0.timings(), W::KIND, self.0.write_announced(tx)).await
@@ -176,7 +181,14 @@ impl<B: Backend> Store for Db<B> {
         key: Option<IdempotentRequest>,
     ) -> Result<Placed> {
         let shop = shop.clone();
-        self.write(tx::PlaceOrder { shop, order, key }).await
+        let groups = self.1.clone();
+        self.write(tx::PlaceOrder {
+            shop,
+            order,
+            key,
+            groups,
+        })
+        .await
     }
 
     async fn order(&self, shop: &Shop, id: OrderId) -> Result<Option<Order>> {

@@ -144,10 +144,10 @@ pub trait Store: Send + Sync + 'static {
 /// The database a URL names, with its schema applied.
 pub async fn open(url: &str, options: &OpenOptions) -> Result<Arc<dyn Store>> {
     match DatabaseUrl::parse(url)? {
-        DatabaseUrl::Sqlite(path) => Ok(Arc::new(db::Db(
+        DatabaseUrl::Sqlite(path) => Ok(Arc::new(db::Db::new(
             sqlite::Sqlite::open(&path, options).await?,
         ))),
-        DatabaseUrl::Postgres(url) => Ok(Arc::new(db::Db(
+        DatabaseUrl::Postgres(url) => Ok(Arc::new(db::Db::new(
             postgres::Postgres::open(&url, options).await?,
         ))),
     }

@@ -127,9 +127,11 @@ pub(crate) const ITEMS_WITH_OPTIONS: &str = concat!(
     " FROM menu_items WHERE shop_id = $1 AND options <> '' ORDER BY item_id"
 );
 
-/// When the shop takes orders: its zone, weekly hours and dated exceptions, and pause.
+/// When the shop takes orders: its zone, weekly hours and dated exceptions,
+/// and pause; and its count of menu edits, which says whether modifier groups
+/// read before are still the shop's (`transactions::GroupsCache`).
 pub(crate) const SCHEDULE: &str = "
-    SELECT time_zone, hours, paused_until FROM shops WHERE id = $1";
+    SELECT time_zone, hours, paused_until, menu_version FROM shops WHERE id = $1";
 
 pub(crate) const SAVE_SCHEDULE: &str = "
     UPDATE shops SET time_zone = $2, hours = $3, menu_version = menu_version + 1

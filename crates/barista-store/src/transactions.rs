@@ -21,7 +21,9 @@ use barista_domain::{
     StockMove, Timestamp,
 };
 use futures_util::future::{try_join_all, try_join3};
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 /// A unit of work a backend can run.
 pub(crate) trait Tx: Send + Sync + 'static {
@@ -422,6 +424,31 @@ pub(crate) struct PlaceOrder {
     pub(crate) shop: Shop,
     pub(crate) order: NewOrder,
     pub(crate) key: Option<IdempotentRequest>,
+    pub(crate) groups: Arc<GroupsCache>,
+}
+
+/// Each shop's modifier groups as last read, under the shop row's count of
+/// menu edits then: every change to a group counts an edit, so groups read
+/// at the count an order's transaction sees on the row are the groups it
+/// would read. An order that offers choices then reads only the shop row.
+#[derive(Default)]
+pub(crate) struct GroupsCache(Mutex<HashMap<i64, GroupsAt>>);
+
+/// (the shop's count of menu edits, its groups then)
+type GroupsAt = (i64, Arc<Vec<ModifierGroup>>);
+
+impl GroupsCache {
+    fn get(&self, shop_id: i64, edits: i64) -> Option<Arc<Vec<ModifierGroup>>> {
+        let held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        held.get(&shop_id)
+            .filter(|(at, _)| *at == edits)
+            .map(|(_, g)| g.clone())
+    }
+
+    fn put(&self, shop_id: i64, edits: i64, groups: Arc<Vec<ModifierGroup>>) {
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        held.insert(shop_id, (edits, groups));
+    }
 }
 
 impl PlaceOrder {
@@ -478,28 +505,38 @@ impl Tx for PlaceOrder {
             let first = row.order(shop)?.as_placed();
             return Ok(Written::new(Placed::Replayed(first), shop.id));
         }
-        let (found, (hours, pause)) = futures_util::future::try_join(
+        let (found, rules) = futures_util::future::try_join(
             try_join_all(
                 self.order
                     .lines
                     .iter()
                     .map(|line| item(c, sql::ITEM, shop.id, &line.item_id)),
             ),
-            schedule(c, shop.id),
+            c.query_opt(sql::SCHEDULE, params![shop.id]),
         )
         .await?;
+        let rules = rules.ok_or(StoreError::NotFound)?;
+        let (hours, pause) = rules.schedule()?;
         let ordering = Ordering::at(&hours, pause, Timestamp::now());
         if !ordering.open {
             return Err(StoreError::Closed(Box::new(ordering)).into());
         }
-        let groups = if found
+        let offers_choices = found
             .iter()
             .flatten()
-            .any(|i| !i.modifier_groups.is_empty())
-        {
-            modifier_groups(c, shop.id).await?
+            .any(|i| !i.modifier_groups.is_empty());
+        let groups = if offers_choices {
+            let edits = rules.int(3)?;
+            match self.groups.get(shop.id, edits) {
+                Some(groups) => groups,
+                None => {
+                    let groups = Arc::new(modifier_groups(c, shop.id).await?);
+                    self.groups.put(shop.id, edits, groups.clone());
+                    groups
+                }
+            }
         } else {
-            vec![]
+            Arc::default()
         };
         let priced = self.order.price(found, &groups).map_err(|e| match e {
             PriceRefused::Unavailable(why) => StoreError::ItemUnavailable(why),
