@@ -1,9 +1,10 @@
 //! When an order will be ready: the queue at the coffee machine, by Little's law.
 //!
-//! The shop's *pace* is how long it takes, lately, to get one order from the
-//! front of the queue to ready: the median gap between its recent ready
-//! moves (a median, so a quiet spell between two orders does not count as a
-//! slow barista). Little's law, L = λW, then gives an order's wait from the
+//! The shop's *pace* is how long it takes, lately, to make one order: for
+//! each recent ready move, the time since the later of the previous ready
+//! move and the order's own claim (so neither a quiet spell before the claim
+//! nor orders claimed together count as making time), and the median of those
+//! (so one slow order does not set the pace). Little's law, L = λW, then gives an order's wait from the
 //! orders ahead of it: with `n` ahead, W = (n + 1) / λ = (n + 1) × pace,
 //! counted from when the front order's turn began (the last ready move, or
 //! the front order's placing if the queue was empty then).
@@ -16,7 +17,8 @@ use serde::Serialize;
 pub const DEFAULT_PACE_MICROS: i64 = 120_000_000;
 /// Ready moves a pace is measured over (the newest ones).
 pub const PACE_WINDOW: usize = 20;
-/// Fewest gaps between ready moves to trust a measured pace.
+/// Fewest making times to call the pace measured; fewer (but one) are used
+/// anyway, as better than the default, and reported as not measured.
 const PACE_MIN_GAPS: usize = 3;
 
 /// What the estimate is made from: the shop's waiting orders and its recent ready moves.
@@ -24,8 +26,9 @@ const PACE_MIN_GAPS: usize = 3;
 pub struct Queue {
     /// Orders `placed` or `brewing`, oldest first, by (placed at, id).
     pub waiting: Vec<(Timestamp, OrderId)>,
-    /// When recent orders became ready, newest first (at most [`PACE_WINDOW`] + 1).
-    pub ready: Vec<Timestamp>,
+    /// When recent orders became ready, and when each was claimed (moved to
+    /// `brewing`) if it was, newest first (at most [`PACE_WINDOW`] + 1).
+    pub ready: Vec<(Timestamp, Option<Timestamp>)>,
 }
 
 /// An order's pickup estimate, as its customer sees it.
@@ -42,20 +45,29 @@ pub struct Pickup {
 }
 
 impl Queue {
-    /// Microseconds an order takes, and whether that was measured.
+    /// Microseconds an order takes, and whether that was measured (from at
+    /// least three making times; with one or two, their median, not trusted
+    /// yet; with none, [`DEFAULT_PACE_MICROS`]).
     pub fn pace(&self) -> (i64, bool) {
         let mut gaps: Vec<i64> = self
             .ready
             .windows(2)
             .take(PACE_WINDOW)
-            .map(|w| w[0].micros() - w[1].micros())
+            .map(|w| {
+                let (done, claimed) = w[0];
+                let began = claimed.map_or(w[1].0, |c| c.max(w[1].0));
+                done.micros() - began.micros()
+            })
             .filter(|g| *g > 0)
             .collect();
-        if gaps.len() < PACE_MIN_GAPS {
+        if gaps.is_empty() {
             return (DEFAULT_PACE_MICROS, false);
         }
         gaps.sort_unstable();
-        (gaps[gaps.len() / 2].max(1_000_000), true)
+        (
+            gaps[gaps.len() / 2].max(1_000_000),
+            gaps.len() >= PACE_MIN_GAPS,
+        )
     }
 
     /// The estimate at `now` for a waiting order `id`, placed at `placed_at`:
@@ -83,7 +95,7 @@ impl Queue {
             .min(placed_at);
         // The front order's turn began at the last ready move, or when it was
         // placed if the machine was idle then.
-        let turn = self.ready.first().map_or(front, |r| (*r).max(front));
+        let turn = self.ready.first().map_or(front, |r| r.0.max(front));
         let ready_at = turn.micros() + (at as i64 + 1) * pace;
         Pickup {
             ready_at: Timestamp(ready_at.max(now.micros())),
@@ -115,7 +127,7 @@ mod tests {
                 .collect(),
             // Ready every 60 s, the last at 1010 s; one quiet spell of an hour.
             ready: [1010, 950, 890, 830, 770, -2830]
-                .map(|s| Timestamp(s * S))
+                .map(|s| (Timestamp(s * S), None))
                 .to_vec(),
         };
         assert_eq!(
@@ -123,6 +135,14 @@ mod tests {
             (60 * S, true),
             "the quiet hour is not the pace"
         );
+        // Claimed 20 s before each was ready, after idle gaps: the making time is 20 s.
+        let idle = Queue {
+            waiting: vec![],
+            ready: [1000, 900, 800, 700, 600]
+                .map(|s| (Timestamp(s * S), Some(Timestamp((s - 20) * S))))
+                .to_vec(),
+        };
+        assert_eq!(idle.pace(), (20 * S, true));
         let third = queue.estimate(&[], &ids[2], Timestamp(1002 * S), Timestamp(1020 * S));
         assert_eq!((third.ahead, third.pace_seconds), (2, 60));
         assert_eq!(third.ready_at, Timestamp((1010 + 3 * 60) * S));
@@ -147,7 +167,7 @@ mod tests {
         let ids = ids(1);
         let queue = Queue {
             waiting: vec![(Timestamp(5000 * S), ids[0])],
-            ready: vec![Timestamp(100 * S)],
+            ready: vec![(Timestamp(100 * S), None)],
         };
         let p = queue.estimate(&[], &ids[0], Timestamp(5000 * S), Timestamp(5001 * S));
         assert!(!p.measured);

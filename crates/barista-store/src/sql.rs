@@ -150,12 +150,15 @@ pub(crate) const WAITING: &str = "
     ORDER BY created_at, id
     LIMIT 1000";
 
-/// When the shop's latest orders became ready, newest first: the shop's
-/// events read backwards in stream order, until enough ready moves are found.
+/// When the shop's latest orders became ready, and when each was claimed,
+/// newest first: the shop's events read backwards in stream order until
+/// enough ready moves are found, each order's claim by its own events.
 pub(crate) const RECENT_READY: &str = "
-    SELECT at FROM order_events
-    WHERE shop_id = $1 AND status = 'ready'
-    ORDER BY tx DESC, pos DESC
+    SELECT r.at, (SELECT max(b.at) FROM order_events b
+                  WHERE b.shop_id = r.shop_id AND b.order_id = r.order_id AND b.status = 'brewing')
+    FROM order_events r
+    WHERE r.shop_id = $1 AND r.status = 'ready'
+    ORDER BY r.tx DESC, r.pos DESC
     LIMIT $2";
 
 /// The removed item's count of stock changes, which the menu version keeps.
@@ -199,17 +202,31 @@ pub(crate) const OLDEST_PLACED: &str = concat!(
     FOR UPDATE SKIP LOCKED"
 );
 
-/// One page, oldest first, optionally of one status; `$4` is one more than the
-/// page. The cursor `$2` is the last order of the previous page (empty: the
-/// first page): ids are random, so the page goes on from that order's place
-/// in `(created_at, id)`.
+/// Where a page goes on from: the last order of the previous page, whose
+/// place in `(created_at, id)` the next page starts after (ids are random).
+pub(crate) const PAGE_CURSOR: &str = "
+    SELECT created_at, id FROM orders WHERE shop_id = $1 AND id = $2";
+
+/// One page of the shop's orders, oldest first, after `($2, $3)` in
+/// `(created_at, id)`; `$4` is one more than the page. A range of the index
+/// of orders by age: the page costs its own rows, however many orders the
+/// shop has. (One statement with an optional status and an optional cursor,
+/// written as `$3 IS NULL OR status = $3`, could use neither index for a
+/// range and read every order the shop ever had.)
 pub(crate) const ORDERS_PAGE: &str = concat!(
     "SELECT ",
     order_columns!(),
     " FROM orders
-    WHERE shop_id = $1 AND (CAST($3 AS TEXT) IS NULL OR status = $3)
-        AND ($2 = '' OR (created_at, id) >
-            (SELECT c.created_at, c.id FROM orders c WHERE c.shop_id = $1 AND c.id = $2))
+    WHERE shop_id = $1 AND (created_at, id) > ($2, $3)
+    ORDER BY created_at, id LIMIT $4"
+);
+
+/// [`ORDERS_PAGE`] of one status `$5`: a range of the index of orders by status.
+pub(crate) const ORDERS_PAGE_OF_STATUS: &str = concat!(
+    "SELECT ",
+    order_columns!(),
+    " FROM orders
+    WHERE shop_id = $1 AND status = $5 AND (created_at, id) > ($2, $3)
     ORDER BY created_at, id LIMIT $4"
 );
 

@@ -682,14 +682,36 @@ impl Tx for ListOrders {
     const KIND: Statement = Statement::ListOrders;
     async fn run<C: Conn>(&self, c: &C) -> TxResult<(Vec<Order>, Option<OrderId>)> {
         let page = &self.page;
-        let after = page.after.map(|id| id.to_string()).unwrap_or_default();
-        let status = page.status.map(Status::as_str);
-        let rows = c
-            .query(
-                sql::ORDERS_PAGE,
-                params![self.shop.id, &after, status, page.limit as i64 + 1],
-            )
-            .await?;
+        let shop_id = self.shop.id;
+        // The first page starts before every order; a cursor that names no
+        // order of the shop (purged meanwhile) ends the list.
+        let (at, id) = match page.after {
+            None => (i64::MIN, String::new()),
+            Some(after) => {
+                let after = after.to_string();
+                match c
+                    .query_opt(sql::PAGE_CURSOR, params![shop_id, &after])
+                    .await?
+                {
+                    Some(row) => (row.int(0)?, row.string(1)?),
+                    None => return Ok((vec![], None)),
+                }
+            }
+        };
+        let limit = page.limit as i64 + 1;
+        let rows = match page.status {
+            None => {
+                c.query(sql::ORDERS_PAGE, params![shop_id, at, &id, limit])
+                    .await?
+            }
+            Some(status) => {
+                c.query(
+                    sql::ORDERS_PAGE_OF_STATUS,
+                    params![shop_id, at, &id, limit, status.as_str()],
+                )
+                .await?
+            }
+        };
         let mut orders = rows_into(rows, |r| r.order(&self.shop))?;
         let next = if orders.len() > page.limit {
             orders.truncate(page.limit);
@@ -1063,7 +1085,9 @@ impl Tx for ReadQueue {
         waiting.sort_unstable();
         Ok(barista_domain::Queue {
             waiting,
-            ready: rows_into(ready, |r| Ok(Timestamp(r.int(0)?)))?,
+            ready: rows_into(ready, |r| {
+                Ok((Timestamp(r.int(0)?), r.opt_int(1)?.map(Timestamp)))
+            })?,
         })
     }
 }
