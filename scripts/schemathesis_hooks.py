@@ -46,3 +46,34 @@ def map_case(ctx, case):
             digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
             headers[name] = "st-" + digest[:24]
     return case
+
+
+def _staff_call(case, method, path, body):
+    """A call of the demo shop's staff, to undo what a fuzzed case changed."""
+    import urllib.request
+    base = case.operation.base_url or ""
+    key = os.environ.get("BARISTA_FUZZ_STAFF_KEY", "")
+    request = urllib.request.Request(
+        base.rstrip("/") + path, method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"authorization": f"Bearer {key}", "content-type": "application/json"})
+    try:
+        urllib.request.urlopen(request, timeout=5).read()
+    except Exception:  # the next case shows what is wrong, if anything is
+        pass
+
+
+@schemathesis.hook
+def after_call(ctx, case, response):
+    """A pause, closing hours or an 86 that a case set would refuse every later
+    order, and then placeOrder would never be reached: each is undone at once,
+    after the route answered (and was checked)."""
+    if not 200 <= response.status_code < 300:
+        return
+    path = case.formatted_path
+    if case.method.upper() == "PUT" and path.endswith("/pause"):
+        _staff_call(case, "DELETE", path, None)
+    elif case.method.upper() == "PUT" and path.endswith("/hours"):
+        _staff_call(case, "PUT", path, {"time_zone": "UTC"})
+    elif case.method.upper() == "PATCH" and "/menu/modifiers/" in path:
+        _staff_call(case, "PATCH", path, {"available": True})

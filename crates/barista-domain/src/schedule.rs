@@ -21,6 +21,7 @@ const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 /// One stretch of a day the shop is open, in local time: `07:00` to `18:00`;
 /// `closes` may be `24:00`. A night past midnight is two spans, one per day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OpenSpan {
     pub opens: String,
     pub closes: String,
@@ -28,6 +29,7 @@ pub struct OpenSpan {
 
 /// A date whose hours differ from its weekday's; no spans is closed all day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DateHours {
     pub date: String,
     pub hours: Vec<OpenSpan>,

@@ -127,6 +127,11 @@ impl From<StoreError> for ApiError {
                 e.errors = lines.0;
                 e
             }
+            StoreError::MenuConflict(why) => {
+                let mut e = Self::new(Code::MenuConflict, why.to_string());
+                e.errors = why.0;
+                e
+            }
             StoreError::Closed(ordering) => {
                 let mut e = Self::new(Code::ShopClosed, ordering.refusal());
                 e.retry_after = ordering.opens_at.map(|t| {

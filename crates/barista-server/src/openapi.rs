@@ -360,7 +360,7 @@ fn schemas() -> Value {
         "description": "sizes, each with its own price; the first is the default, and `price_cents` is its price",
         "items": {"type": "object", "required": ["id", "name", "price_cents"], "properties": {
             "id": id, "name": text(1, NAME_MAX), "price_cents": integer(0, PRICE_MAX)}}});
-    item_fields["modifier_groups"] = json!({"type": "array", "maxItems": VARIATIONS_MAX,
+    item_fields["modifier_groups"] = json!({"type": "array", "maxItems": VARIATIONS_MAX, "uniqueItems": true,
         "description": "ids of the shop's modifier groups the item offers, in the order shown",
         "items": id});
     let mut item = item_fields.clone();
@@ -468,6 +468,8 @@ fn schemas() -> Value {
         "PickupEvent": {"type": "object", "required": ["event", "data"], "additionalProperties": false,
             "description": "an order's stream, while the order waits: its estimate, when the stream opens and as the queue moves; no `id`, so a resume is unaffected",
             "properties": {
+            "id": {"type": "string", "pattern": SHOP_EVENT_ID,
+                "description": "not sent: an event stream's last `id:` carries over, so a client sees the order's version it last had"},
             "event": {"type": "string", "enum": ["pickup"]},
             "data": {"type": "string", "contentMediaType": "application/json",
                 "contentSchema": schema_ref("Pickup")}}},

@@ -15,6 +15,10 @@ pub enum StoreError {
     /// Lines naming items that are not on the menu now, or not available.
     #[error("{0}")]
     ItemUnavailable(Invalid),
+    /// A menu change that conflicts with the rest of the menu: a group that
+    /// does not exist, a modifier id another group has, a group items offer.
+    #[error("{0}")]
+    MenuConflict(Invalid),
     /// The shop takes no orders now: closed, or paused by its staff.
     #[error("{}", .0.refusal())]
     Closed(Box<barista_domain::Ordering>),

@@ -238,7 +238,7 @@ async fn check_groups<C: Conn>(c: &C, shop_id: i64, named: &[ItemId]) -> TxResul
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(StoreError::Invalid(barista_domain::Invalid(missing)).into())
+        Err(StoreError::MenuConflict(barista_domain::Invalid(missing)).into())
     }
 }
 
@@ -909,7 +909,7 @@ impl Tx for PutModifierGroup {
         // The shop row first: two edits of one shop's groups run one at a time.
         let version = count_menu_edit(c, self.shop_id, 0).await?;
         let groups = modifier_groups(c, self.shop_id).await?;
-        g.clashes(&groups).map_err(StoreError::Invalid)?;
+        g.clashes(&groups).map_err(StoreError::MenuConflict)?;
         let modifiers =
             serde_json::to_string(&g.modifiers).map_err(|e| StoreError::Internal(e.to_string()))?;
         c.execute(
@@ -956,7 +956,7 @@ impl Tx for DeleteModifierGroup {
             .map(|i| i.id.to_string())
             .collect();
         if !users.is_empty() {
-            return Err(StoreError::Invalid(barista_domain::Invalid::one(
+            return Err(StoreError::MenuConflict(barista_domain::Invalid::one(
                 "group",
                 format!(
                     "is offered by {}: take it off those items first",

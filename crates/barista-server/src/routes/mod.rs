@@ -96,7 +96,7 @@ pub const ROUTES: &[RouteSpec] = &[
             (201, "created", Some("MenuItem")),
             (200, "replaced", Some("MenuItem")),
         ],
-        errors: &[400, 401, 403, 404, 413, 415, 422, 429],
+        errors: &[400, 401, 403, 404, 409, 413, 415, 422, 429],
         handler: || put(menu::put_item),
     },
     RouteSpec {
@@ -109,7 +109,7 @@ pub const ROUTES: &[RouteSpec] = &[
         admission: Class::Database,
         body: Some("MenuItemPatch"),
         success: &[(200, "changed", Some("MenuItem"))],
-        errors: &[400, 401, 403, 404, 413, 415, 422, 429],
+        errors: &[400, 401, 403, 404, 409, 413, 415, 422, 429],
         handler: || patch(menu::patch_item),
     },
     RouteSpec {
@@ -138,7 +138,7 @@ pub const ROUTES: &[RouteSpec] = &[
             (201, "created", Some("ModifierGroup")),
             (200, "replaced", Some("ModifierGroup")),
         ],
-        errors: &[400, 401, 403, 404, 413, 415, 422, 429],
+        errors: &[400, 401, 403, 404, 409, 413, 415, 422, 429],
         handler: || put(menu::put_modifier_group),
     },
     RouteSpec {
@@ -151,7 +151,7 @@ pub const ROUTES: &[RouteSpec] = &[
         admission: Class::Database,
         body: None,
         success: &[(204, "removed", None)],
-        errors: &[401, 403, 404, 422, 429],
+        errors: &[401, 403, 404, 409, 429],
         handler: || delete(menu::delete_modifier_group),
     },
     RouteSpec {

@@ -240,12 +240,13 @@ async fn a_selection_that_breaks_the_rules_is_refused_by_line_and_group_and_chan
         "no order was made"
     );
 
-    // Menu edits are checked too: an unknown group, a clash, a group in use.
+    // Menu edits are checked against the menu too (409 menu_conflict): an
+    // unknown group, a modifier id another group has, a group items offer.
     let res = app
         .put_item("refusals", &key, "mocha", json!({"name": "Mocha", "category": "coffee", "price_cents": 400, "modifier_groups": ["syrups"]}))
         .await;
     assert_eq!(
-        assert_problem(res, 422, "validation_failed").await["errors"][0]["field"],
+        assert_problem(res, 409, "menu_conflict").await["errors"][0]["field"],
         "modifier_groups[0]"
     );
     let clash = json!({"name": "Cold milk", "max": 1, "modifiers": [{"id": "oat", "name": "Oat"}]});
@@ -257,7 +258,8 @@ async fn a_selection_that_breaks_the_rules_is_refused_by_line_and_group_and_chan
         Some(clash),
     )
     .await;
-    assert_problem(res, 422, "validation_failed").await;
+    let body = assert_problem(res, 409, "menu_conflict").await;
+    assert_eq!(body["errors"][0]["field"], "modifiers[0].id");
     let res = send(
         &app,
         "DELETE",
@@ -266,7 +268,11 @@ async fn a_selection_that_breaks_the_rules_is_refused_by_line_and_group_and_chan
         None,
     )
     .await;
-    assert_problem(res, 422, "validation_failed").await;
+    let body = assert_problem(res, 409, "menu_conflict").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("flat-white"),
+        "{body}"
+    );
     let res = app
         .put_item(
             "refusals",
