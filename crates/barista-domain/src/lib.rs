@@ -16,6 +16,7 @@ mod menu;
 mod options;
 mod order;
 mod pickup;
+mod report;
 mod schedule;
 mod shop;
 mod status;
@@ -35,6 +36,9 @@ pub use order::{
     StockMove,
 };
 pub use pickup::{DEFAULT_PACE_MICROS, PACE_WINDOW, Pickup, Queue};
+pub use report::{
+    HourTally, ItemTally, REPORT_DAYS_MAX, Report, ReportOrder, ReportRange, StatusTally, Tally,
+};
 pub use schedule::{
     Closed, DateHours, EXCEPTIONS_MAX, Hours, HoursBody, OpenSpan, Ordering, PAUSE_MINUTES_MAX,
     Pause, PauseBody, SPANS_MAX,

@@ -507,6 +507,8 @@ mod tests {
             currency: crate::Currency::parse("EUR").unwrap(),
             created_at: crate::Timestamp(0),
             staff_key_hash: vec![],
+            suspended: false,
+            version: 0,
         };
         assert_eq!(priced.stock.len(), 1, "one move per item");
         assert_eq!(priced.stock[0].quantity, 3);
@@ -619,7 +621,7 @@ mod tests {
                     let shop = crate::Shop {
                         id: 1, slug: crate::Slug::parse("abc").unwrap(), name: "A".into(),
                         currency: crate::Currency::parse("EUR").unwrap(),
-                        created_at: crate::Timestamp(0), staff_key_hash: vec![],
+                        created_at: crate::Timestamp(0), staff_key_hash: vec![], suspended: false, version: 0,
                     };
                     let o = priced.place(&shop, &new, crate::OrderId::generate(), crate::Timestamp(1));
                     prop_assert_eq!(o.total_cents, (base + deltas) * quantity);

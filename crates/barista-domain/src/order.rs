@@ -372,6 +372,8 @@ mod tests {
             currency: Currency::parse("EUR").unwrap(),
             created_at: Timestamp(0),
             staff_key_hash: vec![],
+            suspended: false,
+            version: 0,
         };
         let order = priced.place(&shop, &new, OrderId::generate(), Timestamp(7));
         assert_eq!(order.total_cents, 600 + 750 + 400);

@@ -52,6 +52,12 @@ pub struct Shop {
     pub created_at: Timestamp,
     /// SHA-256 of the staff key: the key itself is never stored.
     pub staff_key_hash: Vec<u8>,
+    /// Suspended by the operator: only the admin routes reach it; nothing is deleted.
+    pub suspended: bool,
+    /// The shop's menu version when it was read: every change to the shop row
+    /// (its key, name, standing, hours) or its menu raises it, so a cache
+    /// holding an older one knows to read the shop again.
+    pub version: i64,
 }
 
 /// A shop as clients see it.
