@@ -3,6 +3,7 @@
 //! changed on the [`Feed`], so no caller has to remember to.
 
 use crate::conn::{TxError, TxResult};
+use crate::tenants;
 use crate::timing::{self, Statement, Timings};
 use crate::transactions::{self as tx, Changes, ItemWrite, Tx, Written};
 use crate::{
@@ -273,6 +274,52 @@ impl<B: Backend> Store for Db<B> {
             batch,
         })
         .await
+    }
+
+    async fn replace_staff_key(&self, shop: &Shop, hash: Vec<u8>) -> Result<Shop> {
+        let shop_id = shop.id;
+        self.write(tenants::ReplaceStaffKey { shop_id, hash }).await
+    }
+
+    async fn change_shop(&self, shop: &Shop, change: crate::ShopChange) -> Result<Shop> {
+        let shop_id = shop.id;
+        self.write(tenants::ChangeShop { shop_id, change }).await
+    }
+
+    async fn shops(&self, after: &str, limit: i64) -> Result<Vec<Shop>> {
+        let after = after.to_owned();
+        self.read(tenants::ListShops { after, limit }).await
+    }
+
+    async fn report_orders(
+        &self,
+        shop: &Shop,
+        start: barista_domain::Timestamp,
+        end: barista_domain::Timestamp,
+    ) -> Result<Vec<barista_domain::ReportOrder>> {
+        let shop_id = shop.id;
+        self.read(tenants::ReadReport {
+            shop_id,
+            start,
+            end,
+        })
+        .await
+    }
+
+    async fn shop_rows(&self, shop_id: i64) -> Result<Vec<(&'static str, i64)>> {
+        self.read(tenants::ShopRows(shop_id)).await
+    }
+
+    async fn export_shop(&self, shop: &Shop) -> Result<crate::ShopExport> {
+        self.read(tenants::ExportShop(shop.id)).await
+    }
+
+    async fn import_shop(&self, export: crate::ShopExport) -> Result<Shop> {
+        self.write(tenants::ImportShop(export)).await
+    }
+
+    async fn delete_shop(&self, shop: &Shop) -> Result<()> {
+        self.write(tenants::DeleteShop(shop.id)).await
     }
 
     async fn ping(&self) -> Result<()> {

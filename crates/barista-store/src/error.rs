@@ -22,6 +22,9 @@ pub enum StoreError {
     /// The shop takes no orders now: closed, or paused by its staff.
     #[error("{}", .0.refusal())]
     Closed(Box<barista_domain::Ordering>),
+    /// The operator suspended the shop: only the admin routes reach it.
+    #[error("the shop is suspended")]
+    Suspended,
     #[error(transparent)]
     InvalidTransition(#[from] InvalidTransition),
     #[error("{0}")]

@@ -21,6 +21,7 @@ mod records;
 mod schema;
 mod sql;
 pub mod sqlite;
+mod tenants;
 pub mod timing;
 mod transactions;
 mod value;
@@ -29,6 +30,7 @@ pub use error::StoreError;
 pub use feed::Feed;
 pub use records::{Event, EventPos, OrderPage, Placed, PoolStats, Purged};
 pub use schema::SCHEMA_VERSION;
+pub use tenants::{EXPORT_FORMAT, ShopChange, ShopExport};
 pub use transactions::{GroupWrite, ItemWrite, MenuChange};
 
 use async_trait::async_trait;
@@ -131,6 +133,27 @@ pub trait Store: Send + Sync + 'static {
         events_before: barista_domain::Timestamp,
         batch: usize,
     ) -> Result<Purged>;
+    /// Replaces the shop's staff key (its hash): the old key and its sessions end.
+    async fn replace_staff_key(&self, shop: &Shop, staff_key_hash: Vec<u8>) -> Result<Shop>;
+    /// Changes a shop's name or standing.
+    async fn change_shop(&self, shop: &Shop, change: ShopChange) -> Result<Shop>;
+    /// Up to `limit` shops whose slugs sort after `after`, by slug.
+    async fn shops(&self, after: &str, limit: i64) -> Result<Vec<Shop>>;
+    /// The orders placed from `start` until before `end`, for a report.
+    async fn report_orders(
+        &self,
+        shop: &Shop,
+        start: barista_domain::Timestamp,
+        end: barista_domain::Timestamp,
+    ) -> Result<Vec<barista_domain::ReportOrder>>;
+    /// How many rows of each table the shop owns.
+    async fn shop_rows(&self, shop_id: i64) -> Result<Vec<(&'static str, i64)>>;
+    /// All of the shop's data, read in one snapshot.
+    async fn export_shop(&self, shop: &Shop) -> Result<ShopExport>;
+    /// A shop from an export, under its slug (`SlugTaken` if in use); all or nothing.
+    async fn import_shop(&self, export: ShopExport) -> Result<Shop>;
+    /// Deletes the shop and every row it owns.
+    async fn delete_shop(&self, shop: &Shop) -> Result<()>;
     /// Whether the database answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
     /// What committed writes changed: wake-ups for event readers, menu versions.

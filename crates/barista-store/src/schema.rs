@@ -13,6 +13,8 @@
 /// 4: events found by position across shops, for one reader per replica.
 /// 5: sizes and choices (an item's `options`, the shop's modifier groups),
 /// and a shop's opening hours, time zone and pause.
+/// 6: a shop can be suspended; an order keeps when it was first ready (for
+/// the day's takings, after its events are purged).
 /// The schema version this build writes (one per migration).
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
@@ -123,6 +125,14 @@ CREATE TABLE modifier_groups (
 ALTER TABLE shops ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
 ALTER TABLE shops ADD COLUMN hours TEXT NOT NULL DEFAULT '';
 ALTER TABLE shops ADD COLUMN paused_until {INT};
+",
+    "
+ALTER TABLE shops ADD COLUMN suspended {BOOL} NOT NULL DEFAULT FALSE;
+ALTER TABLE orders ADD COLUMN ready_at {INT};
+UPDATE orders SET ready_at = (
+    SELECT min(e.at) FROM order_events e
+    WHERE e.shop_id = orders.shop_id AND e.order_id = orders.id AND e.status = 'ready')
+WHERE status IN ('ready', 'collected');
 ",
 ];
 

@@ -37,10 +37,78 @@ pub(crate) const INSERT_SHOP: &str = "
     ON CONFLICT (slug) DO NOTHING
     RETURNING id";
 
-pub(crate) const SHOP_BY_SLUG: &str = "
-    SELECT id, slug, name, currency, created_at, staff_key_hash
-    FROM shops
-    WHERE slug = $1";
+/// The shop columns `Row::shop` reads, the last its menu version (as
+/// [`MENU_VERSION`]), so a cache of shops can tell when one changed.
+macro_rules! shop_columns {
+    () => {
+        "s.id, s.slug, s.name, s.currency, s.created_at, s.staff_key_hash, s.suspended,
+        s.menu_version + CAST(COALESCE(
+            (SELECT sum(i.stock_version) FROM menu_items i WHERE i.shop_id = s.id), 0) AS BIGINT)"
+    };
+}
+
+pub(crate) const SHOP_BY_SLUG: &str = concat!(
+    "SELECT ",
+    shop_columns!(),
+    " FROM shops s WHERE s.slug = $1"
+);
+
+pub(crate) const SHOP_BY_ID: &str =
+    concat!("SELECT ", shop_columns!(), " FROM shops s WHERE s.id = $1");
+
+/// A page of shops by slug, for the operator.
+pub(crate) const SHOPS_AFTER: &str = concat!(
+    "SELECT ",
+    shop_columns!(),
+    " FROM shops s WHERE s.slug > $1 ORDER BY s.slug LIMIT $2"
+);
+
+/// A new staff key: every session signed with the old one ends with it, and
+/// the raised version tells every replica's cache to read the shop again.
+pub(crate) const SET_STAFF_KEY: &str = "
+    UPDATE shops SET staff_key_hash = $2, menu_version = menu_version + 1
+    WHERE id = $1";
+
+/// The operator's change of a shop's name or standing (`NULL` keeps it).
+pub(crate) const UPDATE_SHOP: &str = "
+    UPDATE shops SET name = COALESCE($2, name), suspended = COALESCE($3, suspended),
+        menu_version = menu_version + 1
+    WHERE id = $1";
+
+/// The orders a report counts: an index range of `orders_by_age`.
+pub(crate) const REPORT_ORDERS: &str = "
+    SELECT status, total_cents, lines, created_at, ready_at
+    FROM orders
+    WHERE shop_id = $1 AND created_at >= $2 AND created_at < $3";
+
+/// How many rows of each table the shop owns (`shops` counts its own row).
+pub(crate) const SHOP_ROWS: &str = "
+    SELECT (SELECT count(*) FROM shops WHERE id = $1),
+        (SELECT count(*) FROM menu_items WHERE shop_id = $1),
+        (SELECT count(*) FROM modifier_groups WHERE shop_id = $1),
+        (SELECT count(*) FROM orders WHERE shop_id = $1),
+        (SELECT count(*) FROM order_events WHERE shop_id = $1),
+        (SELECT count(*) FROM idempotency_keys WHERE shop_id = $1)";
+
+/// The tables of [`SHOP_ROWS`], in its order.
+pub(crate) const SHOP_TABLES: [&str; 6] = [
+    "shops",
+    "menu_items",
+    "modifier_groups",
+    "orders",
+    "order_events",
+    "idempotency_keys",
+];
+
+/// Everything a shop owns, children first (their keys reference the shop).
+pub(crate) const DELETE_SHOP: &[&str] = &[
+    "DELETE FROM order_events WHERE shop_id = $1",
+    "DELETE FROM idempotency_keys WHERE shop_id = $1",
+    "DELETE FROM orders WHERE shop_id = $1",
+    "DELETE FROM modifier_groups WHERE shop_id = $1",
+    "DELETE FROM menu_items WHERE shop_id = $1",
+    "DELETE FROM shops WHERE id = $1",
+];
 
 /// A menu's version: edits count on the shop row, stock changes on each item's
 /// row, so an order taking stock never touches the shop row that every order
@@ -130,8 +198,10 @@ pub(crate) const ITEMS_WITH_OPTIONS: &str = concat!(
 /// When the shop takes orders: its zone, weekly hours and dated exceptions,
 /// and pause; and its count of menu edits, which says whether modifier groups
 /// read before are still the shop's (`transactions::GroupsCache`).
+/// Read by every order too: `suspended` there stops orders on every replica
+/// as soon as the suspension commits, whatever the replicas' caches hold.
 pub(crate) const SCHEDULE: &str = "
-    SELECT time_zone, hours, paused_until, menu_version FROM shops WHERE id = $1";
+    SELECT time_zone, hours, paused_until, menu_version, suspended FROM shops WHERE id = $1";
 
 pub(crate) const SAVE_SCHEDULE: &str = "
     UPDATE shops SET time_zone = $2, hours = $3, menu_version = menu_version + 1
@@ -230,8 +300,11 @@ pub(crate) const ORDERS_PAGE_OF_STATUS: &str = concat!(
     ORDER BY created_at, id LIMIT $4"
 );
 
+/// `ready_at` keeps the first time an order was ready, for the takings'
+/// time to ready (events are purged after a week; reports go back further).
 pub(crate) const UPDATE_ORDER_STATUS: &str = "
-    UPDATE orders SET status = $3, version = $4, updated_at = $5
+    UPDATE orders SET status = $3, version = $4, updated_at = $5,
+        ready_at = CASE WHEN $3 = 'ready' AND ready_at IS NULL THEN $5 ELSE ready_at END
     WHERE shop_id = $1 AND id = $2";
 
 /// An order's event: what changed, when. The rest of the order is read from
@@ -440,8 +513,12 @@ mod tests {
     #[test]
     fn sqlite_reads_numbered_parameters_and_no_row_locks() {
         assert_eq!(
-            for_sqlite(UPDATE_ORDER_STATUS).trim(),
-            "UPDATE orders SET status = ?3, version = ?4, updated_at = ?5\n    WHERE shop_id = ?1 AND id = ?2"
+            for_sqlite(UPDATE_ORDER_STATUS)
+                .lines()
+                .last()
+                .unwrap()
+                .trim(),
+            "WHERE shop_id = ?1 AND id = ?2"
         );
         assert!(for_sqlite(EVENTS_AFTER).contains("e.tx < 9223372036854775807"));
         assert!(!for_sqlite(OLDEST_PLACED).contains("FOR UPDATE"));

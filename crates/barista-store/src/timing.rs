@@ -83,6 +83,13 @@ statements! {
     ReadSchedule => "read_schedule",
     ChangeSchedule => "change_schedule",
     ReadQueue => "read_queue",
+    ChangeShop => "change_shop",
+    ListShops => "list_shops",
+    ReadReport => "read_report",
+    ShopRows => "shop_rows",
+    DeleteShop => "delete_shop",
+    ExportShop => "export_shop",
+    ImportShop => "import_shop",
 }
 
 /// Upper bounds of the latency histograms, in seconds: 0.1 ms to 10 s (a

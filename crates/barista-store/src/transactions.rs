@@ -42,6 +42,10 @@ pub enum MenuChange {
     To(i64),
     /// Stock moved: the version grew, by an amount only a new read tells.
     Stock,
+    /// The shop's own row changed (its key, name or standing) and is at this
+    /// version; `i64::MAX` when the shop is gone. Whatever a replica holds of
+    /// the shop (the shop itself, its menu, its streams) is dropped.
+    Shop(i64),
 }
 
 /// What a committed write changed, for [`crate::Feed`] to announce.
@@ -126,6 +130,9 @@ impl Tx for CreateShop {
             currency: new.currency,
             created_at: now,
             staff_key_hash: self.staff_key_hash.clone(),
+            suspended: false,
+            // `menu_version` starts at 1, and a new shop has no items.
+            version: 1,
         };
         Ok(Written::new(shop, id))
     }
@@ -516,6 +523,9 @@ impl Tx for PlaceOrder {
         )
         .await?;
         let rules = rules.ok_or(StoreError::NotFound)?;
+        if rules.flag(4)? {
+            return Err(StoreError::Suspended.into());
+        }
         let (hours, pause) = rules.schedule()?;
         let ordering = Ordering::at(&hours, pause, Timestamp::now());
         if !ordering.open {

@@ -157,7 +157,7 @@ impl Row {
         self.parsed(i, "order id", |t| OrderId::parse(t).ok())
     }
 
-    /// `id, slug, name, currency, created_at, staff_key_hash` (sql::SHOP_BY_SLUG).
+    /// `shop_columns!` of `sql.rs`.
     pub(crate) fn shop(&self) -> Result<Shop, StoreError> {
         Ok(Shop {
             id: self.int(0)?,
@@ -166,6 +166,8 @@ impl Row {
             currency: self.parsed(3, "currency", |t| Currency::parse(t).ok())?,
             created_at: Timestamp(self.int(4)?),
             staff_key_hash: self.bytes(5)?,
+            suspended: self.flag(6)?,
+            version: self.int(7)?,
         })
     }
 

@@ -369,6 +369,7 @@ pub async fn story(store: Arc<dyn Store>, slug_prefix: &str) {
     );
     store.ping().await.unwrap();
     retention(store, &format!("{slug_prefix}-purge")).await;
+    tenants(store, &format!("{slug_prefix}-tenant")).await;
 }
 
 /// Expired keys and old events are deleted in batches of the size asked, the
@@ -629,4 +630,251 @@ async fn the_postgres_store_passes_the_conformance_story() {
         .subsec_nanos();
     story(store.clone(), &format!("pg{nanos:x}")).await;
     races(store, &format!("pg{nanos:x}")).await;
+}
+
+/// A shop with a bit of everything: a stocked item, a modifier group, hours,
+/// orders in every state, one placed with an idempotency key.
+async fn busy_shop(store: &dyn Store, slug: &str) -> Shop {
+    let shop = new_shop(store, slug).await;
+    store
+        .put_item(&shop, item_id("bun"), fields("Bun", 250, Some(40)))
+        .await
+        .unwrap();
+    let group: barista_domain::ModifierGroupBody = serde_json::from_str(
+        r#"{"name": "Milk", "min": 0, "max": 1, "modifiers": [
+            {"id": "oat", "name": "Oat", "price_delta_cents": 50}]}"#,
+    )
+    .unwrap();
+    store
+        .put_modifier_group(
+            &shop,
+            barista_domain::ModifierGroup::parse(item_id("milk"), group).unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut body = item_body("Latte", "coffee", 350, None);
+    body.modifier_groups = vec!["milk".into()];
+    store
+        .put_item(&shop, item_id("latte"), ItemFields::parse(body).unwrap())
+        .await
+        .unwrap();
+    let key = IdempotentRequest::new(
+        IdempotencyKey::parse(b"tenant-key-1").unwrap(),
+        &order_of(&[("bun", 2)]),
+    );
+    store
+        .place_order(&shop, order_of(&[("bun", 2)]), Some(key))
+        .await
+        .unwrap();
+    for (i, to) in [Status::Ready, Status::Collected, Status::Cancelled]
+        .into_iter()
+        .enumerate()
+    {
+        store
+            .place_order(&shop, order_of(&[("latte", 1 + i as i64)]), None)
+            .await
+            .unwrap();
+        let claimed = store.claim_next(&shop).await.unwrap().unwrap();
+        if to == Status::Collected {
+            store
+                .set_status(&shop, claimed.id, Status::Ready)
+                .await
+                .unwrap();
+        }
+        store.set_status(&shop, claimed.id, to).await.unwrap();
+    }
+    shop
+}
+
+async fn all_orders(store: &dyn Store, shop: &Shop) -> Vec<barista_domain::Order> {
+    let page = OrderPage {
+        status: None,
+        after: None,
+        limit: 200,
+    };
+    store.list_orders(shop, page).await.unwrap().0
+}
+
+/// Every table the shop owns, and its row counts.
+async fn rows(store: &dyn Store, shop: &Shop) -> Vec<(&'static str, i64)> {
+    store.shop_rows(shop.id).await.unwrap()
+}
+
+/// The operator's story: a new key, a new name, suspension; the day's
+/// report; a shop exported, deleted to the last row, and imported back the same.
+async fn tenants(store: &dyn Store, slug: &str) {
+    let shop = busy_shop(store, slug).await;
+    // A new key: the shop reads back with it, and with a higher version.
+    let changed = store.replace_staff_key(&shop, vec![9; 32]).await.unwrap();
+    assert_eq!(changed.staff_key_hash, vec![9; 32]);
+    assert!(changed.version > shop.version);
+    let change = barista_store::ShopChange {
+        name: Some("Renamed".into()),
+        suspended: Some(true),
+    };
+    let changed = store.change_shop(&changed, change).await.unwrap();
+    assert!(changed.suspended);
+    assert_eq!(changed.name, "Renamed");
+    assert!(matches!(
+        store
+            .place_order(&changed, order_of(&[("bun", 1)]), None)
+            .await,
+        Err(StoreError::Suspended)
+    ));
+    let listed = store.shops(&slug[..slug.len() - 1], 1000).await.unwrap();
+    assert!(listed.iter().any(|s| s.slug == shop.slug && s.suspended));
+    let shop = store
+        .change_shop(
+            &changed,
+            barista_store::ShopChange {
+                name: None,
+                suspended: Some(false),
+            },
+        )
+        .await
+        .unwrap();
+
+    // Today's orders, as the report reads them.
+    let now = barista_domain::Timestamp::now();
+    let day = barista_domain::ReportRange::parse(None, None, "UTC", now).unwrap();
+    let orders = store
+        .report_orders(&shop, day.start, day.end)
+        .await
+        .unwrap();
+    let report = barista_domain::Report::build(&day, "EUR", &orders);
+    assert_eq!(report.orders, 4);
+    assert_eq!(report.cancelled.orders, 1);
+    // Claims take the oldest first: the buns went ready, one latte was
+    // collected, two lattes were cancelled, and three lattes wait.
+    assert_eq!(report.revenue_cents, 2 * 250 + 350 + 3 * 350);
+    assert_eq!(report.ready_orders, 2, "ready, and collected after ready");
+
+    // Exported, deleted, imported back: the same shop, row for row.
+    let export = store.export_shop(&shop).await.unwrap();
+    let menu = store.menu(&shop).await.unwrap();
+    let orders = all_orders(store, &shop).await;
+    let counts = rows(store, &shop).await;
+    assert!(counts.iter().all(|(_, n)| *n > 0), "{counts:?}");
+    store.delete_shop(&shop).await.unwrap();
+    assert!(
+        rows(store, &shop).await.iter().all(|(_, n)| *n == 0),
+        "a deleted shop leaves no row: {:?}",
+        rows(store, &shop).await
+    );
+    assert!(store.shop(&shop.slug).await.unwrap().is_none());
+    assert!(matches!(
+        store.delete_shop(&shop).await,
+        Err(StoreError::NotFound)
+    ));
+    let back = store.import_shop(export.clone()).await.unwrap();
+    assert_eq!(
+        (&back.name, back.staff_key_hash.clone(), back.version),
+        (&shop.name, shop.staff_key_hash.clone(), shop.version)
+    );
+    assert_eq!(
+        rows(store, &back)
+            .await
+            .iter()
+            .map(|r| r.1)
+            .collect::<Vec<_>>(),
+        counts.iter().map(|r| r.1).collect::<Vec<_>>()
+    );
+    assert_eq!(store.menu(&back).await.unwrap(), menu);
+    assert_eq!(all_orders(store, &back).await, orders);
+    let again = store.export_shop(&back).await.unwrap();
+    assert_eq!(
+        (again.shop, again.tables),
+        (export.shop.clone(), export.tables.clone())
+    );
+    // The key replays the first order, as before the move.
+    let key = IdempotentRequest::new(
+        IdempotencyKey::parse(b"tenant-key-1").unwrap(),
+        &order_of(&[("bun", 2)]),
+    );
+    assert!(matches!(
+        store
+            .place_order(&back, order_of(&[("bun", 2)]), Some(key))
+            .await
+            .unwrap(),
+        Placed::Replayed(_)
+    ));
+    // A second import of the same slug is refused, and changes nothing.
+    assert!(matches!(
+        store.import_shop(export.clone()).await,
+        Err(StoreError::SlugTaken)
+    ));
+    // A damaged file changes nothing either, whichever row is bad.
+    let mut damaged = export.clone();
+    damaged
+        .shop
+        .insert("slug".into(), format!("{slug}-x").into());
+    damaged.tables.get_mut("orders").unwrap()[1].insert("lines".into(), "not json".into());
+    assert!(matches!(
+        store.import_shop(damaged.clone()).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let x = Slug::parse(&format!("{slug}-x")).unwrap();
+    assert!(store.shop(&x).await.unwrap().is_none(), "rolled back");
+}
+
+/// A shop exported from one Barista and imported into an empty one (SQLite
+/// to SQLite always, and SQLite to PostgreSQL under the test command) reads
+/// back the same menu and orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_exported_from_one_database_imports_into_another() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let from = sqlite_store(&a).await;
+    let shop = busy_shop(from.as_ref(), "moving").await;
+    let export = from.export_shop(&shop).await.unwrap();
+    // Through the file format, as `barista shops export` writes it.
+    let file = serde_json::to_vec(&export).unwrap();
+    let export: barista_store::ShopExport = serde_json::from_slice(&file).unwrap();
+    let mut targets = vec![sqlite_store(&b).await];
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let mut export = export;
+    if let Some(url) =
+        barista_testkit::postgres_url("a_shop_exported_from_one_database_imports_into_another")
+    {
+        targets.push(
+            barista_store::open(&url, &Default::default())
+                .await
+                .unwrap(),
+        );
+        // The database outlives the test: a slug of this run's own.
+        export
+            .shop
+            .insert("slug".into(), format!("moving-{nanos:x}").into());
+    }
+    for to in targets {
+        let moved = to.import_shop(export.clone()).await.unwrap();
+        let mut menu = to.menu(&moved).await.unwrap();
+        menu.shop = shop.slug.clone();
+        assert_eq!(menu, from.menu(&shop).await.unwrap());
+        let (theirs, ours) = (
+            all_orders(to.as_ref(), &moved).await,
+            all_orders(from.as_ref(), &shop).await,
+        );
+        assert_eq!(theirs.len(), ours.len());
+        for (t, o) in theirs.iter().zip(&ours) {
+            assert_eq!(
+                (t.id, &t.lines, t.status, t.total_cents, t.created_at),
+                (o.id, &o.lines, o.status, o.total_cents, o.created_at)
+            );
+        }
+        assert_eq!(
+            rows(to.as_ref(), &moved)
+                .await
+                .iter()
+                .map(|r| r.1)
+                .collect::<Vec<_>>(),
+            rows(from.as_ref(), &shop)
+                .await
+                .iter()
+                .map(|r| r.1)
+                .collect::<Vec<_>>()
+        );
+    }
 }

@@ -359,7 +359,8 @@ fn replica_id() -> u64 {
 }
 
 /// One note of a payload: `e:SHOP:TX:POS` (an event committed) or
-/// `m:SHOP:VERSION` / `m:SHOP:stock` (a menu changed).
+/// `m:SHOP:VERSION` / `m:SHOP:stock` (a menu changed) / `s:SHOP:VERSION` (the
+/// shop's own row changed, or it is gone).
 fn notes_of(shop_id: i64, changes: &Changes) -> Vec<String> {
     let mut notes = vec![];
     if let Some(EventPos { tx, pos }) = changes.event {
@@ -368,6 +369,7 @@ fn notes_of(shop_id: i64, changes: &Changes) -> Vec<String> {
     match changes.menu {
         Some(MenuChange::To(version)) => notes.push(format!("m:{shop_id}:{version}")),
         Some(MenuChange::Stock) => notes.push(format!("m:{shop_id}:stock")),
+        Some(MenuChange::Shop(version)) => notes.push(format!("s:{shop_id}:{version}")),
         None => {}
     }
     notes
@@ -411,6 +413,9 @@ fn payloads(replica: u64, pending: Vec<(i64, Changes)>) -> Vec<String> {
         }
         if let Some(change) = changes.menu {
             let merged = match (menus.get(&shop), change) {
+                (Some(MenuChange::To(a) | MenuChange::Shop(a)), MenuChange::Shop(b))
+                | (Some(MenuChange::Shop(a)), MenuChange::To(b)) => MenuChange::Shop((*a).max(b)),
+                (Some(MenuChange::Shop(a)), MenuChange::Stock) => MenuChange::Shop(*a),
                 (Some(MenuChange::To(a)), MenuChange::To(b)) => MenuChange::To((*a).max(b)),
                 (Some(MenuChange::Stock), _) | (_, MenuChange::Stock) => MenuChange::Stock,
                 (None, change) => change,
@@ -512,6 +517,11 @@ fn heard(feed: &Feed, replica: u64, payload: &str) {
             (Some(&"m"), Some(shop)) => {
                 let change = number(2).map_or(MenuChange::Stock, MenuChange::To);
                 feed.menu_changed(shop, change);
+            }
+            (Some(&"s"), Some(shop)) => {
+                if let Some(version) = number(2) {
+                    feed.menu_changed(shop, MenuChange::Shop(version));
+                }
             }
             _ => {}
         }
