@@ -7,6 +7,7 @@
 //! only then charges the shop's request budget, so an anonymous client cannot
 //! spend a shop's staff budget. Handlers take their shop only from here
 //! (the shop cache's lookup is the state's, for this module alone to call).
+//! A suspended shop answers 403 `shop_suspended` to all but the admin routes.
 //! [`AdminAccess`] guards the admin routes the same way.
 
 use crate::auth::{require_admin, require_staff};
@@ -51,8 +52,17 @@ impl FromRequestParts<AppState> for ShopAccess {
             .iter()
             .find_map(|(name, value)| (name == "shop").then_some(value))
             .unwrap_or("");
-        let shop = state.shops.find(state.store.as_ref(), slug).await?;
-        let budget = match route_auth(parts) {
+        let auth = route_auth(parts);
+        // Staff routes read the shop afresh: a replaced key or a suspension
+        // holds at once on every replica, whatever their caches hold.
+        let shop = state
+            .shops
+            .find(state.store.as_ref(), slug, auth == Auth::Staff)
+            .await?;
+        if shop.suspended && auth != Auth::Admin {
+            return Err(ApiError::suspended());
+        }
+        let budget = match auth {
             Auth::Anyone => Budget::Customer,
             Auth::Staff => {
                 require_staff(&parts.method, &parts.headers, &shop)?;

@@ -61,6 +61,13 @@ impl ApiError {
         )
     }
 
+    pub fn suspended() -> Self {
+        Self::new(
+            Code::ShopSuspended,
+            "this shop is suspended by the operator; nothing of it was deleted",
+        )
+    }
+
     pub fn malformed(detail: impl Into<String>) -> Self {
         Self::new(Code::MalformedJson, detail)
     }
@@ -118,6 +125,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => Self::not_found("no such resource"),
             StoreError::SlugTaken => Self::new(Code::SlugTaken, "a shop with this slug exists"),
+            StoreError::Suspended => Self::suspended(),
             StoreError::OutOfStock { item } => Self::new(
                 Code::OutOfStock,
                 format!("not enough `{item}` left; nothing was taken"),

@@ -161,6 +161,16 @@ impl Hub {
         }
     }
 
+    /// What ends every stream of a shop at once (its key was replaced, it was
+    /// suspended or deleted): its channel is dropped, so each of its streams
+    /// ends and its client, reconnecting, is asked for its credentials again.
+    pub fn closer(&self) -> impl Fn(i64) + Send + Sync + 'static {
+        let tails = self.tails.clone();
+        move |shop_id| {
+            lock(&tails).shops.remove(&shop_id);
+        }
+    }
+
     /// Open streams, on every shop.
     pub fn open(&self) -> usize {
         self.open.load(Ordering::Relaxed)

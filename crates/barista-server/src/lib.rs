@@ -152,8 +152,9 @@ pub async fn run(
 /// How often held menus are checked against the database.
 const MENU_FRESHNESS: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Drops cached menus that another replica changed, so none is served more
-/// than about a second after a change, whatever happened to notifications.
+/// Drops cached menus and shops that another replica (or `barista shops`, on
+/// the same database) changed or deleted, so none is served more than about a
+/// second after a change, whatever happened to notifications.
 async fn keep_menus_fresh(state: AppState, mut draining: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(MENU_FRESHNESS);
     loop {
@@ -163,14 +164,36 @@ async fn keep_menus_fresh(state: AppState, mut draining: watch::Receiver<bool>) 
         }
         let held: std::collections::HashMap<i64, i64> =
             state.menu_cache.held().into_iter().collect();
-        let ids: Vec<i64> = held.keys().copied().collect();
-        // One statement per 64 menus held, not one per menu.
+        let shops: std::collections::HashMap<i64, Arc<barista_domain::Shop>> =
+            state.shops.held().into_iter().map(|s| (s.id, s)).collect();
+        let mut ids: Vec<i64> = held.keys().chain(shops.keys()).copied().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        // One statement per 64 shops held, not one per shop.
         let Ok(versions) = state.store.menu_versions(&ids).await else {
             continue;
         };
-        for (shop_id, current) in versions {
-            if held.get(&shop_id).is_some_and(|&held| current > held) {
-                state.menu_cache.invalidate(shop_id, current);
+        let current: std::collections::HashMap<i64, i64> = versions.into_iter().collect();
+        for id in ids {
+            let now = current.get(&id).copied();
+            if held
+                .get(&id)
+                .is_some_and(|&v| now.is_none_or(|now| now > v))
+            {
+                state.menu_cache.invalidate(id, now.unwrap_or(i64::MAX));
+            }
+            let Some(shop) = shops.get(&id) else {
+                continue;
+            };
+            if now.is_none_or(|now| now > shop.version) {
+                state.shops.forget(id);
+                // Its streams end if what they were opened with is gone:
+                // the shop, its key, or its standing.
+                let again = state.store.shop(&shop.slug).await;
+                let same = matches!(&again, Ok(Some(now)) if state::same_hands(shop, now));
+                if again.is_ok() && !same {
+                    state.shops.close(id);
+                }
             }
         }
     }

@@ -84,7 +84,9 @@ impl MenuCache {
     /// Applies a change the store announced.
     pub fn changed(&self, shop_id: i64, change: MenuChange) {
         match change {
-            MenuChange::To(version) => self.invalidate(shop_id, version),
+            MenuChange::To(version) | MenuChange::Shop(version) => {
+                self.invalidate(shop_id, version)
+            }
             MenuChange::Stock => self.forget(shop_id),
         }
     }

@@ -47,6 +47,8 @@ fn content(name: &str) -> Value {
             "text/javascript": {"schema": {"type": "string"}},
             "image/svg+xml": {"schema": {"type": "string"}}}),
         "OpenApi" => json!({"application/json": {"schema": {"type": "object"}}}),
+        "Report" => json!({"application/json": {"schema": schema_ref("Report")},
+            "text/csv": {"schema": {"type": "string"}}}),
         _ => json!({"application/json": {"schema": schema_ref(name)}}),
     }
 }
@@ -176,6 +178,27 @@ fn parameters(spec: &RouteSpec) -> Vec<Value> {
                 "description": "the `next_cursor` of the previous page, as it was given; empty is the first page",
                 "schema": {"anyOf": [{"type": "string", "format": "uuid"}, {"type": "string", "maxLength": 0}]}}));
         }
+        "getReport" => {
+            for (name, description) in [
+                ("from", "the first local day, YYYY-MM-DD (default: today in the shop's time zone)"),
+                ("to", "the last local day, YYYY-MM-DD (default: `from`); at most 31 days in all"),
+            ] {
+                parameters.push(json!({"name": name, "in": "query", "required": false,
+                    "description": description,
+                    "schema": {"type": "string", "format": "date"}, "example": "2026-12-04"}));
+            }
+            parameters.push(json!({"name": "format", "in": "query", "required": false,
+                "description": "csv for a spreadsheet (as does `Accept: text/csv`); json by default",
+                "schema": {"type": "string", "enum": ["json", "csv"]}}));
+        }
+        "listShops" => {
+            parameters.push(json!({"name": "limit", "in": "query", "required": false,
+                "description": format!("page size, 1 to {LIST_LIMIT_MAX} (default {LIST_LIMIT_DEFAULT})"),
+                "schema": {"type": "integer", "minimum": 1, "maximum": LIST_LIMIT_MAX}, "example": 50}));
+            parameters.push(json!({"name": "after", "in": "query", "required": false,
+                "description": "the `next_after` of the previous page; absent is the first page",
+                "schema": {"type": "string"}}));
+        }
         "placeOrder" => parameters.push(json!({"name": "Idempotency-Key", "in": "header",
             "required": false,
             "description": "makes a retry safe: the same key and body give the first answer again",
@@ -252,7 +275,13 @@ fn operation(spec: &RouteSpec) -> Value {
     }
     // Admission control can shed any request but a health check.
     let shed = (spec.tag != "operations" || spec.path == "/openapi.json").then_some(503);
-    for status in spec.errors.iter().copied().chain(shed) {
+    // A suspended shop answers 403 on every route of it but the operator's.
+    let suspended =
+        (spec.path.contains("{shop}") && spec.auth != Auth::Admin && !spec.errors.contains(&403))
+            .then_some(403);
+    let mut statuses: Vec<u16> = spec.errors.iter().copied().chain(suspended).collect();
+    statuses.sort_unstable();
+    for status in statuses.into_iter().chain(shed) {
         let status = &status;
         let codes: Vec<&str> = CATALOGUE
             .iter()
@@ -392,6 +421,39 @@ fn schemas() -> Value {
             "slug": {"type": "string", "pattern": SLUG},
             "name": text(1, NAME_MAX),
             "currency": currency}},
+        "AdminShop": sent(json!({"slug": {"type": "string", "pattern": SLUG}, "name": {"type": "string"},
+            "currency": currency, "created_at": timestamp, "suspended": {"type": "boolean"}})),
+        "ShopList": sent_optional(json!({"shops": {"type": "array", "items": schema_ref("AdminShop")},
+            "next_after": {"type": "string", "pattern": SLUG}}), &["next_after"]),
+        "ShopPatch": {"type": "object", "additionalProperties": false, "minProperties": 1,
+            "properties": {"name": text(1, NAME_MAX), "suspended": {"type": "boolean",
+                "description": "true suspends the shop (its API answers 403 shop_suspended), false resumes it"}}},
+        "ShopExport": {"type": "object", "required": ["format", "schema", "exported_at", "shop", "tables"],
+            "additionalProperties": false, "properties": {
+                "format": {"const": barista_store::EXPORT_FORMAT},
+                "schema": {"type": "integer", "description": "the schema version the rows were read at"},
+                "exported_at": {"type": "integer", "description": "µs since the epoch"},
+                "shop": {"type": "object", "description": "the shop's row, by column"},
+                "tables": {"type": "object", "description": "every other table's rows, by table, each by column",
+                    "additionalProperties": {"type": "array", "items": {"type": "object"}}}}},
+        "StaffKey": sent(json!({"staff_key": {"type": "string", "pattern": "^bsk_[0-9a-f]{64}$",
+                "description": "shown this once; only its hash is kept"}})),
+        "Report": sent_optional(json!({
+            "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
+            "time_zone": {"type": "string"}, "currency": currency,
+            "orders": {"type": "integer", "minimum": 0},
+            "revenue_cents": {"type": "integer", "description": "what the orders not cancelled came to"},
+            "cancelled": sent(json!({"orders": {"type": "integer"}, "total_cents": {"type": "integer"}})),
+            "by_status": {"type": "array", "items": sent(json!({"status": {"type": "string", "enum": statuses},
+                "orders": {"type": "integer"}, "total_cents": {"type": "integer"}}))},
+            "by_item": {"type": "array", "items": sent(json!({"item_id": {"type": "string"},
+                "name": {"type": "string"}, "orders": {"type": "integer"}, "quantity": {"type": "integer"},
+                "revenue_cents": {"type": "integer"}}))},
+            "by_hour": {"type": "array", "items": sent(json!({"hour": integer(0, 23),
+                "orders": {"type": "integer"}, "revenue_cents": {"type": "integer"}}))},
+            "median_ready_seconds": {"type": ["number", "null"],
+                "description": "median seconds from placed to first ready; null when none was ready"},
+            "ready_orders": {"type": "integer", "minimum": 0}}), &[]),
         "ShopCreated": sent(json!({"shop": schema_ref("Shop"),
             "staff_key": {"type": "string", "pattern": "^bsk_[0-9a-f]{64}$",
                 "description": "shown this once; only its hash is kept"}})),

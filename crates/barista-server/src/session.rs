@@ -164,6 +164,8 @@ mod tests {
             currency: barista_domain::Currency::parse("EUR").unwrap(),
             created_at: barista_domain::Timestamp(0),
             staff_key_hash: hash.to_vec(),
+            suspended: false,
+            version: 0,
         }
     }
 

@@ -13,26 +13,88 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
-/// Shops already looked up. Shops never change once created, so a found shop
-/// is kept for good. A `std` lock: held for a map lookup only.
-#[derive(Default)]
-pub struct Shops(RwLock<HashMap<String, Arc<Shop>>>);
+/// Shops already looked up, by slug. A shop's row rarely changes (a new staff
+/// key, a new name, a suspension), and when it does every replica drops it:
+/// this one at the commit, the others when the store's feed tells them or,
+/// whatever happened to the notice, within the freshness check's half second
+/// (`lib.rs`). Staff routes read the shop afresh anyway (`access`), so a
+/// replaced key locks out at once everywhere. A `std` lock: held for a map
+/// lookup only.
+pub struct Shops {
+    held: RwLock<HashMap<String, Arc<Shop>>>,
+    /// Ends every stream of a shop (`Hub::closer`).
+    close_streams: Box<dyn Fn(i64) + Send + Sync>,
+}
 
 impl Shops {
     /// For `access` alone: a handler takes its shop through `ShopAccess`.
-    pub(crate) async fn find(&self, store: &dyn Store, slug: &str) -> Result<Arc<Shop>, ApiError> {
-        if let Some(shop) = self.0.read().unwrap_or_else(|p| p.into_inner()).get(slug) {
+    /// `fresh` reads it from the store even when it is held.
+    pub(crate) async fn find(
+        &self,
+        store: &dyn Store,
+        slug: &str,
+        fresh: bool,
+    ) -> Result<Arc<Shop>, ApiError> {
+        if !fresh && let Some(shop) = self.read().get(slug) {
             return Ok(shop.clone());
         }
         let not_found = || ApiError::not_found(format!("no shop `{slug}`"));
         let parsed = Slug::parse(slug).map_err(|_| not_found())?;
-        let shop = Arc::new(store.shop(&parsed).await?.ok_or_else(not_found)?);
-        self.0
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(slug.to_owned(), shop.clone());
+        let Some(shop) = store.shop(&parsed).await? else {
+            self.forget_slug(slug);
+            return Err(not_found());
+        };
+        let shop = Arc::new(shop);
+        let before = self.write().insert(slug.to_owned(), shop.clone());
+        // Read afresh and found in other hands: what streams were opened with is gone.
+        if let Some(before) = before
+            && !same_hands(&before, &shop)
+        {
+            (self.close_streams)(before.id);
+        }
         Ok(shop)
     }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Shop>>> {
+        self.held.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Shop>>> {
+        self.held.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn forget_slug(&self, slug: &str) {
+        self.write().remove(slug);
+    }
+
+    /// Drops the shop: the next request reads it again.
+    pub fn forget(&self, shop_id: i64) {
+        self.write().retain(|_, shop| shop.id != shop_id);
+    }
+
+    /// Drops the shop and ends its streams.
+    pub fn close(&self, shop_id: i64) {
+        self.forget(shop_id);
+        (self.close_streams)(shop_id);
+    }
+
+    /// Every shop held, for the freshness check.
+    pub fn held(&self) -> Vec<Arc<Shop>> {
+        self.read().values().cloned().collect()
+    }
+
+    pub fn new(close_streams: impl Fn(i64) + Send + Sync + 'static) -> Self {
+        Shops {
+            held: RwLock::default(),
+            close_streams: Box::new(close_streams),
+        }
+    }
+}
+
+/// Whether `now` is the shop `before` was, with the same key, not suspended:
+/// streams opened before may go on.
+pub fn same_hands(before: &Shop, now: &Shop) -> bool {
+    now.id == before.id && now.staff_key_hash == before.staff_key_hash && !now.suspended
 }
 
 /// The route table's documents, made by the layer above the routes
@@ -164,7 +226,7 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub route_templates: Arc<RouteTemplates>,
     /// Shops looked up so far; only `access` finds one for a request.
-    pub shops: Shops,
+    pub shops: Arc<Shops>,
     pub documents: Documents,
     /// One reader of events per shop with streams open, fanned out to them.
     pub hub: crate::hub::Hub,
@@ -199,11 +261,15 @@ impl AppState {
         let route_templates = Arc::new(route_templates);
         let metrics = Arc::new(Metrics::new(config.metrics, &route_templates.labels()));
         let menu_cache = Arc::new(MenuCache::default());
-        let cache = menu_cache.clone();
-        store
-            .feed()
-            .on_menu_change(move |shop, change| cache.changed(shop, change));
         let hub = crate::hub::Hub::new(store.clone(), config.streams, draining.clone());
+        let shops = Arc::new(Shops::new(hub.closer()));
+        let (cache, held) = (menu_cache.clone(), shops.clone());
+        store.feed().on_menu_change(move |shop, change| {
+            cache.changed(shop, change);
+            if let barista_store::MenuChange::Shop(_) = change {
+                held.close(shop);
+            }
+        });
         Self {
             inner: Arc::new(Shared {
                 hub,
@@ -213,7 +279,7 @@ impl AppState {
                 menu_cache,
                 metrics,
                 route_templates,
-                shops: Shops::default(),
+                shops,
                 documents,
                 rate_limit,
                 draining,

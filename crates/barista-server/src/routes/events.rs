@@ -249,7 +249,8 @@ impl Follow {
                     }
                     // Behind the fan-out: the store has everything, in order.
                     Err(RecvError::Lagged(_)) => self.catching_up = true,
-                    // The shop's reader stopped (shutdown): the client reconnects.
+                    // The shop's reader stopped (shutdown), or the shop changed
+                    // hands (a new key, suspended, deleted): the client reconnects.
                     Err(RecvError::Closed) => return None,
                 },
                 _ = self.draining.changed() => return None,

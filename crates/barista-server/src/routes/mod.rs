@@ -1,6 +1,7 @@
 //! The route table. Each entry is both a route of the router and an operation
 //! of the OpenAPI document, so the document covers every route by construction.
 
+mod admin;
 mod events;
 mod health;
 mod hours;
@@ -8,6 +9,7 @@ mod menu;
 mod orders;
 mod pages;
 mod reference;
+mod report;
 mod session;
 mod shops;
 
@@ -430,6 +432,110 @@ pub const ROUTES: &[RouteSpec] = &[
         handler: || get(pages::favicon),
     },
     RouteSpec {
+        method: Method::POST,
+        path: "/v1/shops/{shop}/staff-key",
+        operation_id: "replaceStaffKey",
+        summary: "Replace the staff key: the new one is shown once; the old key and its sessions stop working at once",
+        auth: Auth::Staff,
+        tag: "staff",
+        admission: Class::Database,
+        body: None,
+        success: &[(200, "the new key", Some("StaffKey"))],
+        errors: &[401, 403, 404, 429],
+        handler: || post(shops::replace_staff_key),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/v1/shops/{shop}/report",
+        operation_id: "getReport",
+        summary: "The day's takings (or a range's, up to 31 days): by status, item and hour; JSON or CSV",
+        auth: Auth::Staff,
+        tag: "staff",
+        admission: Class::Database,
+        body: None,
+        success: &[(200, "the report", Some("Report"))],
+        errors: &[401, 403, 404, 422, 429],
+        handler: || get(report::get_report),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/v1/admin/shops",
+        operation_id: "listShops",
+        summary: "List every shop, by slug, a page at a time",
+        auth: Auth::Admin,
+        tag: "admin",
+        admission: Class::Database,
+        body: None,
+        success: &[(200, "a page of shops", Some("ShopList"))],
+        errors: &[401, 404, 422],
+        handler: || get(admin::list_shops),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/v1/admin/shops/{shop}",
+        operation_id: "getShopAdmin",
+        summary: "Read a shop as its operator sees it, suspended or not",
+        auth: Auth::Admin,
+        tag: "admin",
+        admission: Class::Database,
+        body: None,
+        success: &[(200, "the shop", Some("AdminShop"))],
+        errors: &[401, 404],
+        handler: || get(admin::get_shop),
+    },
+    RouteSpec {
+        method: Method::PATCH,
+        path: "/v1/admin/shops/{shop}",
+        operation_id: "patchShop",
+        summary: "Rename a shop, or suspend or resume it (nothing is deleted)",
+        auth: Auth::Admin,
+        tag: "admin",
+        admission: Class::Database,
+        body: Some("ShopPatch"),
+        success: &[(200, "the shop after the change", Some("AdminShop"))],
+        errors: &[400, 401, 404, 413, 415, 422],
+        handler: || patch(admin::patch_shop),
+    },
+    RouteSpec {
+        method: Method::DELETE,
+        path: "/v1/admin/shops/{shop}",
+        operation_id: "deleteShop",
+        summary: "Delete a shop and everything it owns",
+        auth: Auth::Admin,
+        tag: "admin",
+        admission: Class::Database,
+        body: None,
+        success: &[(204, "deleted", None)],
+        errors: &[401, 404],
+        handler: || delete(admin::delete_shop),
+    },
+    RouteSpec {
+        method: Method::GET,
+        path: "/v1/admin/shops/{shop}/export",
+        operation_id: "exportShop",
+        summary: "Export all of a shop's data as one file (`barista shops import` reads it)",
+        auth: Auth::Admin,
+        tag: "admin",
+        admission: Class::Database,
+        body: None,
+        success: &[(200, "the export", Some("ShopExport"))],
+        errors: &[401, 404],
+        handler: || get(admin::export_shop),
+    },
+    RouteSpec {
+        method: Method::POST,
+        path: "/v1/admin/shops/{shop}/staff-key",
+        operation_id: "adminReplaceStaffKey",
+        summary: "Replace a shop's staff key for its owner (a lost key): shown once; the old key and its sessions stop working",
+        auth: Auth::Admin,
+        tag: "admin",
+        admission: Class::Database,
+        body: None,
+        success: &[(200, "the new key", Some("StaffKey"))],
+        errors: &[401, 404],
+        handler: || post(shops::replace_staff_key),
+    },
+    RouteSpec {
         method: Method::GET,
         path: "/healthz",
         operation_id: "healthz",
@@ -651,6 +757,10 @@ mod tests {
         assert_eq!(
             fields_of::<super::session::SessionCreate>(),
             properties(&schema("SessionCreate"))
+        );
+        assert_eq!(
+            fields_of::<super::admin::ShopPatch>(),
+            properties(&schema("ShopPatch"))
         );
     }
 

@@ -4,7 +4,7 @@ use crate::access::{AdminAccess, ShopAccess};
 use crate::error::ApiError;
 use crate::extract::IfNoneMatch;
 use crate::extract::JsonBody;
-use crate::respond::{cacheable, created, digest_etag, to_json};
+use crate::respond::{cacheable, created, digest_etag, json_response, to_json};
 use crate::secret::{new_staff_key, sha256};
 use crate::state::AppState;
 use axum::extract::State;
@@ -34,6 +34,38 @@ pub async fn create_shop(
         staff_key: &staff_key,
     })?;
     Ok(created(&format!("/v1/shops/{}", shop.slug), body))
+}
+
+#[derive(Serialize)]
+struct StaffKey<'a> {
+    staff_key: &'a str,
+}
+
+/// `POST .../staff-key` (staff, or the operator for a shop whose key is
+/// lost): a new staff key, shown this once. The old key and every session
+/// signed with it stop working at once on every replica: staff routes read
+/// the shop afresh, and the shop's streams end (`state::Shops`).
+pub async fn replace_staff_key(
+    State(state): State<AppState>,
+    shop: ShopAccess,
+) -> Result<Response, ApiError> {
+    let staff_key = new_staff_key()?;
+    state
+        .store
+        .replace_staff_key(&shop, sha256(staff_key.as_bytes()))
+        .await?;
+    tracing::info!(shop = %shop.slug, "staff key replaced");
+    let mut response = json_response(
+        axum::http::StatusCode::OK,
+        to_json(&StaffKey {
+            staff_key: &staff_key,
+        })?,
+    );
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
 }
 
 /// The shop, with a validator of its own (a digest of the body: the shop has

@@ -47,7 +47,7 @@ async fn every_operation_that_needs_a_credential_refuses_none_and_a_wrong_one() 
             checked += 1;
         }
     }
-    assert_eq!(checked, 16, "every staff and admin operation was tried");
+    assert_eq!(checked, 24, "every staff and admin operation was tried");
     // Nothing changed: the order is still placed, the menu as it was.
     let still: Value = app
         .get(&format!("/v1/shops/guarded/orders/{order}"), None)
@@ -57,4 +57,11 @@ async fn every_operation_that_needs_a_credential_refuses_none_and_a_wrong_one() 
         .unwrap();
     assert_eq!(still["status"], "placed");
     assert_eq!(app.stock("guarded", "bun").await, 5);
+    let shop: Value = app
+        .get("/v1/admin/shops/guarded", Some(ADMIN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shop["suspended"], false, "not suspended, not deleted");
 }

@@ -110,7 +110,7 @@ impl SseReader {
     }
 }
 
-async fn open(app: &App, path: &str, key: Option<&str>, last_id: Option<&str>) -> SseReader {
+pub async fn open(app: &App, path: &str, key: Option<&str>, last_id: Option<&str>) -> SseReader {
     let mut req = app
         .client
         .get(app.url(path))

@@ -19,4 +19,5 @@ mod properties;
 mod retention;
 mod sessions;
 mod shops;
+mod tenants;
 mod wire;

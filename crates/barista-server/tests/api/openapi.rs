@@ -37,6 +37,14 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/s/{shop}/board"),
     ("get", "/assets/{file}"),
     ("get", "/favicon.ico"),
+    ("post", "/v1/shops/{shop}/staff-key"),
+    ("get", "/v1/shops/{shop}/report"),
+    ("get", "/v1/admin/shops"),
+    ("get", "/v1/admin/shops/{shop}"),
+    ("patch", "/v1/admin/shops/{shop}"),
+    ("delete", "/v1/admin/shops/{shop}"),
+    ("get", "/v1/admin/shops/{shop}/export"),
+    ("post", "/v1/admin/shops/{shop}/staff-key"),
 ];
 
 /// Every `$ref` in `value` points at an existing component.
