@@ -44,6 +44,9 @@ pub enum Command {
     /// Check a backup and put it in place of the embedded database (stop the
     /// servers using it first).
     Restore(crate::backup::RestoreArgs),
+    /// The operator's console: list, create, rename, suspend, resume, export,
+    /// import and delete shops, and replace a lost staff key.
+    Shops(crate::shops::ShopsArgs),
 }
 
 #[derive(Args)]

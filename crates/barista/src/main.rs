@@ -6,6 +6,7 @@ mod cli;
 mod lab;
 mod probe;
 mod serve;
+mod shops;
 
 use barista_lab::commands;
 use clap::Parser;
@@ -37,6 +38,9 @@ fn main() -> ExitCode {
             }
             cli::Command::Migrate(args) => {
                 return serve::migrate(args).await.map(|()| ExitCode::SUCCESS);
+            }
+            cli::Command::Shops(args) => {
+                return shops::shops(args).await.map(|()| ExitCode::SUCCESS);
             }
             cli::Command::Load(args) => commands::load(args.into()).await,
             cli::Command::Sweep(args) => commands::sweep(args.into()).await,

@@ -518,3 +518,144 @@ async fn sigterm_fails_readiness_first_then_drains_requests_and_streams() {
         assert_eq!(res.status(), 200, "order {id} was kept");
     }
 }
+
+/// `barista shops ...` on a database, its output and success.
+fn shops(db: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN)
+        .arg("shops")
+        .arg("--database")
+        .arg(format!("sqlite://{}", db.display()))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The operator's console: a shop created, served, exported, deleted to the
+/// last row, and imported into an empty database reads back the same menu
+/// and orders; suspension and a new key as the server sees them.
+#[tokio::test]
+async fn the_operators_console_exports_a_shop_and_imports_it_into_an_empty_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, empty) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let (ok, text) = shops(&db, &["create", "corner", "Corner Café"]);
+    assert!(ok, "{text}");
+    let key = text
+        .split("shown this once): ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mut server = start(&db, &["--no-demo"]);
+    let c = client();
+    let base = &server.base;
+    let item = json!({"name": "Tea", "category": "tea", "price_cents": 250, "stock": 9});
+    let res = c
+        .put(format!("{base}/v1/shops/corner/menu/items/tea"))
+        .bearer_auth(&key)
+        .json(&item)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    for n in 1..=3 {
+        let res = c
+            .post(format!("{base}/v1/shops/corner/orders"))
+            .json(&json!({"customer_name": "Ana", "lines": [{"item_id": "tea", "quantity": n}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    let read = async |base: &str, key: &str| {
+        let menu: Value = json_of(c.get(format!("{base}/v1/shops/corner/menu"))).await;
+        let orders: Value = json_of(
+            c.get(format!("{base}/v1/shops/corner/orders"))
+                .bearer_auth(key),
+        )
+        .await;
+        (menu, orders)
+    };
+    // Suspended and resumed from the console, while the server runs: it
+    // hears within a second.
+    assert!(shops(&db, &["suspend", "corner"]).0);
+    let mut status = 0;
+    for _ in 0..50 {
+        status = c
+            .get(format!("{base}/v1/shops/corner/menu"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if status == 403 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 403, "suspended");
+    let (_, listed) = shops(&db, &["list"]);
+    assert!(
+        listed.contains("corner\tEUR\tsuspended\tCorner Café"),
+        "{listed}"
+    );
+    assert!(shops(&db, &["resume", "corner"]).0);
+    for _ in 0..50 {
+        status = c
+            .get(format!("{base}/v1/shops/corner/menu"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "resumed");
+    // Read after the resume: suspending and resuming are edits of the shop,
+    // and count in the menu's version.
+    let before = read(base, &key).await;
+
+    let file = dir.path().join("corner.json");
+    let (ok, text) = shops(&db, &["export", "corner", "-o", file.to_str().unwrap()]);
+    assert!(ok && text.contains("(3 orders)"), "{text}");
+    let (ok, text) = shops(&db, &["delete", "corner"]);
+    assert!(!ok && text.contains("--yes"), "asks first: {text}");
+    assert!(shops(&db, &["delete", "corner", "--yes"]).0);
+    let (_, listed) = shops(&db, &["list"]);
+    assert!(!listed.contains("corner"), "{listed}");
+    server.stop();
+
+    // Into an empty database, and served from there: the same menu and orders.
+    let (ok, text) = shops(&empty, &["import", file.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    let (ok, text) = shops(&empty, &["import", file.to_str().unwrap()]);
+    assert!(!ok && text.contains("slug exists"), "{text}");
+    let server = start(&empty, &["--no-demo"]);
+    let after = read(&server.base, &key).await;
+    assert_eq!(after, before, "the same menu and orders, and the same key");
+    // A new key from the console: the old one is refused.
+    let (ok, text) = shops(&empty, &["rotate-key", "corner"]);
+    assert!(ok, "{text}");
+    let res = c
+        .get(format!("{}/v1/shops/corner/orders", server.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    // A file that is not an export is refused with a reason.
+    std::fs::write(dir.path().join("bad.json"), "{}").unwrap();
+    let (ok, text) = shops(
+        &empty,
+        &["import", dir.path().join("bad.json").to_str().unwrap()],
+    );
+    assert!(!ok && text.contains("not a Barista shop export"), "{text}");
+}
