@@ -49,25 +49,37 @@ pub enum Command {
     Shops(crate::shops::ShopsArgs),
 }
 
+/// Global, so that `barista shops import FILE --database URL` reads as well as
+/// `barista shops --database URL import FILE`.
 #[derive(Args)]
 pub struct DatabaseArgs {
     /// Where everything is kept: sqlite://FILE (embedded, the default) or
     /// postgres://USER:PASSWORD@HOST:PORT/DB (scale-out; `?sslmode=verify-full` and
     /// `&sslrootcert=FILE` as libpq reads them).
-    #[arg(long, env = "BARISTA_DATABASE", default_value = "sqlite://barista.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "BARISTA_DATABASE",
+        default_value = "sqlite://barista.db"
+    )]
     pub database: String,
 
     /// PostgreSQL: connections this replica keeps open (every replica's count adds up
     /// against the server's max_connections).
-    #[arg(long, env = "BARISTA_DB_POOL_SIZE", default_value_t = 16)]
+    #[arg(
+        long,
+        global = true,
+        env = "BARISTA_DB_POOL_SIZE",
+        default_value_t = 16
+    )]
     pub db_pool_size: usize,
 
     /// PostgreSQL: how long a request waits for a free connection before 503 `unavailable`.
-    #[arg(long, env = "BARISTA_DB_POOL_TIMEOUT", default_value = "2s", value_parser = crate::lab::positive_duration)]
+    #[arg(long, global = true, env = "BARISTA_DB_POOL_TIMEOUT", default_value = "2s", value_parser = crate::lab::positive_duration)]
     pub db_pool_timeout: std::time::Duration,
 
     /// PostgreSQL: the longest any statement may run before it is cancelled (503 `unavailable`).
-    #[arg(long, env = "BARISTA_DB_STATEMENT_TIMEOUT", default_value = "5s", value_parser = crate::lab::positive_duration)]
+    #[arg(long, global = true, env = "BARISTA_DB_STATEMENT_TIMEOUT", default_value = "5s", value_parser = crate::lab::positive_duration)]
     pub db_statement_timeout: std::time::Duration,
 }
 

@@ -85,9 +85,10 @@ pub async fn shops(args: ShopsArgs) -> anyhow::Result<()> {
     let store = store.as_ref();
     match args.action {
         ShopsAction::List => {
-            let mut after = String::new();
+            let (mut after, mut listed) = (String::new(), 0);
             loop {
                 let page = store.shops(&after, 500).await?;
+                listed += page.len();
                 for shop in &page {
                     println!("{}", line(shop));
                 }
@@ -95,6 +96,9 @@ pub async fn shops(args: ShopsArgs) -> anyhow::Result<()> {
                     Some(last) if page.len() == 500 => after = last.slug.to_string(),
                     _ => break,
                 }
+            }
+            if listed == 0 {
+                eprintln!("no shops in {}", args.db.database);
             }
         }
         ShopsAction::Create {

@@ -521,11 +521,13 @@ async fn sigterm_fails_readiness_first_then_drains_requests_and_streams() {
 
 /// `barista shops ...` on a database, its output and success.
 fn shops(db: &Path, args: &[&str]) -> (bool, String) {
+    // After the action's arguments, as the README writes it (the database
+    // flags are global); the serve tests give them before.
     let out = Command::new(BIN)
         .arg("shops")
+        .args(args)
         .arg("--database")
         .arg(format!("sqlite://{}", db.display()))
-        .args(args)
         .output()
         .unwrap();
     let text = format!(
