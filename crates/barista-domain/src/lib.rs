@@ -26,7 +26,7 @@ mod whole;
 
 pub use idempotency::{IdempotencyKey, IdempotentRequest, KeyReused};
 pub use ids::{Currency, ItemId, OrderId, Slug};
-pub use menu::{ItemBody, ItemFields, ItemPatch, ItemPatchBody, Menu, MenuItem, Stock};
+pub use menu::{ItemBody, ItemFields, ItemPatch, ItemPatchBody, Menu, MenuItem, Stock, present};
 pub use options::{
     ChosenModifier, ChosenVariation, Modifier, ModifierBody, ModifierGroup, ModifierGroupBody,
     ModifierPatch, Variation, VariationBody,

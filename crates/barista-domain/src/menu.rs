@@ -111,7 +111,9 @@ pub struct ItemPatchBody {
 }
 
 /// A field that, when present, must hold a value: `null` is refused, not taken as absent.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
 

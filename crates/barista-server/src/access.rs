@@ -53,11 +53,16 @@ impl FromRequestParts<AppState> for ShopAccess {
             .find_map(|(name, value)| (name == "shop").then_some(value))
             .unwrap_or("");
         let auth = route_auth(parts);
-        // Staff routes read the shop afresh: a replaced key or a suspension
-        // holds at once on every replica, whatever their caches hold.
+        // The operator's token first: without it, whether a shop exists is
+        // not told (401, not 404).
+        if auth == Auth::Admin {
+            require_admin(&parts.headers, state.config.admin_token.as_ref())?;
+        }
+        // Staff and admin routes read the shop afresh: a replaced key or a
+        // suspension holds at once on every replica, whatever their caches hold.
         let shop = state
             .shops
-            .find(state.store.as_ref(), slug, auth == Auth::Staff)
+            .find(state.store.as_ref(), slug, auth != Auth::Anyone)
             .await?;
         if shop.suspended && auth != Auth::Admin {
             return Err(ApiError::suspended());
@@ -68,10 +73,7 @@ impl FromRequestParts<AppState> for ShopAccess {
                 require_staff(&parts.method, &parts.headers, &shop)?;
                 Budget::Staff
             }
-            Auth::Admin => {
-                require_admin(&parts.headers, state.config.admin_token.as_ref())?;
-                Budget::Staff
-            }
+            Auth::Admin => Budget::Staff,
         };
         // Charged once authenticated, to the budget of who is asking.
         state.charge(shop.id, budget, parts.extensions.get::<QuotaSlot>())?;

@@ -90,7 +90,10 @@ pub async fn get_shop(shop: ShopAccess) -> Result<Response, ApiError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShopPatch {
+    /// Present means a value: `null` is refused, not read as absent.
+    #[serde(default, deserialize_with = "barista_domain::present")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "barista_domain::present")]
     pub suspended: Option<bool>,
 }
 

@@ -370,6 +370,13 @@ async fn an_operator_lists_renames_suspends_and_resumes_shops_on_every_replica()
     assert_problem(res, 422, "validation_failed").await;
     let res = patch_shop(&a, "shop-b", json!({})).await;
     assert_problem(res, 422, "validation_failed").await;
+    let res = patch_shop(&a, "shop-b", json!({"name": "X", "suspended": null})).await;
+    assert_problem(res, 400, "malformed_json").await;
+    // Without the token, whether a shop exists is not told.
+    for shop in ["shop-b", "no-such-shop"] {
+        let res = a.get(&format!("/v1/admin/shops/{shop}"), None).await;
+        assert_problem(res, 401, "unauthorized").await;
+    }
     for app in [&a, &b] {
         eventually("the new name", async || {
             let shop: Value = app
