@@ -54,6 +54,15 @@ pub async fn list_shops(
     query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|_| ApiError::invalid_field("query", "cannot be decoded"))?;
+    if let Some(other) = query
+        .keys()
+        .find(|k| !matches!(k.as_str(), "limit" | "after"))
+    {
+        return Err(ApiError::invalid_field(
+            "query",
+            format!("unknown parameter `{other}` (limit, after)"),
+        ));
+    }
     let limit = match query.get("limit") {
         None => LIST_LIMIT_DEFAULT,
         Some(text) => text

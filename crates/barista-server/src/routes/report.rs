@@ -32,6 +32,15 @@ pub async fn get_report(
     query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|_| ApiError::invalid_field("query", "cannot be decoded"))?;
+    if let Some(other) = query
+        .keys()
+        .find(|k| !matches!(k.as_str(), "from" | "to" | "format"))
+    {
+        return Err(ApiError::invalid_field(
+            "query",
+            format!("unknown parameter `{other}` (from, to, format)"),
+        ));
+    }
     let csv = wants_csv(&query, &headers)?;
     let (hours, _) = state.store.schedule(&shop).await?;
     let range = ReportRange::parse(
