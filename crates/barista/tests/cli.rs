@@ -586,20 +586,25 @@ async fn the_operators_console_exports_a_shop_and_imports_it_into_an_empty_datab
     // Suspended and resumed from the console, while the server runs: it
     // hears within a second.
     assert!(shops(&db, &["suspend", "corner"]).0);
-    let mut status = 0;
-    for _ in 0..50 {
-        status = c
-            .get(format!("{base}/v1/shops/corner/menu"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16();
-        if status == 403 {
-            break;
+    // The menu's status, polled for up to 5 s until it is `want`.
+    let menu_status = async |want: u16| {
+        let mut status = 0;
+        for _ in 0..50 {
+            status = c
+                .get(format!("{base}/v1/shops/corner/menu"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16();
+            if status == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        status
+    };
+    let status = menu_status(403).await;
     assert_eq!(status, 403, "suspended");
     let (_, listed) = shops(&db, &["list"]);
     assert!(
@@ -607,19 +612,7 @@ async fn the_operators_console_exports_a_shop_and_imports_it_into_an_empty_datab
         "{listed}"
     );
     assert!(shops(&db, &["resume", "corner"]).0);
-    for _ in 0..50 {
-        status = c
-            .get(format!("{base}/v1/shops/corner/menu"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16();
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = menu_status(200).await;
     assert_eq!(status, 200, "resumed");
     // Read after the resume: suspending and resuming are edits of the shop,
     // and count in the menu's version.
