@@ -8,7 +8,10 @@ a failed send is retried under the same Idempotency-Key (one order); a hostile
 customer name renders as text; a cookie write without the CSRF token is
 refused; two baristas on one board, one losing a race, see it explained; menu
 management; the board and the customer's page recover after the server
-restarts. The customer's page: the cart is locked while an order is resent;
+restarts. The board: nothing refused before sign-in (no 401 in the console);
+Cancel asks, can be undone, and stands apart; Ready first on a phone; a card's
+age keeps up; prices typed in the currency; the day's takings (and its CSV);
+the staff key replaced (the old one refused). The customer's page: the cart is locked while an order is resent;
 every order not yet collected stays on the page (ordering something else,
 reloading); the customer is told when it is ready (vibration, a notification,
 the title); nothing moves when the menu arrives (cumulative layout shift under
@@ -26,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 from playwright.sync_api import expect, sync_playwright
@@ -65,6 +69,28 @@ def small_buttons(page):
     return page.evaluate("""(min) => [...document.querySelectorAll("button")]
         .filter((b) => b.offsetParent !== null && b.getBoundingClientRect().height < min)
         .map((b) => `${b.textContent.trim()}: ${b.getBoundingClientRect().height}px`)""", MIN_TARGET)
+
+
+def call(server, method, path, body=None, key=None):
+    """One API call (the staff key as a bearer): (status, parsed JSON or None)."""
+    headers = {"content-type": "application/json"}
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    request = urllib.request.Request(f"{server.base}{path}", method=method, headers=headers,
+                                     data=None if body is None else json.dumps(body).encode())
+    try:
+        with urllib.request.urlopen(request, timeout=5) as r:
+            data = r.read()
+            return r.status, json.loads(data) if data else None
+    except urllib.error.HTTPError as e:
+        return e.code, None
+
+
+def place(server, name):
+    status, order = call(server, "POST", "/v1/shops/demo/orders",
+                         {"customer_name": name, "lines": [{"item_id": "espresso", "quantity": 1}]})
+    assert status == 201, status
+    return order
 
 
 def free_port():
@@ -151,7 +177,12 @@ def run(server):
 
         # The board: staff sign in with the shop's key.
         started = time.time()
+        refused = []
+        board.on("response", lambda r: refused.append(r.url) if r.status == 401 else None)
         board.goto(f"{server.base}/s/demo/board")
+        expect(board.locator("#sign-in")).to_be_visible()
+        board.wait_for_load_state("networkidle")
+        assert not refused, f"a first visit asks nothing it is refused (no 401 in the console): {refused}"
         board.get_by_label("The shop's staff key").fill("bsk_" + "0" * 64)
         board.get_by_role("button", name="Sign in").click()
         expect(board.locator("#sign-in-error")).to_have_text("That is not this shop's staff key.")
@@ -277,7 +308,9 @@ def run(server):
         board.get_by_role("button", name=f"Collected: {HOSTILE}").click()
         expect(latest(customer).locator(".status")).to_have_text("Collected. Enjoy!")
         second.get_by_role("button", name=f"Cancel: {HOSTILE}").click()
-        expect(second.locator("#notice")).to_contain_text("already moved by another barista (now collected)")
+        second.get_by_role("button", name=f"Yes, cancel: {HOSTILE}").click()
+        # (the cancel is sent once its undo window has passed)
+        expect(second.locator("#notice")).to_contain_text("already moved by another barista (now collected)", timeout=SAFETY)
         expect(second.locator(".card")).to_have_count(0)
         second.screenshot(path=os.path.join(OUT, "board-lost-race.png"), full_page=True)
         second.unroute("**/v1/shops/demo/events")
@@ -288,12 +321,16 @@ def run(server):
         board.get_by_label("Id (a-z, 0-9, -)").fill("chai")
         board.get_by_label("Name", exact=True).fill("Chai latte")
         board.get_by_label("Category", exact=True).fill("tea")
-        board.get_by_label("Price (cents)", exact=True).fill("420")
+        board.get_by_label("Price (EUR)", exact=True).fill("4.20")
         board.get_by_label("Stock (empty: unlimited)", exact=True).fill("3")
         board.get_by_role("button", name="Add", exact=True).click()
         expect(board.locator("#notice")).to_have_text("Added Chai latte.")
         customer.get_by_role("button", name="Order something else").click()
         expect(customer.get_by_role("button", name="Add Chai latte to your order")).to_be_visible()
+        expect(customer.locator("#menu .item", has_text="Chai latte")).to_contain_text("4.20")
+        expect(board.get_by_label("Price of chai in EUR")).to_have_value("4.20")
+        save, remove = (board.locator("tr[data-item=chai]").get_by_role("button", name=n) for n in ("Save", "Remove"))
+        assert save.bounding_box()["y"] == remove.bounding_box()["y"], "Save and Remove on one line"
         board.get_by_label("Stock of chai").fill("0")
         board.locator("tr[data-item=chai]").get_by_role("button", name="Save").click()
         expect(board.locator("#notice")).to_have_text("Saved Chai latte.")
@@ -380,6 +417,90 @@ def run(server):
         customer.reload()
         expect(customer.locator("#ordering-state")).to_be_hidden()
 
+        # Cancel asks first, can be taken back for a few seconds, and says when done;
+        # it stands apart from the move beside it.
+        place(server, "Undo me")
+        undo_card = board.locator("#placed .card", has_text="Undo me")
+        expect(undo_card).to_be_visible()
+        board.get_by_role("button", name="Claim the next order").click()
+        undo_card = board.locator("#brewing .card", has_text="Undo me")
+        ready_box = undo_card.get_by_role("button", name="Ready: Undo me").bounding_box()
+        cancel_box = undo_card.get_by_role("button", name="Cancel: Undo me").bounding_box()
+        gap = cancel_box["x"] - (ready_box["x"] + ready_box["width"])
+        assert gap > 40, f"Cancel stands apart from Ready ({gap:.0f} px between them)"
+        undo_card.get_by_role("button", name="Cancel: Undo me").click()
+        expect(undo_card).to_contain_text("Cancel this order?")
+        undo_card.get_by_role("button", name="Keep: Undo me").click()
+        undo_card.get_by_role("button", name="Cancel: Undo me").click()
+        undo_card.get_by_role("button", name="Yes, cancel: Undo me").click()
+        expect(board.locator("#notice")).to_contain_text("Cancelling Undo me's order")
+        board.screenshot(path=os.path.join(OUT, "board-cancel-undo.png"), full_page=True)
+        undo_card.get_by_role("button", name="Undo cancel: Undo me").click()
+        expect(board.locator("#notice")).to_have_text("Kept Undo me's order.")
+        board.wait_for_timeout(6000)  # past the undo window: nothing was sent
+        expect(undo_card.get_by_role("button", name="Cancel: Undo me")).to_be_visible()
+        undo_card.get_by_role("button", name="Cancel: Undo me").click()
+        undo_card.get_by_role("button", name="Yes, cancel: Undo me").click()
+        expect(board.locator("#notice")).to_have_text("Cancelled Undo me's order.", timeout=SAFETY)
+        expect(board.locator(".card", has_text="Undo me")).to_have_count(0)
+
+        # On a phone, Ready comes first: four orders wait, one is ready, and
+        # handing it over needs no scrolling.
+        place(server, "Hand me over")
+        status, handed = call(server, "POST", "/v1/shops/demo/queue/claim", key=server.key)
+        assert status == 200 and handed["customer_name"] == "Hand me over", (status, handed)
+        status, _ = call(server, "POST", f"/v1/shops/demo/orders/{handed['id']}/status", {"status": "ready"}, server.key)
+        assert status == 200, status
+        waiting_orders = [place(server, f"Waiting {n}") for n in range(4)]
+        pocket = phone.new_page()
+        pocket.goto(f"{server.base}/s/demo/board")
+        pocket.get_by_label("The shop's staff key").fill(server.key)
+        pocket.get_by_role("button", name="Sign in").click()
+        expect(pocket.locator("#placed .card")).to_have_count(4)
+        hand_over = pocket.get_by_role("button", name="Collected: Hand me over")
+        expect(hand_over).to_be_in_viewport()
+        ready_y = pocket.locator("#ready-heading").bounding_box()["y"]
+        placed_y = pocket.locator("#placed-heading").bounding_box()["y"]
+        assert ready_y < placed_y, f"Ready ({ready_y}) above Placed ({placed_y}) on a phone"
+        assert not small_buttons(pocket), small_buttons(pocket)
+        pocket.screenshot(path=os.path.join(OUT, "board-phone.png"), full_page=True)
+        pocket.close()
+
+        # A card's age keeps up while it waits (the clock of a context of its own
+        # run ten minutes on); reloaded, the board opens signed in, its session remembered.
+        later = browser.new_context(viewport={"width": 1280, "height": 900})
+        later.set_default_timeout(SAFETY)
+        aged = later.new_page()
+        aged.clock.install()
+        aged.goto(f"{server.base}/s/demo/board")
+        aged.get_by_label("The shop's staff key").fill(server.key)
+        aged.get_by_role("button", name="Sign in").click()
+        expect(aged.locator("#connection")).to_have_text("Live")
+        aged.reload()
+        expect(aged.locator("#connection")).to_have_text("Live")
+        expect(aged.locator("#sign-in")).to_be_hidden()
+        waiting = aged.locator("#placed .card", has_text="Waiting 0").locator(".age")
+        expect(waiting).to_have_text("just now")
+        aged.clock.fast_forward("10:00")
+        expect(waiting).to_have_text(re.compile(r"^1\d min ago$"))
+        later.close()
+        for order in waiting_orders:  # out of the way of the claims below
+            call(server, "POST", f"/v1/shops/demo/orders/{order['id']}/status", {"status": "cancelled"}, server.key)
+        expect(board.locator("#placed .card")).to_have_count(0)
+
+        # The day's takings on the board, and the same report as CSV.
+        board.locator("#takings summary").click()
+        report = board.locator("#takings-report")
+        expect(report).to_contain_text("Flat white")
+        expect(report).to_contain_text("cancelled")
+        expect(report.locator("table", has_text="By hour")).to_be_visible()
+        csv = board.evaluate("""async () => {
+            const r = await fetch(document.getElementById("takings-csv").href);
+            return [r.status, (await r.text()).split("\\n")[0]];
+        }""")
+        assert csv == [200, "section,key,name,orders,quantity,amount_cents"], csv
+        board.screenshot(path=os.path.join(OUT, "board-takings.png"), full_page=True)
+
         # The server restarts: the board reconnects, and an order placed after it
         # (the customer following it) appears and moves as before.
         server.stop()
@@ -399,6 +520,24 @@ def run(server):
         expect(latest(customer).locator(".status")).to_have_text("Ready: come and get it")
         board.screenshot(path=os.path.join(OUT, "board-after-restart.png"), full_page=True)
         assert not small_buttons(board), small_buttons(board)
+
+        # The staff key replaced from the board: asked first, shown once; the old
+        # key stops working, and this board goes on with the new one.
+        old_key = server.key
+        board.locator("#staff-key-admin summary").click()
+        board.get_by_role("button", name="Replace the staff key").click()
+        board.get_by_role("button", name="Yes, replace the key").click()
+        expect(board.locator("#new-key")).to_have_text(re.compile(r"^bsk_[0-9a-f]{64}$"))
+        server.key = board.locator("#new-key").text_content()
+        assert server.key != old_key
+        assert call(server, "GET", "/v1/shops/demo/orders", key=old_key)[0] == 401
+        assert call(server, "GET", "/v1/shops/demo/orders", key=server.key)[0] == 200
+        expect(board.locator("#connection")).to_have_text("Live")
+        place(server, "New key")
+        board.get_by_role("button", name="Claim the next order").click()
+        expect(board.locator("#notice")).to_have_text("Claimed: New key")
+        expect(board.locator("#sign-in")).to_be_hidden()
+        board.screenshot(path=os.path.join(OUT, "board-new-key.png"), full_page=True)
 
         # Sign out: the board asks for the key again, and the cookie is gone.
         board.get_by_role("button", name="Sign out").click()
