@@ -37,7 +37,8 @@ pub use order::{
 };
 pub use pickup::{DEFAULT_PACE_MICROS, PACE_WINDOW, Pickup, Queue};
 pub use report::{
-    HourTally, ItemTally, REPORT_DAYS_MAX, Report, ReportOrder, ReportRange, StatusTally, Tally,
+    HourTally, ItemTally, REPORT_DAYS_MAX, Report, ReportBuilder, ReportOrder, ReportRange,
+    StatusTally, Tally,
 };
 pub use schedule::{
     Closed, DateHours, EXCEPTIONS_MAX, Hours, HoursBody, OpenSpan, Ordering, PAUSE_MINUTES_MAX,

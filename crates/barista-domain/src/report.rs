@@ -2,9 +2,10 @@
 //! as its owner reads it (Square's sales summary is the anchor).
 //!
 //! The store reads the orders placed in the range (an index range of
-//! `orders_by_age`, whatever the shop's size); everything else is counted here:
-//! orders and revenue by status, by item and by local hour, the cancellations,
-//! and the median time from placed to ready.
+//! `orders_by_age`, whatever the shop's size) and folds each into a
+//! [`ReportBuilder`] as it reads it; everything is counted here: orders and
+//! revenue by status, by item and by local hour, the cancellations, and the
+//! median time from placed to ready.
 
 use crate::order::OrderLine;
 use crate::status::Status;
@@ -174,52 +175,93 @@ pub struct Report {
     pub ready_orders: i64,
 }
 
-impl Report {
-    pub fn build(range: &ReportRange, currency: &str, orders: &[ReportOrder]) -> Report {
-        let mut by_status: BTreeMap<&'static str, (Status, Tally)> = BTreeMap::new();
-        let mut items: BTreeMap<&str, ItemTally> = BTreeMap::new();
-        let mut hours: BTreeMap<i8, HourTally> = BTreeMap::new();
-        let mut waits: Vec<i64> = vec![];
-        let mut revenue = 0;
-        for o in orders {
-            let s = &mut by_status
-                .entry(o.status.as_str())
-                .or_insert((o.status, Tally::default()))
-                .1;
-            s.orders += 1;
-            s.total_cents += o.total_cents;
-            if let Some(ready) = o.ready_at {
-                waits.push(ready.micros() - o.created_at.micros());
-            }
-            if o.status == Status::Cancelled {
-                continue;
-            }
-            revenue += o.total_cents;
-            let hour = range.hour(o.created_at);
-            let h = hours.entry(hour).or_insert(HourTally {
-                hour,
-                orders: 0,
-                revenue_cents: 0,
-            });
-            h.orders += 1;
-            h.revenue_cents += o.total_cents;
-            let mut seen: Vec<&str> = vec![];
-            for line in &o.lines {
-                let item = items.entry(&line.item_id).or_insert_with(|| ItemTally {
-                    item_id: line.item_id.clone(),
-                    name: line.name.clone(),
-                    orders: 0,
-                    quantity: 0,
-                    revenue_cents: 0,
-                });
-                if !seen.contains(&line.item_id.as_str()) {
-                    seen.push(&line.item_id);
-                    item.orders += 1;
-                }
-                item.quantity += line.quantity;
-                item.revenue_cents += line.line_total_cents;
-            }
+/// A report counted one order at a time, so the store can fold each row in as
+/// it reads it and never hold a range's orders (a month of a busy shop's
+/// 85,000) at once.
+#[derive(Debug)]
+pub struct ReportBuilder {
+    range: ReportRange,
+    orders: i64,
+    revenue: i64,
+    by_status: BTreeMap<&'static str, (Status, Tally)>,
+    items: BTreeMap<String, ItemTally>,
+    hours: BTreeMap<i8, HourTally>,
+    waits: Vec<i64>,
+}
+
+impl ReportBuilder {
+    pub fn new(range: ReportRange) -> ReportBuilder {
+        ReportBuilder {
+            range,
+            orders: 0,
+            revenue: 0,
+            by_status: BTreeMap::new(),
+            items: BTreeMap::new(),
+            hours: BTreeMap::new(),
+            waits: vec![],
         }
+    }
+
+    /// Counts one order of the range.
+    pub fn add(&mut self, o: &ReportOrder) {
+        self.orders += 1;
+        let s = &mut self
+            .by_status
+            .entry(o.status.as_str())
+            .or_insert((o.status, Tally::default()))
+            .1;
+        s.orders += 1;
+        s.total_cents += o.total_cents;
+        if let Some(ready) = o.ready_at {
+            self.waits.push(ready.micros() - o.created_at.micros());
+        }
+        if o.status == Status::Cancelled {
+            return;
+        }
+        self.revenue += o.total_cents;
+        let hour = self.range.hour(o.created_at);
+        let h = self.hours.entry(hour).or_insert(HourTally {
+            hour,
+            orders: 0,
+            revenue_cents: 0,
+        });
+        h.orders += 1;
+        h.revenue_cents += o.total_cents;
+        let mut seen: Vec<&str> = vec![];
+        for line in &o.lines {
+            let item = match self.items.get_mut(&line.item_id) {
+                Some(item) => item,
+                None => self
+                    .items
+                    .entry(line.item_id.clone())
+                    .or_insert_with(|| ItemTally {
+                        item_id: line.item_id.clone(),
+                        name: line.name.clone(),
+                        orders: 0,
+                        quantity: 0,
+                        revenue_cents: 0,
+                    }),
+            };
+            if !seen.contains(&line.item_id.as_str()) {
+                seen.push(&line.item_id);
+                item.orders += 1;
+            }
+            item.quantity += line.quantity;
+            item.revenue_cents += line.line_total_cents;
+        }
+    }
+
+    /// The report of every order added.
+    pub fn finish(self, currency: &str) -> Report {
+        let ReportBuilder {
+            range,
+            orders,
+            revenue,
+            by_status,
+            items,
+            hours,
+            mut waits,
+        } = self;
         let mut by_item: Vec<ItemTally> = items.into_values().collect();
         by_item.sort_by(|a, b| {
             (b.revenue_cents, b.quantity)
@@ -236,7 +278,7 @@ impl Report {
             to: range.to.to_string(),
             time_zone: range.time_zone.clone(),
             currency: currency.to_owned(),
-            orders: orders.len() as i64,
+            orders,
             revenue_cents: revenue,
             cancelled,
             by_status: by_status
@@ -252,6 +294,17 @@ impl Report {
             median_ready_seconds: median(&mut waits).map(|m| m / 1e6),
             ready_orders,
         }
+    }
+}
+
+impl Report {
+    /// The report over `orders` (every order of the range), all at once.
+    pub fn build(range: &ReportRange, currency: &str, orders: &[ReportOrder]) -> Report {
+        let mut builder = ReportBuilder::new(range.clone());
+        for order in orders {
+            builder.add(order);
+        }
+        builder.finish(currency)
     }
 
     /// The report as one CSV table a spreadsheet opens: `section,key,name,

@@ -291,17 +291,15 @@ impl<B: Backend> Store for Db<B> {
         self.read(tenants::ListShops { after, limit }).await
     }
 
-    async fn report_orders(
+    async fn report(
         &self,
         shop: &Shop,
-        start: barista_domain::Timestamp,
-        end: barista_domain::Timestamp,
-    ) -> Result<Vec<barista_domain::ReportOrder>> {
-        let shop_id = shop.id;
+        range: &barista_domain::ReportRange,
+    ) -> Result<barista_domain::Report> {
         self.read(tenants::ReadReport {
-            shop_id,
-            start,
-            end,
+            shop_id: shop.id,
+            currency: shop.currency.as_str().to_owned(),
+            range: range.clone(),
         })
         .await
     }

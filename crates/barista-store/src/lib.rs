@@ -139,13 +139,13 @@ pub trait Store: Send + Sync + 'static {
     async fn change_shop(&self, shop: &Shop, change: ShopChange) -> Result<Shop>;
     /// Up to `limit` shops whose slugs sort after `after`, by slug.
     async fn shops(&self, after: &str, limit: i64) -> Result<Vec<Shop>>;
-    /// The orders placed from `start` until before `end`, for a report.
-    async fn report_orders(
+    /// The report of the orders placed in `range`: each row is counted as it
+    /// is read (an index range of `orders_by_age`), none is kept.
+    async fn report(
         &self,
         shop: &Shop,
-        start: barista_domain::Timestamp,
-        end: barista_domain::Timestamp,
-    ) -> Result<Vec<barista_domain::ReportOrder>>;
+        range: &barista_domain::ReportRange,
+    ) -> Result<barista_domain::Report>;
     /// How many rows of each table the shop owns.
     async fn shop_rows(&self, shop_id: i64) -> Result<Vec<(&'static str, i64)>>;
     /// All of the shop's data, read in one snapshot.

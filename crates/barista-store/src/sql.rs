@@ -75,11 +75,15 @@ pub(crate) const UPDATE_SHOP: &str = "
         menu_version = menu_version + 1
     WHERE id = $1";
 
-/// The orders a report counts: an index range of `orders_by_age`.
+/// The orders a report counts, a page at a time: an index range of
+/// `orders_by_age (shop_id, created_at, id)`, from just after the last order
+/// read ($2, $3; an empty id to start) until before $4.
 pub(crate) const REPORT_ORDERS: &str = "
-    SELECT status, total_cents, lines, created_at, ready_at
+    SELECT status, total_cents, lines, created_at, ready_at, id
     FROM orders
-    WHERE shop_id = $1 AND created_at >= $2 AND created_at < $3";
+    WHERE shop_id = $1 AND created_at >= $2 AND (created_at > $2 OR id > $3) AND created_at < $4
+    ORDER BY created_at, id
+    LIMIT $5";
 
 /// How many rows of each table the shop owns (`shops` counts its own row).
 pub(crate) const SHOP_ROWS: &str = "

@@ -737,17 +737,40 @@ async fn tenants(store: &dyn Store, slug: &str) {
     // Today's orders, as the report reads them.
     let now = barista_domain::Timestamp::now();
     let day = barista_domain::ReportRange::parse(None, None, "UTC", now).unwrap();
-    let orders = store
-        .report_orders(&shop, day.start, day.end)
-        .await
-        .unwrap();
-    let report = barista_domain::Report::build(&day, "EUR", &orders);
+    let report = store.report(&shop, &day).await.unwrap();
     assert_eq!(report.orders, 4);
     assert_eq!(report.cancelled.orders, 1);
     // Claims take the oldest first: the buns went ready, one latte was
     // collected, two lattes were cancelled, and three lattes wait.
     assert_eq!(report.revenue_cents, 2 * 250 + 350 + 3 * 350);
     assert_eq!(report.ready_orders, 2, "ready, and collected after ready");
+    // A thousand times the orders (as a copy of the shop, imported): the
+    // report reads them a page at a time, across pages of orders placed at
+    // the same instant, and counts each once.
+    let mut big = store.export_shop(&shop).await.unwrap();
+    big.shop.insert("slug".into(), format!("{slug}-big").into());
+    let one = big.tables["orders"].clone();
+    let copies: Vec<_> = (0..1000)
+        .flat_map(|n| {
+            one.iter().map(move |row| {
+                let mut row = row.clone();
+                let id = row["id"].as_str().unwrap();
+                let id = format!("{}{n:012x}", &id[..id.len() - 12]); // still a UUID
+                row.insert("id".into(), id.into());
+                row
+            })
+        })
+        .collect();
+    big.tables.insert("orders".into(), copies);
+    let big = store.import_shop(big).await.unwrap();
+    let many = store.report(&big, &day).await.unwrap();
+    assert_eq!(
+        (many.orders, many.cancelled.orders, many.ready_orders),
+        (4000, 1000, 2000)
+    );
+    assert_eq!(many.revenue_cents, 1000 * report.revenue_cents);
+    assert_eq!(many.median_ready_seconds, report.median_ready_seconds);
+    store.delete_shop(&big).await.unwrap();
 
     // Exported, deleted, imported back: the same shop, row for row.
     let export = store.export_shop(&shop).await.unwrap();

@@ -8,7 +8,7 @@ use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use barista_domain::{Report, ReportRange, Timestamp};
+use barista_domain::{ReportRange, Timestamp};
 use std::collections::HashMap;
 
 /// Whether the client asked for CSV.
@@ -49,11 +49,7 @@ pub async fn get_report(
         hours.time_zone(),
         Timestamp::now(),
     )?;
-    let orders = state
-        .store
-        .report_orders(&shop, range.start, range.end)
-        .await?;
-    let report = Report::build(&range, shop.currency.as_str(), &orders);
+    let report = state.store.report(&shop, &range).await?;
     let mut response = if csv {
         let mut r = Response::new(axum::body::Body::from(report.to_csv()));
         r.headers_mut().insert(
