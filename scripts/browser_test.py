@@ -11,7 +11,9 @@ management; the board and the customer's page recover after the server
 restarts. The board: nothing refused before sign-in (no 401 in the console);
 Cancel asks, can be undone, and stands apart; Ready first on a phone; a card's
 age keeps up; prices typed in the currency; the day's takings (and its CSV);
-the staff key replaced (the old one refused). The customer's page: the cart is locked while an order is resent;
+the staff key replaced (the old one refused). The operator's page: a shop
+opened, renamed, suspended and resumed, exported, re-keyed and deleted. The
+customer's page: the cart is locked while an order is resent;
 every order not yet collected stays on the page (ordering something else,
 reloading); the customer is told when it is ready (vibration, a notification,
 the title); nothing moves when the menu arrives (cumulative layout shift under
@@ -544,6 +546,51 @@ def run(server):
         expect(board.locator("#sign-in")).to_be_visible()
         board.reload()
         expect(board.locator("#sign-in")).to_be_visible()
+
+        # The operator's page: a shop opened, renamed, suspended (its API says
+        # so) and resumed, exported as a file, given a new key, and deleted.
+        admin = desk.new_page()
+        admin.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        admin.on("pageerror", lambda e: dialogs.append(f"page error: {e}"))
+        admin.goto(f"{server.base}/admin")
+        admin.get_by_label("Admin token").fill("not-the-token")
+        admin.get_by_role("button", name="Sign in").click()
+        expect(admin.locator("#sign-in-error")).to_have_text("That is not the admin token.")
+        admin.get_by_label("Admin token").fill(ADMIN)
+        admin.get_by_role("button", name="Sign in").click()
+        expect(admin.locator("tr[data-shop=demo]")).to_be_visible()
+        admin.get_by_label("Slug", exact=False).fill("corner")
+        admin.get_by_label("Name", exact=True).fill("Corner Café")
+        admin.get_by_role("button", name="Open the shop").click()
+        expect(admin.locator("#shown-key-value")).to_have_text(re.compile(r"^bsk_[0-9a-f]{64}$"))
+        first_key = admin.locator("#shown-key-value").text_content()
+        corner = admin.locator("tr[data-shop=corner]")
+        corner.get_by_label("Name of corner").fill("Corner Coffee")
+        corner.get_by_role("button", name="Save name: corner").click()
+        expect(admin.locator("#notice")).to_have_text("Renamed corner: Corner Coffee.")
+        admin.locator("tr[data-shop=corner]").get_by_role("button", name="Suspend: corner").click()
+        expect(admin.locator("tr[data-shop=corner]")).to_contain_text("Suspended")
+        assert call(server, "GET", "/v1/shops/corner")[0] == 403
+        admin.locator("tr[data-shop=corner]").get_by_role("button", name="Resume: corner").click()
+        expect(admin.locator("tr[data-shop=corner]")).to_contain_text("Open")
+        assert call(server, "GET", "/v1/shops/corner")[0] == 200
+        with admin.expect_download() as download:
+            admin.locator("tr[data-shop=corner]").get_by_role("button", name="Export: corner").click()
+        with open(download.value.path()) as f:
+            exported = json.load(f)
+        assert exported["format"] == "barista-shop-export" and exported["shop"]["name"] == "Corner Coffee", exported["shop"]
+        admin.locator("tr[data-shop=corner]").get_by_role("button", name="New staff key: corner").click()
+        admin.locator("tr[data-shop=corner]").get_by_role("button", name="Yes, new key: corner").click()
+        expect(admin.locator("#notice")).to_have_text("corner has a new staff key.")
+        assert admin.locator("#shown-key-value").text_content() != first_key
+        assert call(server, "GET", "/v1/shops/corner/orders", key=first_key)[0] == 401
+        admin.locator("tr[data-shop=corner]").get_by_role("button", name="Delete: corner").click()
+        admin.locator("tr[data-shop=corner]").get_by_label("Type corner to delete it").fill("corner")
+        admin.locator("tr[data-shop=corner]").get_by_role("button", name="Delete for good: corner").click()
+        expect(admin.locator("tr[data-shop=corner]")).to_have_count(0)
+        assert call(server, "GET", "/v1/shops/corner")[0] == 404
+        assert not small_buttons(admin), small_buttons(admin)
+        admin.screenshot(path=os.path.join(OUT, "admin.png"), full_page=True)
         browser.close()
     with urllib.request.urlopen(f"{server.base}/favicon.ico", timeout=5) as icon:
         assert icon.status == 200 and icon.headers["content-type"] == "image/svg+xml", icon.headers

@@ -1,5 +1,5 @@
-//! The web pages: the customer's order page (`/s/{shop}`) and the barista's
-//! board (`/s/{shop}/board`), plain HTML, CSS and JavaScript compiled into the
+//! The web pages: the customer's order page (`/s/{shop}`), the barista's
+//! board (`/s/{shop}/board`) and the operator's shops (`/admin`), plain HTML, CSS and JavaScript compiled into the
 //! binary (no build step, nothing fetched at run time). The pages speak only
 //! the public API, as any other client does.
 
@@ -41,6 +41,8 @@ const ASSETS: &[Asset] = &[
     asset!("common.js", "text/javascript; charset=utf-8"),
     asset!("customer.js", "text/javascript; charset=utf-8"),
     asset!("board.js", "text/javascript; charset=utf-8"),
+    asset!("admin.html", "text/html; charset=utf-8"),
+    asset!("admin.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 
@@ -118,6 +120,12 @@ pub async fn customer_page(_: ShopAccess, headers: HeaderMap) -> Response {
 /// `GET /s/{shop}/board`: the barista's board.
 pub async fn board_page(_: ShopAccess, headers: HeaderMap) -> Response {
     serve(named("board.html").expect("the page"), &headers)
+}
+
+/// `GET /admin`: the operator's page (it asks for the admin token and speaks
+/// the admin routes; the page itself holds nothing secret).
+pub async fn admin_page(headers: HeaderMap) -> Response {
+    serve(named("admin.html").expect("the page"), &headers)
 }
 
 /// `GET /favicon.ico`: the pages' icon (an SVG, which browsers take from any

@@ -35,6 +35,7 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/shops/{shop}/session"),
     ("get", "/s/{shop}"),
     ("get", "/s/{shop}/board"),
+    ("get", "/admin"),
     ("get", "/assets/{file}"),
     ("get", "/favicon.ico"),
     ("post", "/v1/shops/{shop}/staff-key"),

@@ -159,7 +159,7 @@ async fn a_staff_key_becomes_a_session_whose_writes_need_the_csrf_token() {
 async fn the_pages_and_their_assets_are_served_with_a_strict_policy() {
     let app = spawn_app().await;
     app.shop_with_menu("pages").await;
-    for path in ["/s/pages", "/s/pages/board"] {
+    for path in ["/s/pages", "/s/pages/board", "/admin"] {
         let res = app.get(path, None).await;
         assert_eq!(res.status(), StatusCode::OK, "{path}");
         let headers = res.headers().clone();
