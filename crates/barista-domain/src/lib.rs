@@ -10,6 +10,7 @@
 //! beyond reading the clock and the system's randomness for new ids.
 #![forbid(unsafe_code)]
 
+pub mod hex;
 mod idempotency;
 mod ids;
 mod menu;

@@ -51,9 +51,7 @@ pub fn new_staff_key() -> Result<String, getrandom::Error> {
     Ok(format!("bsk_{}", hex(&bytes)))
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use barista_domain::hex::encode as hex;
 
 #[cfg(test)]
 mod tests {

@@ -20,6 +20,7 @@
 use crate::secret::{constant_time_eq, hex};
 use axum::http::{HeaderMap, HeaderValue, header};
 use barista_domain::Shop;
+use barista_domain::hex::decode as unhex;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -43,17 +44,6 @@ fn signer(key: &[u8], message: &[u8]) -> HmacSha256 {
 
 fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
     signer(key, message).finalize().into_bytes().into()
-}
-
-/// Hex digits back to bytes; `None` if they are not.
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 fn now() -> u64 {

@@ -13,6 +13,7 @@ use crate::sql;
 use crate::timing::Statement;
 use crate::transactions::{Changes, MenuChange, Tx, Written};
 use crate::value::{Param, Row, Value, params};
+use barista_domain::hex::{decode as unhex, encode as hex};
 use barista_domain::{
     Invalid, Report, ReportBuilder, ReportOrder, ReportRange, Shop, Slug, Timestamp,
 };
@@ -366,20 +367,6 @@ impl ShopExport {
     pub fn slug(&self) -> Option<&str> {
         self.shop.get("slug")?.as_str()
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// A row as the export writes it.

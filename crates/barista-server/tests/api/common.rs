@@ -267,7 +267,8 @@ impl App {
         req.send_checked().await
     }
 
-    pub async fn stock(&self, shop: &str, item: &str) -> Value {
+    /// One item of the shop's menu, as the public reads it.
+    pub async fn menu_item(&self, shop: &str, item: &str) -> Value {
         let menu: Value = self
             .get(&format!("/v1/shops/{shop}/menu"), None)
             .await
@@ -279,8 +280,12 @@ impl App {
             .unwrap()
             .iter()
             .find(|i| i["id"] == item)
-            .unwrap()["stock"]
+            .unwrap()
             .clone()
+    }
+
+    pub async fn stock(&self, shop: &str, item: &str) -> Value {
+        self.menu_item(shop, item).await["stock"].clone()
     }
 }
 

@@ -286,18 +286,7 @@ async fn the_days_takings_add_up_in_json_and_in_csv() {
 }
 
 async fn report_price(app: &App, item: &str) -> i64 {
-    let menu: Value = app
-        .get("/v1/shops/takings/menu", None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    menu["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["id"] == item)
-        .unwrap()["price_cents"]
+    app.menu_item("takings", item).await["price_cents"]
         .as_i64()
         .unwrap()
 }
