@@ -9,7 +9,8 @@ pub fn encode(bytes: &[u8]) -> String {
 /// Hex digits back to bytes; `None` if they are not (an odd count, or a
 /// character that is not a hex digit).
 pub fn decode(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
+    // Digits only: `from_str_radix` alone would also take a sign ("+1").
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
