@@ -421,7 +421,7 @@ def run(server):
 
         # Cancel asks first, can be taken back for a few seconds, and says when done;
         # it stands apart from the move beside it.
-        place(server, "Undo me")
+        undo_me = place(server, "Undo me")
         undo_card = board.locator("#placed .card", has_text="Undo me")
         expect(undo_card).to_be_visible()
         board.get_by_role("button", name="Claim the next order").click()
@@ -440,6 +440,8 @@ def run(server):
         undo_card.get_by_role("button", name="Undo cancel: Undo me").click()
         expect(board.locator("#notice")).to_have_text("Kept Undo me's order.")
         board.wait_for_timeout(6000)  # past the undo window: nothing was sent
+        status, kept = call(server, "GET", f"/v1/shops/demo/orders/{undo_me['id']}", key=server.key)
+        assert status == 200 and kept["status"] == "brewing", (status, kept)
         expect(undo_card.get_by_role("button", name="Cancel: Undo me")).to_be_visible()
         undo_card.get_by_role("button", name="Cancel: Undo me").click()
         undo_card.get_by_role("button", name="Yes, cancel: Undo me").click()
