@@ -332,6 +332,7 @@ def run(server):
         expect(customer.locator("#menu .item", has_text="Chai latte")).to_contain_text("4.20")
         expect(board.get_by_label("Price of chai in EUR")).to_have_value("4.20")
         save, remove = (board.locator("tr[data-item=chai]").get_by_role("button", name=n) for n in ("Save", "Remove"))
+        expect(remove).to_be_visible()
         assert save.bounding_box()["y"] == remove.bounding_box()["y"], "Save and Remove on one line"
         board.get_by_label("Stock of chai").fill("0")
         board.locator("tr[data-item=chai]").get_by_role("button", name="Save").click()
@@ -426,6 +427,8 @@ def run(server):
         expect(undo_card).to_be_visible()
         board.get_by_role("button", name="Claim the next order").click()
         undo_card = board.locator("#brewing .card", has_text="Undo me")
+        expect(undo_card.get_by_role("button", name="Ready: Undo me")).to_be_visible()
+        expect(undo_card.get_by_role("button", name="Cancel: Undo me")).to_be_visible()
         ready_box = undo_card.get_by_role("button", name="Ready: Undo me").bounding_box()
         cancel_box = undo_card.get_by_role("button", name="Cancel: Undo me").bounding_box()
         gap = cancel_box["x"] - (ready_box["x"] + ready_box["width"])
