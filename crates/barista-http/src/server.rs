@@ -709,6 +709,9 @@ where
         keep_alive,
         http10,
     );
+    // The head is written: its headers and extensions are not kept for the
+    // life of a long answer (10,000 event streams held them all).
+    drop(parts);
     match sending {
         Sending::Bodiless => write_all(stream, out, limits).await,
         Sending::Length(n) => {
